@@ -1,0 +1,42 @@
+"""The `drill` command: parses options, calls one library function, prints the result.
+
+Each subcommand lives in grader/commands/<name>.py and is imported only when it runs,
+so `drill grade` does not pay for the imports of every other command.
+"""
+from __future__ import annotations
+
+import importlib
+
+import click
+
+from . import __version__
+
+# name -> module under grader.commands; each module defines `command`.
+COMMANDS = {
+    "start": "start",
+    "list": "list_",
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx):
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx, name):
+        module = COMMANDS.get(name)
+        if module is None:
+            return None
+        return importlib.import_module(f"grader.commands.{module}").command
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="drill")
+def main():
+    """Practise the backward pass of a neural network by hand, and grade it link by link.
+
+    \b
+    The drill loop:
+      drill start          write the stub of the default exercise here
+      (fill in every todo() in mlp_backprop.py)
+      drill grade          grade it: every link, finite differences, XOR training
+    """

@@ -1,0 +1,1 @@
+"""One module per `drill` subcommand; each defines a Click command called `command`."""

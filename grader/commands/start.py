@@ -1,0 +1,45 @@
+from pathlib import Path
+
+import click
+
+from ..start import StartError, start
+
+
+@click.command("start")
+@click.argument("exercise", required=False)
+@click.option("--dir", "folder", type=click.Path(file_okay=False, path_type=Path), default=".",
+              show_default=True, help="The workspace folder to write the stub into.")
+@click.option("--force", is_flag=True, help="Replace an existing attempt (it is backed up first).")
+@click.option("--links", metavar="LINK,...", help="Blank only these links; the rest come filled in.")
+def command(exercise, folder, force, links):
+    """Write the stub of EXERCISE (default: mlp_backprop) for you to fill in.
+
+    Every link of the chain is a todo() that raises NotImplementedError until you write
+    it. The start time is recorded, so `drill grade` can tell how long you took.
+
+    \b
+    Examples:
+      drill start
+      drill start --dir ~/drills --links dz2,dz1
+    """
+    try:
+        started = start(exercise, folder, force=force, links=links)
+    except StartError as exc:
+        raise click.ClickException(str(exc)) from None
+    if started.backup:
+        click.echo(f"Kept your previous attempt as {started.backup}")
+    shown = _shown(started.path)
+    click.echo(f"Wrote {shown}: {started.exercise.title}.")
+    click.echo(f"Blank links: {', '.join(started.links)}")
+    click.echo(f"Fill in every todo(), then grade it with:  drill grade {_grade_arg(started.path)}")
+
+
+def _shown(path: Path) -> str:
+    try:
+        return str(path.relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def _grade_arg(path: Path) -> str:
+    return "" if path.parent == Path.cwd().resolve() else _shown(path)

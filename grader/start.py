@@ -1,0 +1,70 @@
+"""`drill start`: write an exercise's stub into a workspace and note when the drill began."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import catalog, stubgen, workspace
+
+
+class StartError(Exception):
+    """The stub cannot be written; the message says why and what to do."""
+
+
+@dataclass
+class Started:
+    path: Path
+    exercise: catalog.Exercise
+    links: list[str]
+    backup: Path | None
+
+
+def parse_links(exercise: catalog.Exercise, links: str | None) -> list[str]:
+    """The blanks to leave open: all of them, or those named in a comma-separated list."""
+    names = [b.name for b in exercise.blanks]
+    if not links:
+        return names
+    chosen = [part.strip() for part in links.split(",") if part.strip()]
+    unknown = [c for c in chosen if c not in names]
+    if unknown or not chosen:
+        raise StartError(f"no such link in {exercise.id}: {', '.join(unknown) or repr(links)}; "
+                         f"the links are: {', '.join(names)}")
+    return [n for n in names if n in chosen]
+
+
+def start(exercise_id: str | None, folder: Path, force: bool = False, links: str | None = None,
+          timed_minutes: float | None = None) -> Started:
+    try:
+        exercise = catalog.exercise(exercise_id)
+    except KeyError as exc:
+        raise StartError(exc.args[0]) from None
+    open_links = parse_links(exercise, links)
+    keep = frozenset(b.name for b in exercise.blanks) - set(open_links)
+    text = stubgen.stub_for(exercise, keep)
+    folder = folder.resolve()
+    if folder.exists() and not folder.is_dir():
+        raise StartError(f"{folder} is a file, not a folder")
+    path = folder / exercise.solution
+    try:
+        workspace.load_state(folder)  # an unreadable state stops us before anything is written
+    except workspace.WorkspaceError as exc:
+        raise StartError(str(exc)) from None
+    saved = None
+    if path.exists():
+        if not force:
+            raise StartError(f"{path} already exists: it may hold your work. Grade it with "
+                             f"`drill grade {path}`, or pass --force to start afresh "
+                             "(the old file is kept in .drill/backups/).")
+        if path.is_dir():
+            raise StartError(f"{path} is a folder; move it away first")
+        saved = workspace.backup(path, folder)
+    try:
+        workspace.write_atomic(path, text, overwrite=force)
+        workspace.record_start(folder, workspace.Attempt(
+            exercise=exercise.id, file=exercise.solution, started_at=workspace.now().isoformat(),
+            links=open_links, timed_minutes=timed_minutes))
+    except FileExistsError:
+        raise StartError(f"{path} appeared while writing; it was left as it is") from None
+    except OSError as exc:
+        raise StartError(f"cannot write {path}: {exc.strerror or exc}") from None
+    return Started(path=path, exercise=exercise, links=open_links, backup=saved)

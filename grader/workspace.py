@@ -1,0 +1,139 @@
+"""The user's workspace: the attempt files `drill start` writes and the state beside them.
+
+A workspace is a folder holding `.drill/`; `drill grade` with no path finds the nearest one
+from the current folder upwards, like git. Every write is atomic, and nothing the user
+wrote is ever overwritten: a file is replaced only on request, and then the old one is kept
+in `.drill/backups/` first.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+STATE_DIR = ".drill"
+STATE_FILE = "state.json"
+
+
+class WorkspaceError(Exception):
+    """A workspace file cannot be written or read; the message says which and why."""
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def write_atomic(path: Path, text: str, *, overwrite: bool) -> None:
+    """Write text to path in one step: readers see the old file or the new one, never half.
+
+    Without overwrite, fail with FileExistsError when path exists, even when another
+    process creates it at the same moment (the new file is linked into place, not renamed).
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        if overwrite:
+            os.replace(tmp, path)
+        else:
+            os.link(tmp, path)  # raises FileExistsError rather than replace
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def backup(path: Path, workspace: Path) -> Path:
+    """Copy path into the workspace's backups before it is replaced; returns the copy."""
+    stamp = now().strftime("%Y%m%d-%H%M%S-%f")
+    target = workspace / STATE_DIR / "backups" / f"{path.stem}.{stamp}{path.suffix}"
+    write_atomic(target, path.read_text(encoding="utf-8", errors="surrogateescape"), overwrite=False)
+    return target
+
+
+@dataclass
+class Attempt:
+    """What `drill start` recorded about one exercise's attempt in this workspace."""
+
+    exercise: str
+    file: str
+    started_at: str
+    links: list[str]
+    timed_minutes: float | None = None
+
+    @property
+    def started(self) -> datetime:
+        return datetime.fromisoformat(self.started_at)
+
+
+def find(start: Path | None = None) -> Path | None:
+    """The nearest workspace at or above start (the current folder by default)."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / STATE_DIR).is_dir():
+            return folder
+    return None
+
+
+def _state_path(workspace: Path) -> Path:
+    return workspace / STATE_DIR / STATE_FILE
+
+
+def load_state(workspace: Path) -> dict:
+    path = _state_path(workspace)
+    if not path.exists():
+        return {"current": None, "attempts": {}}
+    try:
+        state = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(state, dict) or not isinstance(state.get("attempts"), dict):
+            raise ValueError("not a state object")
+        return state
+    except (OSError, ValueError) as exc:
+        raise WorkspaceError(f"{path} is unreadable ({exc}); move it away to start afresh") from None
+
+
+def save_state(workspace: Path, state: dict) -> None:
+    write_atomic(_state_path(workspace), json.dumps(state, indent=2, sort_keys=True) + "\n", overwrite=True)
+
+
+def record_start(workspace: Path, attempt: Attempt) -> None:
+    state = load_state(workspace)
+    state["current"] = attempt.exercise
+    state["attempts"][attempt.exercise] = attempt.__dict__
+    save_state(workspace, state)
+
+
+def current_attempt(workspace: Path, exercise: str | None = None) -> Attempt | None:
+    """The attempt `drill start` made here (for exercise, or the latest one)."""
+    state = load_state(workspace)
+    name = exercise or state.get("current")
+    raw = state["attempts"].get(name) if name else None
+    if not isinstance(raw, dict):
+        return None
+    try:
+        return Attempt(**raw)
+    except TypeError:
+        raise WorkspaceError(f"{_state_path(workspace)}: the entry for {name} is damaged") from None
+
+
+def attempt_for_file(path: Path) -> Attempt | None:
+    """The recorded attempt whose file is path, if path lies in a workspace."""
+    workspace = find(path.parent)
+    if workspace is None:
+        return None
+    try:
+        state = load_state(workspace)
+    except WorkspaceError:
+        return None
+    for raw in state["attempts"].values():
+        if isinstance(raw, dict) and (workspace / str(raw.get("file", ""))).resolve() == path.resolve():
+            try:
+                return Attempt(**raw)
+            except TypeError:
+                return None
+    return None
