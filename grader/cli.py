@@ -6,6 +6,7 @@ so `drill grade` does not pay for the imports of every other command.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 
 import click
 
@@ -15,16 +16,30 @@ from . import __version__
 COMMANDS = {
     "start": "start",
     "list": "list_",
+    "grade": "grade",
+    "inject-bug": "inject_bug",
+    "reveal": "reveal",
+    "bugs": "bugs",
+    "explain": "explain",
+    "hint": "hint",
+    "stats": "stats",
+    "watch": "watch",
+    "solution": "solution",
+    "gradescope-bundle": "gradescope_bundle",
 }
+
+
+def _available(module: str) -> bool:
+    return importlib.util.find_spec(f"grader.commands.{module}") is not None
 
 
 class LazyGroup(click.Group):
     def list_commands(self, ctx):
-        return sorted(COMMANDS)
+        return sorted(name for name, module in COMMANDS.items() if _available(module))
 
     def get_command(self, ctx, name):
         module = COMMANDS.get(name)
-        if module is None:
+        if module is None or not _available(module):
             return None
         return importlib.import_module(f"grader.commands.{module}").command
 
