@@ -1,0 +1,356 @@
+"""The checks' building blocks: worker tasks, and the verdicts drawn from what the worker sent.
+
+An exercise's probe module (grader/probes/<exercise>.py) composes these: it builds the
+inputs, asks for tasks, and judges the results with the functions here. Everything in
+this module runs in the grader's own process, on plain data.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from . import reference, settings
+from .catalog import Exercise
+from .compare import Verdict, as_array, compare
+from .wire import encode
+
+
+@dataclass
+class Context:
+    exercise: Exercise
+    ref: object  # the reference module
+    traced: object  # the reference with every blank passing through a hook
+    rng: np.random.Generator
+    data: dict = field(default_factory=dict)
+
+
+@dataclass
+class Outcome:
+    """A check's verdict. status: pass, fail, or error (could not be run: no points)."""
+
+    name: str
+    passed: bool
+    message: str
+    notes: list[str] = field(default_factory=list)
+    details: dict = field(default_factory=dict)
+    # For the diagnosis: the link, the attempt's value and how to recompute it with a mutant.
+    evidence: list[dict] = field(default_factory=list)
+
+
+# ---------------------------------------------------------------- tasks for the worker
+
+def call(task_id: str, fn: str, args: list, *, keep_args: bool = True, partial: bool = False,
+         cache_from: dict | None = None) -> dict:
+    task = {"id": task_id, "kind": "call", "fn": fn, "args": [encode(a) for a in args],
+            "keep_args": keep_args, "partial": partial, "needs": [fn]}
+    if cache_from:
+        task["cache_from"] = cache_from
+    return task
+
+
+def finite_difference_task(task_id: str, env: dict, *, loss: list[str], grads: list[str],
+                           needs: list[str], params: str = "params", result: str = "loss",
+                           grads_name: str = "grads") -> dict:
+    return {"id": task_id, "kind": "fd", "env": {k: encode(v) for k, v in env.items()},
+            "loss": loss, "grads": grads, "params": params, "result": result,
+            "grads_name": grads_name, "eps": settings.FD_EPS, "needs": needs}
+
+
+def train_task(task_id: str, env: dict, *, steps: list[str], iters: int, final: list[str],
+               outputs: list[str], needs: list[str], record: str = "loss") -> dict:
+    return {"id": task_id, "kind": "train", "env": {k: encode(v) for k, v in env.items()},
+            "steps": steps, "iters": iters, "final": final, "outputs": outputs,
+            "record": record, "needs": needs}
+
+
+# ---------------------------------------------------------------- reading results
+
+def failure(result: dict | None, fn: str) -> str | None:
+    """Why a task gave no result: not run, skipped, or what the attempt raised, and where."""
+    if result is None:
+        return f"{fn} did not run to the end (the attempt's process stopped first)"
+    if "skipped" in result:
+        return f"the attempt defines no function {', '.join(result['skipped'])}"
+    error = result.get("error")
+    if error and "result" not in result:
+        return f"{fn} {raised(error)}"
+    return None
+
+
+def raised(error: dict) -> str:
+    where = error.get("where") or {}
+    at = f" at line {where['line']}" if where.get("line") else ""
+    if error.get("type") == "NotImplementedError":
+        return f"is not finished: {error.get('message', '')}".rstrip(": ")
+    return f"raised {error.get('type')}{at}: {error.get('message', '')}".rstrip(": ")
+
+
+def pick(value, path: tuple):
+    """Follow a path of indices/keys into a decoded result; None where it does not lead."""
+    for step in path:
+        if isinstance(step, int) and isinstance(value, (tuple, list)) and len(value) > step:
+            value = value[step]
+        elif isinstance(step, str) and isinstance(value, dict) and step in value and "__type__" not in value:
+            value = value[step]
+        else:
+            return None
+    return value
+
+
+def _shape_problem(value, path: tuple, fn: str) -> str | None:
+    """A message when the returned structure does not even hold the path."""
+    for depth, step in enumerate(path):
+        if isinstance(step, int):
+            if not isinstance(value, (tuple, list)):
+                return f"{fn} should return a tuple, not {_what(value)}"
+            if len(value) <= step:
+                return f"{fn} returned {len(value)} values; it should return more"
+            value = value[step]
+        else:
+            if not isinstance(value, dict) or "__type__" in value or "__blank__" in value:
+                return f"{fn} should return a dict here, not {_what(value)}"
+            if step not in value:
+                return f"{fn}'s dict has no key {step!r}"
+            value = value[step]
+    return None
+
+
+def _what(value) -> str:
+    if isinstance(value, dict) and "__type__" in value:
+        return value["__type__"]
+    if isinstance(value, dict):
+        return "a dict"
+    return {type(None): "None"}.get(type(value), type(value).__name__)
+
+
+# ---------------------------------------------------------------- verdicts
+
+def judge_outputs(ctx: Context, name: str, fn: str, results: dict, task_ids: list[str],
+                  paths: Callable[[int], dict], expected: Callable[[int], dict], *,
+                  sizes: Callable[[int], dict], scalars: frozenset | set = frozenset(),
+                  context: str = "") -> Outcome:
+    """Every named output (a path into what fn returned) of every task matches the reference."""
+    for i, tid in enumerate(task_ids):
+        r = results.get(tid)
+        why = failure(r, fn)
+        if why:
+            return Outcome(name, False, context + why)
+        exp = expected(i)
+        for label, path in paths(i).items():
+            problem = _shape_problem(r["result"], path, fn)
+            if problem:
+                return Outcome(name, False, context + problem)
+            v = compare(label, pick(r["result"], path), exp[label], sizes=sizes(i), scalar=label in scalars)
+            if not v.ok:
+                return Outcome(name, False, context + _sized(v.message, sizes(i)))
+    return Outcome(name, True, context + "right" if context else "right for every probe")
+
+
+def _sized(message: str, sizes: dict) -> str:
+    if not sizes:
+        return message
+    return message + " (with " + ", ".join(f"{k}={v}" for k, v in sizes.items()) + ")"
+
+
+def judge_links(ctx: Context, results: dict, fn: str, links: list[str], task_ids: list[str],
+                link_args: list[tuple], *, sizes: list[dict], regions: list[dict],
+                tolerated: tuple | None = None) -> list[Outcome]:
+    """Each link right given its own inputs: the reference's formula applied to the attempt's
+    own upstream links (or matching the reference outright), on every probe."""
+    verdicts: dict[str, Outcome] = {}
+    for i, tid in enumerate(task_ids):
+        r = results.get(tid)
+        why = failure(r, fn)
+        if why:
+            for link in links:
+                verdicts.setdefault(link, Outcome(link, False, why))
+            continue
+        grads = r["result"]
+        if not isinstance(grads, dict) or "__type__" in grads or "__blank__" in grads:
+            for link in links:
+                verdicts.setdefault(link, Outcome(link, False, f"{fn} should return a dict of gradients, "
+                                                               f"not {_what(grads)}"))
+            continue
+        given, plain = expected_links(ctx, fn, link_args[i], grads)
+        for link in links:
+            if link in verdicts:
+                continue
+            got = grads.get(link)
+            v = judge_link(link, got, given.get(link), plain.get(link), sizes[i], regions[i])
+            if not v.ok:
+                message = v.message if v.kind == "blank" else _sized(v.message, sizes[i])
+                verdicts[link] = Outcome(link, False, message,
+                                         evidence=[{"link": link, "task": tid, "args": link_args[i],
+                                                    "value": got}])
+    if tolerated:
+        _judge_tolerated(ctx, results, fn, links, tolerated, verdicts)
+    return [verdicts.get(link) or Outcome(link, True, "right for every probe") for link in links]
+
+
+def _judge_tolerated(ctx, results, fn, links, tolerated, verdicts):
+    """A probe where differences inside one region are a convention, not an error: noted."""
+    tid, args, regions, label = tolerated
+    r = results.get(tid)
+    if failure(r, fn) or not isinstance(r.get("result"), dict) or "__type__" in r["result"]:
+        return
+    grads = r["result"]
+    given, plain = expected_links(ctx, fn, args, grads)
+    mask = regions[label]
+    for link in links:
+        if link in verdicts:
+            continue
+        got = as_array(grads.get(link))
+        exp = given.get(link)
+        if got is None or exp is None or got.shape != np.shape(exp):
+            continue
+        differs = ~np.isclose(got, exp, rtol=settings.RTOL, atol=settings.ATOL)
+        if differs.any() and mask.shape == differs.shape and not (differs & ~mask).any():
+            note = (f"{link} differs from the usual convention only where {label} exactly "
+                    f"({int(differs.sum())} entries); that is a matter of convention, not an error")
+            verdicts[link] = Outcome(link, True, "right for every probe", notes=[note],
+                                     evidence=[{"link": link, "task": tid, "args": args,
+                                                "value": grads.get(link), "note": True}])
+
+
+def expected_links(ctx: Context, fn: str, args: tuple, grads: dict, module=None):
+    """(given, plain): each link by the reference from the attempt's own upstream values, and
+    each link of the reference alone. module: a traced (possibly mutated) reference."""
+    module = module or ctx.traced
+
+    def substitute(blank, target, value):
+        own = as_array(grads.get(target))
+        if own is not None and own.shape == np.shape(value) and np.all(np.isfinite(own)):
+            return own
+        return value
+
+    _, given = reference.run_traced(module, fn, _fresh(args), substitute)
+    _, plain = reference.run_traced(ctx.traced, fn, _fresh(args))
+    return given, plain
+
+
+def judge_link(link, got, given, plain, sizes, regions) -> Verdict:
+    if given is None:
+        return Verdict(False, f"{link} could not be checked")
+    if isinstance(got, dict) and "__blank__" in got:
+        return Verdict(False, blank_message(link, got.get("error")), "blank")
+    v = compare(link, got, given, sizes=sizes, regions=regions)
+    if not v.ok and plain is not None and compare(link, got, plain).ok:
+        return Verdict(True, f"{link} is right")
+    return v
+
+
+def blank_message(link: str, why: dict | None) -> str:
+    why = why or {}
+    if why.get("kind") == "depends":
+        return f"{link} could not be checked: it is computed from {why.get('on')}, which has no value"
+    if why.get("kind") == "todo":
+        return f"{link} is not written yet"
+    return f"{link} could not be computed: it {raised(why)}"
+
+
+def judge_finite_difference(ctx: Context, results: dict, name: str, grads_of: dict[str, str],
+                            params: dict) -> Outcome:
+    r = results.get(name)
+    why = failure(r, "the loss or backward") if (r is None or "skipped" in r) else None
+    if why:
+        return Outcome(name, False, why)
+    if r.get("error"):
+        return Outcome(name, False, f"could not run: the attempt {raised(r['error'])}")
+    numeric, analytic = r.get("numeric"), r.get("analytic")
+    if not isinstance(analytic, dict) or "__type__" in analytic:
+        return Outcome(name, False, f"backward should return a dict of gradients, not {_what(analytic)}")
+    worst_all = 0.0
+    for pname, gname in grads_of.items():
+        ana = as_array(analytic.get(gname))
+        num = as_array(numeric.get(pname)) if isinstance(numeric, dict) else None
+        if ana is None:
+            return Outcome(name, False, f"backward returned no usable {gname}")
+        if num is None or not np.all(np.isfinite(num)):
+            return Outcome(name, False, f"the loss is not finite when {pname} is nudged")
+        if ana.shape != num.shape:
+            return Outcome(name, False, f"{gname} has shape {ana.shape}, but {pname} has shape {num.shape}")
+        if not np.all(np.isfinite(ana)):
+            return Outcome(name, False, f"{gname} has NaN or infinite entries")
+        rel = np.abs(num - ana) / np.maximum(np.abs(num) + np.abs(ana), settings.FD_FLOOR)
+        worst = float(rel.max())
+        worst_all = max(worst_all, worst)
+        if worst > settings.FD_TOL:
+            bad = int((rel > settings.FD_TOL).sum())
+            return Outcome(name, False, f"{gname} disagrees with central differences of your own loss in "
+                                        f"{bad} of {rel.size} entries (worst relative error {worst:.2g}, "
+                                        f"allowed {settings.FD_TOL:g})")
+    return Outcome(name, True, f"analytic gradients agree with central differences "
+                               f"(worst relative error {worst_all:.1e})")
+
+
+def judge_convergence(ctx: Context, results: dict, name: str, y: np.ndarray, output: str) -> Outcome:
+    train = ctx.exercise.train
+    r = results.get(name)
+    if r is None or "skipped" in r:
+        return Outcome(name, False, failure(r, "training") or "training did not run")
+    losses = as_array(r.get("losses"))
+    details = {"losses": losses.tolist() if losses is not None else [],
+               "iterations": r.get("iterations"), "seconds": r.get("seconds")}
+    if r.get("error"):
+        return Outcome(name, False, f"training stopped at iteration {r.get('iterations', 0)}: "
+                                    f"the attempt {raised(r['error'])}", details=details)
+    if "stopped" in r:
+        return Outcome(name, False, f"the loss became NaN or infinite at iteration {r['stopped']}",
+                       details=details)
+    z = as_array(pick(r.get("outputs"), (output,)))
+    if z is None or z.ndim != 2 or z.shape[0] != len(y):
+        return Outcome(name, False, "after training, forward gave no usable logits", details=details)
+    accuracy = float((z.argmax(axis=1) == y).mean())
+    first, last = float(losses[0]), float(losses[-1])
+    details.update(accuracy=accuracy, final_loss=last)
+    text = (f"after {train.iters} iterations the loss went from {first:.4f} to {last:.4f}; "
+            f"accuracy {accuracy:.3f}")
+    if accuracy >= train.min_accuracy:
+        return Outcome(name, True, text, details=details)
+    return Outcome(name, False, f"{text}, below the {train.min_accuracy:.2f} needed", details=details)
+
+
+def judge_purity(ctx: Context, results: dict, inputs: dict[str, tuple[str, dict]]) -> Outcome:
+    """The attempt's functions leave their inputs as they were given."""
+    for tid, (fn, named) in inputs.items():
+        r = results.get(tid)
+        if r is None or "skipped" in r or "args_after" not in r:
+            return Outcome("purity", False, f"could not be checked: {fn} did not run to the end")
+        for (arg, before), after in zip(named.items(), r["args_after"]):
+            changed = _changed(before, after)
+            if changed:
+                return Outcome("purity", False, f"{fn} changed its input {arg}{changed}")
+    return Outcome("purity", True, "no function changed its inputs")
+
+
+def _changed(before, after) -> str:
+    if isinstance(before, dict):
+        if not isinstance(after, dict) or "__type__" in after:
+            return " (replaced it)"
+        for key, value in before.items():
+            if key not in after:
+                return f" (removed the key {key!r})"
+            inner = _changed(value, after[key])
+            if inner:
+                return f"[{key!r}]{inner}"
+        return ""
+    a = as_array(after)
+    b = np.asarray(before)
+    if a is None or a.shape != b.shape:
+        return " (replaced it)"
+    differs = ~((a == b) | (np.isnan(a) & np.isnan(b)))
+    if differs.any():
+        return f" in {int(differs.sum())} of {differs.size} entries"
+    return ""
+
+
+def _fresh(args):
+    if isinstance(args, dict):
+        return {k: _fresh(v) for k, v in args.items()}
+    if isinstance(args, (list, tuple)):
+        return type(args)(_fresh(v) for v in args)
+    if isinstance(args, np.ndarray):
+        return args.copy()
+    return args

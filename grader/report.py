@@ -1,0 +1,117 @@
+"""The grade report: the data of SPEC §4, its JSON and the text table people read."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+
+@dataclass
+class CheckResult:
+    name: str
+    passed: bool
+    points: float
+    max_points: float
+    message: str
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Diagnosis:
+    bug: str | None
+    link: str
+    severity: str  # error or note
+    message: str
+    hint: str | None = None
+
+
+@dataclass
+class Report:
+    exercise: str
+    file: str
+    checks: list[CheckResult]
+    diagnosis: list[Diagnosis] = field(default_factory=list)
+    error: dict | None = None
+    seconds: float = 0.0
+    elapsed: float | None = None  # seconds since `drill start`, when known
+    output: dict = field(default_factory=dict)  # the attempt's stdout/stderr, shortened
+    convergence: dict = field(default_factory=dict)  # final loss, accuracy, loss curve
+
+    @property
+    def score(self) -> float:
+        return round(sum(c.points for c in self.checks), 2)
+
+    @property
+    def max_score(self) -> float:
+        return round(sum(c.max_points for c in self.checks), 2)
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.checks) and all(c.passed for c in self.checks) and self.error is None
+
+    @property
+    def first_failure(self) -> CheckResult | None:
+        return next((c for c in self.checks if not c.passed), None)
+
+    def to_dict(self) -> dict:
+        return {
+            "exercise": self.exercise,
+            "file": self.file,
+            "passed": self.passed,
+            "score": self.score,
+            "checks": [{"name": c.name, "passed": c.passed, "points": c.points,
+                        "max_points": c.max_points, "message": c.message,
+                        **({"notes": c.notes} if c.notes else {})} for c in self.checks],
+            "diagnosis": [{"bug": d.bug, "link": d.link, "severity": d.severity, "message": d.message,
+                           **({"hint": d.hint} if d.hint else {})} for d in self.diagnosis],
+            "error": self.error,
+            "elapsed_seconds": None if self.elapsed is None else round(self.elapsed, 1),
+            "convergence": {k: v for k, v in self.convergence.items() if k != "losses"} or None,
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, allow_nan=False, default=str)
+
+
+def duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}h {m:02d}m {s:02d}s" if h else f"{m}m {s:02d}s"
+
+
+def render_text(report: Report, color: bool = False) -> str:
+    def mark(ok: bool) -> str:
+        text = "PASS" if ok else "FAIL"
+        if not color:
+            return text
+        return f"\x1b[32m{text}\x1b[0m" if ok else f"\x1b[31m{text}\x1b[0m"
+
+    lines = [f"{report.file}  ({report.exercise})", ""]
+    if report.error:
+        lines += [f"Error ({report.error['kind']}): {report.error['message']}", ""]
+    width = max((len(c.name) for c in report.checks), default=5)
+    for c in report.checks:
+        pts = f"{c.points:g}/{c.max_points:g}"
+        lines.append(f"  {mark(c.passed)}  {c.name:<{width}}  {pts:>6}  {c.message}")
+        lines += [f"  {'':4}  {'':<{width}}  {'':>6}  note: {n}" for n in c.notes]
+    if report.diagnosis:
+        lines.append("")
+        for d in report.diagnosis:
+            label = f"[{d.bug}] " if d.bug else ""
+            lines.append(f"  {d.severity}: {label}{d.link}: {d.message}")
+            if d.hint:
+                lines.append(f"         hint: {d.hint}")
+    lines.append("")
+    first = report.first_failure
+    if first is not None:
+        lines.append(f"First failing check: {first.name}")
+    lines.append(f"Score: {report.score:g}/{report.max_score:g}  "
+                 f"{'PASSED' if report.passed else 'not passed yet'}")
+    if report.elapsed is not None:
+        lines.append(f"Time since drill start: {duration(report.elapsed)}")
+    for stream in ("stdout", "stderr"):
+        shown = report.output.get(stream)
+        if shown:
+            lines += ["", f"Your code's {stream} ({report.output.get(stream + '_bytes', 0)} bytes), first lines:"]
+            lines += [f"  | {line}" for line in shown]
+    return "\n".join(lines)

@@ -1,0 +1,69 @@
+"""The wire format between the grader and the attempt's process: plain JSON, never pickle.
+
+Arrays travel as dtype, shape and base64 of their little-endian bytes, so they arrive
+bit for bit; dicts, lists and tuples are tagged; anything else is described, not sent.
+Decoding accepts only these forms and a fixed list of numeric dtypes.
+"""
+import base64
+
+import numpy as np
+
+# Bound at import, before an attempt runs, so that patching numpy cannot change what is sent.
+_b64 = base64.b64encode
+_np_asarray = np.asarray
+_np_ndarray = np.ndarray
+_np_generic = np.generic
+
+MAX_DEPTH = 6
+MAX_ELEMENTS = 5_000_000
+MAX_ITEMS = 64
+SAFE_DTYPES = {"float64", "float32", "float16", "int64", "int32", "int16", "int8",
+               "uint8", "uint16", "uint32", "uint64", "bool"}
+
+
+def encode(value, depth=0):
+    if getattr(type(value), "drill_blank", False):
+        return {"__blank__": value.name, "error": value.error}
+    if value is None or isinstance(value, (bool, str)):
+        return value if not isinstance(value, str) else value[:200]
+    if isinstance(value, int):
+        return value if abs(value) < 2**63 else float(value)
+    if isinstance(value, float):
+        return value
+    if isinstance(value, (_np_ndarray, _np_generic)):
+        arr = _np_asarray(value)
+        dtype = arr.dtype.name
+        if dtype not in SAFE_DTYPES:
+            return {"__type__": f"ndarray of {dtype}", "shape": list(arr.shape)}
+        if arr.size > MAX_ELEMENTS:
+            return {"__type__": "ndarray too large", "shape": list(arr.shape)}
+        return {"__nd__": dtype, "shape": list(arr.shape),
+                "b64": _b64(arr.astype(arr.dtype.newbyteorder("<"), order="C").tobytes()).decode("ascii")}
+    if depth >= MAX_DEPTH:
+        return {"__type__": "nested too deep"}
+    if isinstance(value, dict):
+        items = list(value.items())[:MAX_ITEMS]
+        return {"__dict__": {str(k)[:100]: encode(v, depth + 1) for k, v in items}}
+    if isinstance(value, (list, tuple)):
+        return {"__list__": [encode(v, depth + 1) for v in list(value)[:MAX_ITEMS]],
+                "tuple": isinstance(value, tuple)}
+    return {"__type__": type(value).__name__[:100]}
+
+
+def decode(data):
+    if isinstance(data, dict):
+        if "__nd__" in data:
+            if data["__nd__"] not in SAFE_DTYPES:
+                raise ValueError(f"unexpected dtype {data['__nd__']!r}")
+            raw = base64.b64decode(data["b64"], validate=True)
+            dtype = np.dtype(data["__nd__"]).newbyteorder("<")
+            return np.frombuffer(raw, dtype=dtype).reshape(data["shape"]).astype(dtype.newbyteorder("="))
+        if "__dict__" in data:
+            return {k: decode(v) for k, v in data["__dict__"].items()}
+        if "__list__" in data:
+            items = [decode(v) for v in data["__list__"]]
+            return tuple(items) if data.get("tuple") else items
+        if "__blank__" in data or "__type__" in data:
+            return data  # described, not sent: the grader reports it as such
+        raise ValueError(f"unknown value {sorted(data)}")
+    return data
