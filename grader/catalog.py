@@ -240,3 +240,139 @@ def exercise(name: str | None = None) -> Exercise:
     if name not in table:
         raise KeyError(f"no exercise called {name!r}; there is: {', '.join(table)}")
     return table[name]
+
+
+# --- the bug catalogue: bugs/*.yaml ----------------------------------------------------
+
+SEVERITIES = ("error", "note")
+
+
+@dataclass(frozen=True)
+class Mutation:
+    """Where a bug goes in working code, for grader/mutate.py.
+
+    operator: a name in mutate.OPERATORS; function: the function it lives in; target: the
+    variable whose assigning statements are searched; occurrence: which of the operator's
+    sites among those statements, counted from 0 in source order.
+    """
+
+    operator: str
+    function: str
+    target: str
+    occurrence: int = 0
+
+
+@dataclass(frozen=True)
+class Bug:
+    """One catalogued bug.
+
+    id: the name users type (`drill explain missing-n`); exercise: the exercise it belongs
+    to; link: the blank of that exercise it lives in; title: one line; explanation: what goes
+    wrong; symptom: what the user sees; hint: how to spot it, without the fix; caught_by: the
+    check expected to fail (or to note it); severity: "error", or "note" for a bug that is
+    reported but does not fail the attempt; mutation: how to put it into working code.
+    """
+
+    id: str
+    exercise: str
+    link: str
+    title: str
+    explanation: str
+    symptom: str
+    hint: str
+    caught_by: str
+    severity: str
+    mutation: Mutation
+    source: Path = field(compare=False)
+
+
+_BUG_FIELDS = {"id", "exercise", "link", "title", "explanation", "symptom", "hint", "caught_by",
+               "severity", "mutation"}
+_MUTATION_FIELDS = {"operator", "function", "target", "occurrence"}
+
+
+def _load_mutation(f: Fields, exercise: Exercise) -> Mutation:
+    from . import mutate  # only when a bugs file is read
+
+    f.check_known(_MUTATION_FIELDS)
+    operator = f.text("operator")
+    if operator not in mutate.OPERATORS:
+        f.fail("operator", f"names no mutation operator: {operator!r} (there is: {', '.join(mutate.OPERATORS)})")
+    function = f.text("function")
+    if function not in exercise.functions:
+        f.fail("function", f"names no function of {exercise.id}: {function!r} "
+                           f"(there is: {', '.join(exercise.functions)})")
+    target = f.text("target")
+    if not target.isidentifier():
+        f.fail("target", f"must be a variable name, not {target!r}")
+    occurrence = f.get("occurrence", int, 0)
+    if occurrence < 0:
+        f.fail("occurrence", "must not be negative")
+    return Mutation(operator, function, target, occurrence)
+
+
+def _load_bug(f: Fields, path: Path) -> Bug:
+    f.check_known(_BUG_FIELDS)
+    bug_id = f.text("id")
+    if not all(part.isalnum() for part in bug_id.split("-")) or bug_id != bug_id.lower():
+        f.fail("id", f"must be lower-case words joined by '-', not {bug_id!r}")
+    exercise_id = f.text("exercise")
+    table = exercises()
+    if exercise_id not in table:
+        f.fail("exercise", f"names no exercise: {exercise_id!r} (there is: {', '.join(table)})")
+    ex = table[exercise_id]
+    link = f.text("link")
+    if link not in {b.name for b in ex.blanks}:
+        f.fail("link", f"names no blank of {ex.id}: {link!r} (there is: {', '.join(b.name for b in ex.blanks)})")
+    caught_by = f.text("caught_by")
+    if caught_by not in {c.name for c in ex.checks}:
+        f.fail("caught_by", f"names no check of {ex.id}: {caught_by!r} "
+                            f"(there is: {', '.join(c.name for c in ex.checks)})")
+    severity = f.text("severity")
+    if severity not in SEVERITIES:
+        f.fail("severity", f"must be one of {', '.join(SEVERITIES)}, not {severity!r}")
+    return Bug(id=bug_id, exercise=exercise_id, link=link, title=f.text("title"),
+               explanation=f.text("explanation"), symptom=f.text("symptom"), hint=f.text("hint"),
+               caught_by=caught_by, severity=severity,
+               mutation=_load_mutation(Fields(f.get("mutation", dict), path, f"{f.where}.mutation"), ex),
+               source=path)
+
+
+def load_bugs_file(path: Path) -> list[Bug]:
+    """The bugs of one catalogue file, in file order: a mapping with a `bugs` list."""
+    f = Fields(read_yaml(path), path)
+    f.check_known({"bugs"})
+    found = [_load_bug(item, path) for item in f.items("bugs")]
+    ids = [b.id for b in found]
+    for i, bug_id in enumerate(ids):
+        if bug_id in ids[:i]:
+            f.fail(f"bugs[{i}].id", f"repeats the id {bug_id!r}")
+    return found
+
+
+@lru_cache(maxsize=None)
+def _all_bugs() -> dict[str, Bug]:
+    folder = paths.bugs_dir()
+    if not folder.is_dir():
+        raise CatalogError(f"{folder}: the bugs folder is missing; reinstall backprop-drill")
+    table: dict[str, Bug] = {}
+    for path in sorted(folder.glob("*.yaml")):
+        for bug in load_bugs_file(path):
+            if bug.id in table:
+                raise CatalogError(f"{path}: field 'id' repeats {bug.id!r}, already in {table[bug.id].source}")
+            table[bug.id] = bug
+    return table
+
+
+@lru_cache(maxsize=None)
+def bugs(exercise_id: str | None = None) -> dict[str, Bug]:
+    """Every catalogued bug by id, in file order; only exercise_id's when given."""
+    return {k: b for k, b in _all_bugs().items() if exercise_id is None or b.exercise == exercise_id}
+
+
+def bug(bug_id: str) -> Bug:
+    """The bug called bug_id; KeyError lists what exists."""
+    table = _all_bugs()
+    if bug_id not in table:
+        raise KeyError(f"no bug called {bug_id!r}; there is: {', '.join(table)}")
+    return table[bug_id]

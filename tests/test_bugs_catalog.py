@@ -1,0 +1,111 @@
+"""The bug catalogue: the shipped file loads, and a bad file is rejected naming the field."""
+import pytest
+import yaml
+
+from grader import catalog
+
+SPEC_IDS = {"missing-n", "onehot-off-by-one", "bad-transpose", "inplace-probs", "relu-ge", "unstable-softmax"}
+
+
+def test_the_shipped_catalogue_loads_with_the_spec_ids():
+    table = catalog.bugs("mlp_backprop")
+    assert SPEC_IDS <= set(table)
+    assert len(table) >= 14
+    assert catalog.bugs() == table
+    assert table["relu-ge"].severity == "note"
+    assert all(b.severity == "error" for b in table.values() if b.id != "relu-ge")
+
+
+def test_the_catalogue_covers_the_whole_chain():
+    exercise = catalog.exercise("mlp_backprop")
+    links = {b.link for b in catalog.bugs("mlp_backprop").values()}
+    assert {b.name for b in exercise.blanks} - links <= {"z2"}  # forward is covered by z1 and a1
+    assert {"forward", "loss", "step", "purity", "stability"} <= {b.caught_by for b in catalog.bugs().values()}
+
+
+def test_bug_lookup_names_what_exists():
+    assert catalog.bug("missing-n").link == "dz2"
+    with pytest.raises(KeyError, match="no bug called 'nope'; there is: .*missing-n"):
+        catalog.bug("nope")
+
+
+GOOD = {
+    "id": "some-bug", "exercise": "mlp_backprop", "link": "dz2", "title": "t", "explanation": "e",
+    "symptom": "s", "hint": "h", "caught_by": "dz2", "severity": "error",
+    "mutation": {"operator": "drop-division", "function": "backward", "target": "dz2"},
+}
+
+
+def write(tmp_path, *entries, top=None):
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(top if top is not None else {"bugs": list(entries)}), encoding="utf-8")
+    return path
+
+
+def with_(**changes):
+    entry = {**GOOD, **changes}
+    return {k: v for k, v in entry.items() if v is not None}
+
+
+def test_a_good_file_loads(tmp_path):
+    (bug,) = catalog.load_bugs_file(write(tmp_path, GOOD))
+    assert bug.mutation == catalog.Mutation("drop-division", "backward", "dz2", 0)
+    assert bug.source == tmp_path / "bad.yaml"
+
+
+@pytest.mark.parametrize("entry, field, problem", [
+    (with_(colour="red"), "bugs[0].colour", "is not a known field"),
+    (with_(title=None), "bugs[0].title", "is missing"),
+    (with_(hint=""), "bugs[0].hint", "must not be empty"),
+    (with_(severity="warning"), "bugs[0].severity", "must be one of error, note"),
+    (with_(exercise="cnn"), "bugs[0].exercise", "names no exercise: 'cnn'"),
+    (with_(link="dz3"), "bugs[0].link", "names no blank of mlp_backprop: 'dz3'"),
+    (with_(caught_by="vibes"), "bugs[0].caught_by", "names no check of mlp_backprop: 'vibes'"),
+    (with_(id="Missing N"), "bugs[0].id", "must be lower-case words"),
+    (with_(mutation={**GOOD["mutation"], "operator": "explode"}), "bugs[0].mutation.operator",
+     "names no mutation operator: 'explode'"),
+    (with_(mutation={**GOOD["mutation"], "function": "helper"}), "bugs[0].mutation.function",
+     "names no function of mlp_backprop"),
+    (with_(mutation={**GOOD["mutation"], "occurrence": -1}), "bugs[0].mutation.occurrence",
+     "must not be negative"),
+    (with_(mutation={**GOOD["mutation"], "occurrence": "first"}), "bugs[0].mutation.occurrence",
+     "must be int"),
+    (with_(mutation={**GOOD["mutation"], "where": "here"}), "bugs[0].mutation.where",
+     "is not a known field"),
+    (with_(mutation="drop-division"), "bugs[0].mutation", "must be dict"),
+])
+def test_a_bad_entry_is_rejected_naming_file_and_field(tmp_path, entry, field, problem):
+    path = write(tmp_path, entry)
+    with pytest.raises(catalog.CatalogError) as raised:
+        catalog.load_bugs_file(path)
+    message = str(raised.value)
+    assert message.startswith(f"{path}: field '{field}' {problem}"), message
+
+
+def test_a_duplicate_id_is_rejected(tmp_path):
+    with pytest.raises(catalog.CatalogError, match=r"field 'bugs\[1\].id' repeats the id 'some-bug'"):
+        catalog.load_bugs_file(write(tmp_path, GOOD, GOOD))
+
+
+@pytest.mark.parametrize("top, field", [([GOOD], ""), ({"bugs": [GOOD], "extra": 1}, "extra"),
+                                        ({"bugs": "none"}, "bugs")])
+def test_a_bad_file_shape_is_rejected(tmp_path, top, field):
+    path = write(tmp_path, top=top)
+    with pytest.raises(catalog.CatalogError, match=f"field '{field}'"):
+        catalog.load_bugs_file(path)
+
+
+def test_an_id_in_two_files_is_rejected(tmp_path, monkeypatch):
+    folder = tmp_path / "bugs"
+    folder.mkdir()
+    for name in ("a", "b"):
+        (folder / f"{name}.yaml").write_text(yaml.safe_dump({"bugs": [GOOD]}), encoding="utf-8")
+    monkeypatch.setattr(catalog.paths, "bugs_dir", lambda: folder)
+    catalog._all_bugs.cache_clear()
+    catalog.bugs.cache_clear()
+    try:
+        with pytest.raises(catalog.CatalogError, match=r"b\.yaml: field 'id' repeats 'some-bug'"):
+            catalog.bugs()
+    finally:
+        catalog._all_bugs.cache_clear()
+        catalog.bugs.cache_clear()
