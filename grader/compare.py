@@ -86,6 +86,8 @@ def compare(name: str, got, expected, *, sizes: dict[str, int] | None = None,
                                   f"expected {_shape(exp.shape)}; its values are those of the transpose", "transposed")
         return Verdict(False, f"{name} has shape {_shape(arr.shape)} but should have shape {_shape(exp.shape)}", "shape")
     bad_values = ~np.isfinite(arr)
+    if bad_values.any() and arr.ndim == 0:
+        return Verdict(False, f"{name} is {float(arr)}, not a finite number", "nonfinite")
     if bad_values.any():
         return Verdict(False, f"{name} has {int(bad_values.sum())} NaN or infinite "
                               f"{'entry' if bad_values.sum() == 1 else 'entries'}", "nonfinite")

@@ -94,9 +94,11 @@ def render_text(report: Report, color: bool = False) -> str:
         pts = f"{c.points:g}/{c.max_points:g}"
         lines.append(f"  {mark(c.passed)}  {c.name:<{width}}  {pts:>6}  {c.message}")
         lines += [f"  {'':4}  {'':<{width}}  {'':>6}  note: {n}" for n in c.notes]
-    if report.diagnosis:
+    noted = {n for c in report.checks for n in c.notes}
+    shown = [d for d in report.diagnosis if d.bug or d.message not in noted]
+    if shown:
         lines.append("")
-        for d in report.diagnosis:
+        for d in shown:
             label = f"[{d.bug}] " if d.bug else ""
             lines.append(f"  {d.severity}: {label}{d.link}: {d.message}")
             if d.hint:

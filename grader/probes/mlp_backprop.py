@@ -90,11 +90,12 @@ def build(ctx: Context) -> list[dict]:
     tasks.append(checks.call("stability", "softmax_cross_entropy",
                              [probes[0]["z2"] + checks.settings.STABILITY_SHIFT, probes[0]["y"]]))
     tasks.append(checks.call("step", "sgd_step", [step_params, step_grads, 0.1], keep_args=False))
-    for i, p in enumerate([*probes, zero]):
-        tid = f"backward/{i}" if i < len(probes) else "backward/zero"
-        source = f"forward/{i}" if i < len(probes) else "forward/1"
-        tasks.append(checks.call(tid, "backward", [p["params"], p["cache"], p["probs"], p["y"]],
-                                 partial=True, cache_from={"task": source, "index": 1, "arg": 1}))
+    for i, p in enumerate(probes):
+        # The attempt's own cache (with any extra keys it keeps) under the grader's x, z1, a1.
+        tasks.append(checks.call(f"backward/{i}", "backward", [p["params"], p["cache"], p["probs"], p["y"]],
+                                 partial=True, cache_from={"task": f"forward/{i}", "index": 1, "arg": 1}))
+    tasks.append(checks.call("backward/zero", "backward",
+                             [zero["params"], zero["cache"], zero["probs"], zero["y"]], partial=True))
     tasks.append(checks.finite_difference_task(
         "finite-difference", {"params": fd["params"], "x": fd["x"], "y": fd["y"]},
         loss=[FORWARD, LOSS], grads=[FORWARD, LOSS, BACKWARD], needs=["forward", "softmax_cross_entropy", "backward"]))
@@ -115,7 +116,7 @@ def judge(ctx: Context, results: dict) -> list[Outcome]:
     probes = d["probes"]
     out = [
         checks.judge_outputs(ctx, "forward", "forward", results, [f"forward/{i}" for i in range(len(probes))],
-                             lambda i: {"z2": (0,), "cache['z1']": (1, "z1"), "cache['a1']": (1, "a1")},
+                             lambda i: {"cache['z1']": (1, "z1"), "cache['a1']": (1, "a1"), "z2": (0,)},
                              lambda i: {"z2": probes[i]["z2"], "cache['z1']": probes[i]["cache"]["z1"],
                                         "cache['a1']": probes[i]["cache"]["a1"]},
                              sizes=lambda i: probes[i]["sizes"]),

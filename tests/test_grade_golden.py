@@ -1,0 +1,121 @@
+"""Golden reports for the fixture attempts, and the verdicts they must have.
+
+The verdict table below is the real test: which checks each fixture fails. The golden
+JSON files guard the wording; regenerate them after a deliberate change with
+`DRILL_UPDATE_GOLDEN=1 python -m pytest tests/test_grade_golden.py`.
+"""
+import json
+import os
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from grader.grade import grade
+
+FIXTURES = Path(__file__).parent / "fixtures" / "mlp_backprop"
+GOLDEN = Path(__file__).parent / "golden" / "mlp_backprop"
+ALL_LINKS = ["dz2", "dW2", "db2", "da1", "dz1", "dW1", "db1"]
+EVERY_CHECK = ["forward", "loss", *ALL_LINKS, "step", "finite-difference", "convergence", "purity", "stability"]
+
+# fixture -> (the checks it must fail, the error kind or None)
+VERDICTS = {
+    "correct_reference.py": ([], None),
+    "correct_einsum.py": ([], None),
+    "correct_loops.py": ([], None),
+    "correct_functional.py": ([], None),
+    "relu_ge.py": ([], None),
+    "wrong_missing_n.py": (["dz2", "finite-difference", "convergence"], None),
+    "wrong_onehot.py": (["dz2", "finite-difference", "convergence"], None),
+    "wrong_dW2_transpose.py": (["dW2", "finite-difference", "convergence"], None),
+    "wrong_db2_axis.py": (["db2", "finite-difference", "convergence"], None),
+    "wrong_da1_no_transpose.py": (["da1", "dz1", "dW1", "db1", "finite-difference", "convergence"], None),
+    "crash_da1_shape.py": (["da1", "dz1", "dW1", "db1", "finite-difference", "convergence"], None),
+    "wrong_dz1_mask.py": (["dz1", "finite-difference", "convergence"], None),
+    "wrong_dW1_missing_x.py": (["dW1", "finite-difference", "convergence"], None),
+    "wrong_db1_mean.py": (["db1", "finite-difference"], None),
+    "wrong_step_sign.py": (["step", "convergence"], None),
+    "wrong_forward_bias.py": (["forward", "finite-difference"], None),
+    "wrong_loss_sum.py": (["loss", "finite-difference", "stability"], None),
+    "inplace_probs.py": (["purity"], None),
+    "unstable_softmax.py": (["stability"], None),
+    "partial_links.py": (["db2", "dz1", "dW1", "db1", "finite-difference", "convergence"], None),
+    "stub_untouched.py": (EVERY_CHECK, None),
+    "broken_syntax.py": (EVERY_CHECK, "syntax"),
+    "broken_empty.py": (EVERY_CHECK, "missing-function"),
+    "broken_missing_function.py": ([c for c in EVERY_CHECK if c != "forward"], "missing-function"),
+}
+
+
+@pytest.fixture(scope="session")
+def reports():
+    names = sorted(VERDICTS)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        graded = list(pool.map(lambda n: grade(FIXTURES / n), names))
+    return dict(zip(names, graded))
+
+
+def test_every_fixture_has_a_verdict():
+    assert sorted(p.name for p in FIXTURES.glob("*.py")) == sorted(VERDICTS)
+
+
+@pytest.mark.parametrize("name", sorted(VERDICTS))
+def test_verdict(reports, name):
+    failing, error_kind = VERDICTS[name]
+    report = reports[name]
+    got = [c.name for c in report.checks if not c.passed]
+    assert got == [c for c in EVERY_CHECK if c in failing], report.to_json()
+    assert (report.error or {}).get("kind") == error_kind
+    assert report.passed == (not failing and error_kind is None)
+    expected_score = sum(c.max_points for c in report.checks if c.name not in failing)
+    assert report.score == expected_score
+
+
+def _normalised(report) -> dict:
+    data = report.to_dict()
+    data.pop("file")
+    data.pop("elapsed_seconds")
+    if data.get("convergence"):
+        data["convergence"].pop("seconds", None)
+    return data
+
+
+@pytest.mark.parametrize("name", sorted(VERDICTS))
+def test_golden_report(reports, name):
+    path = GOLDEN / (Path(name).stem + ".json")
+    data = _normalised(reports[name])
+    if os.environ.get("DRILL_UPDATE_GOLDEN"):
+        path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    assert path.exists(), f"no golden report {path}; run with DRILL_UPDATE_GOLDEN=1"
+    assert data == json.loads(path.read_text())
+
+
+def test_messages_say_where_without_the_fix(reports):
+    dz2 = next(c for c in reports["wrong_missing_n.py"].checks if c.name == "dz2")
+    assert "factor of N" in dz2.message
+    dw2 = next(c for c in reports["wrong_dW2_transpose.py"].checks if c.name == "dW2")
+    assert "transpose" in dw2.message and "a1.T" not in dw2.message
+    purity = next(c for c in reports["inplace_probs.py"].checks if c.name == "purity")
+    assert "probs" in purity.message and "backward" in purity.message
+    partial = {c.name: c.message for c in reports["partial_links.py"].checks}
+    assert partial["dz1"] == "dz1 is not written yet"
+    assert "computed from dz1" in partial["dW1"]
+
+
+def test_relu_ge_is_a_note_not_a_failure(reports):
+    report = reports["relu_ge.py"]
+    assert report.passed
+    assert any(d.severity == "note" and d.link == "dz1" for d in report.diagnosis)
+
+
+def test_stub_scores_zero_without_grader_error(reports):
+    report = reports["stub_untouched.py"]
+    assert report.score == 0 and report.error is None
+    assert all("not written yet" in c.message or "not finished" in c.message or "could not" in c.message
+               for c in report.checks), report.to_json()
+
+
+@pytest.mark.skipif(not os.environ.get("DRILL_SLOW"), reason="about a minute; set DRILL_SLOW=1 to run")
+def test_slow_triple_loop_attempt_passes_under_the_default_limits():
+    report = grade(Path(__file__).parent / "fixtures" / "slow" / "triple_loops.py")
+    assert report.passed, report.to_json()
