@@ -1,0 +1,100 @@
+"""grader.catalog: the shipped exercise loads, and every kind of bad exercise file is rejected by name."""
+import copy
+
+import pytest
+import yaml
+
+from grader import catalog, paths
+from grader.catalog import CatalogError
+
+SPEC_LINKS = ["dz2", "dW2", "db2", "da1", "dz1", "dW1", "db1"]
+SPEC_CHECKS = {"forward", "loss", *SPEC_LINKS, "step", "finite-difference", "convergence", "purity", "stability"}
+
+
+@pytest.fixture(scope="module")
+def shipped() -> dict:
+    return yaml.safe_load((paths.exercises_dir() / "mlp_backprop.yaml").read_text(encoding="utf-8"))
+
+
+def test_shipped_exercise_loads(exercise):
+    assert exercise.id == "mlp_backprop"
+    assert exercise.functions == ("forward", "softmax_cross_entropy", "backward", "sgd_step")
+    names = [b.name for b in exercise.blanks]
+    assert names[names.index("dz2"):names.index("db1") + 1] == SPEC_LINKS  # chain order
+    assert {c.name for c in exercise.checks} == SPEC_CHECKS
+    assert exercise.max_points == 100
+    assert all(exercise.blank(n).check in SPEC_CHECKS for n in names)
+    assert exercise.solution_path.is_file() and exercise.stub_path.is_file()
+    assert catalog.load_exercise_file(exercise.source) == exercise
+    assert list(catalog.exercises()) == sorted(catalog.exercises())
+
+
+def test_unknown_exercise_lists_what_exists():
+    with pytest.raises(KeyError, match="no exercise called 'nope'; there is: mlp_backprop"):
+        catalog.exercise("nope")
+
+
+def write(tmp_path, data, name="mlp_backprop.yaml"):
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def test_a_faithful_copy_loads(tmp_path, shipped, exercise):
+    assert catalog.load_exercise_file(write(tmp_path, shipped)) == exercise
+
+
+def drop(key):
+    return lambda d: d.pop(key)
+
+
+def put(key, value):
+    return lambda d: d.__setitem__(key, value)
+
+
+def in_blank(i, key, value):
+    return lambda d: d["blanks"][i].__setitem__(key, value)
+
+
+# (case, edit of the shipped exercise, field the error must name, words it must contain)
+BAD = [
+    ("missing-field", drop("title"), "title", "is missing"),
+    ("missing-blank-field", lambda d: d["blanks"][2].pop("shape"), "blanks[2].shape", "is missing"),
+    ("wrong-type", put("functions", "forward"), "functions", "must be list, not str"),
+    ("wrong-type-nested", lambda d: d["train"].__setitem__("lr", "fast"), "train.lr", "must be float, not str"),
+    ("wrong-type-bool", lambda d: d["train"].__setitem__("iters", True), "train.iters", "must be int, not bool"),
+    ("bad-size", lambda d: d["sizes"].__setitem__("H", 0), "sizes.H", "positive whole number"),
+    ("unknown-field", put("colour", "red"), "colour", "is not a known field"),
+    ("unknown-blank-field", in_blank(0, "formula", "x @ W1"), "blanks[0].formula", "is not a known field"),
+    ("points-not-100", lambda d: d["checks"][0].__setitem__("points", 9), "checks", "add up to 100, not 101"),
+    ("duplicate-check", lambda d: d["checks"].append({"name": "forward", "points": 0}), "checks",
+     "names a check twice"),
+    ("blank-unknown-check", in_blank(4, "check", "gradient"), "blanks[4].check",
+     "names no check of this exercise: 'gradient'"),
+    ("one-hint", in_blank(1, "hints", ["ReLU keeps positive entries."]), "blanks[1].hints", "at least two"),
+    ("id-not-file-name", put("id", "mlp"), "id", "must match the file name 'mlp_backprop'"),
+    ("solution-not-shipped", put("solution", "nowhere.py"), "solution", "names no file in solutions/"),
+]
+
+
+@pytest.mark.parametrize("edit, field, words", [row[1:] for row in BAD], ids=[row[0] for row in BAD])
+def test_bad_exercise_file_is_rejected_naming_file_and_field(tmp_path, shipped, edit, field, words):
+    data = copy.deepcopy(shipped)
+    edit(data)
+    path = write(tmp_path, data)
+    with pytest.raises(CatalogError) as info:
+        catalog.load_exercise_file(path)
+    message = str(info.value)
+    assert str(path) in message
+    assert f"field '{field}'" in message
+    assert words in message
+
+
+@pytest.mark.parametrize("text, words", [("id: [unclosed\n", "is not valid YAML"), ("- a\n- b\n", "must be a mapping"),
+                                         (b"\xff\xfe", "is not UTF-8")], ids=["yaml", "list", "bytes"])
+def test_unreadable_exercise_file_is_rejected_naming_the_file(tmp_path, text, words):
+    path = tmp_path / "mlp_backprop.yaml"
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
+    with pytest.raises(CatalogError, match=words) as info:
+        catalog.load_exercise_file(path)
+    assert str(path) in str(info.value)
