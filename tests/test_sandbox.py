@@ -1,0 +1,373 @@
+"""grader.sandbox: whatever the child does, run_isolated comes back with a plain result."""
+
+import os
+import signal
+import sys
+import textwrap
+import time
+
+import pytest
+
+from grader import sandbox
+from grader.sandbox import Limits, RunResult, run_isolated
+
+SHORT = Limits(timeout=2.0)
+
+
+def run(code, limits=SHORT, **kwargs) -> RunResult:
+    return run_isolated([sys.executable, "-c", textwrap.dedent(code)], limits=limits, **kwargs)
+
+
+def gone(pid):
+    """True when pid no longer exists, not even as a zombie of ours."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+def write_pid(path):
+    """Child code that writes its pid to `path` atomically: a reader never sees half of it."""
+    return (f"open({str(path) + '.tmp'!r}, 'w').write(str(os.getpid())); "
+            f"os.rename({str(path) + '.tmp'!r}, {str(path)!r})")
+
+
+def wait_for_pid(path, seconds=5.0):
+    """The pid a descendant wrote to `path` (a pathlib.Path)."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        if path.exists():
+            return int(path.read_text())
+        time.sleep(0.01)
+    raise AssertionError(f"no pid written to {path}")
+
+
+def our_zombies():
+    """Pids of the dead children of this process that nobody has reaped."""
+    zombies = []
+    for name in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{name}/stat", "rb") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        state, ppid = stat[stat.rfind(b")") + 2:].split()[:2]
+        if state == b"Z" and int(ppid) == os.getpid():
+            zombies.append(int(name))
+    return zombies
+
+
+linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="uses /proc")
+
+
+def test_normal_exit_with_channel_data():
+    r = run("""
+        import os
+        with os.fdopen(int(os.environ["DRILL_RESULT_FD"]), "wb") as channel:
+            channel.write(b'{"ok": true}')
+        print("hello")
+    """)
+    assert (r.returncode, r.signal, r.timed_out, r.memory_exceeded) == (0, None, False, False)
+    assert r.channel == b'{"ok": true}' and not r.channel_overflow
+    assert r.stdout == "hello\n" and r.stderr == ""
+    assert r.leftovers == 0 and r.duration > 0
+
+
+def test_channel_is_capped():
+    r = run("""
+        import os
+        os.write(int(os.environ["DRILL_RESULT_FD"]), b"x" * 100_000)
+    """, limits=Limits(timeout=2.0, channel_bytes=1000))
+    assert r.channel == b"x" * 1000 and r.channel_overflow
+
+
+def test_stdout_and_stderr_are_kept_up_to_the_cap_and_counted():
+    r = run("""
+        import sys
+        sys.stdout.write("a" * 5000)
+        sys.stderr.write("é" * 3000)
+    """, limits=Limits(timeout=2.0, output_bytes=100))
+    assert r.stdout == "a" * 100 and r.stdout_bytes == 5000
+    assert r.stderr == "é" * 50 and r.stderr_bytes == 6000
+    assert r.output_flooded and r.returncode == 0
+
+
+def test_output_within_the_cap_is_not_a_flood():
+    r = run("print('x' * 99)", limits=Limits(timeout=2.0, output_bytes=100))
+    assert r.stdout_bytes == 100 and not r.output_flooded
+
+
+LIMITS_REPORT = """
+    import os, resource
+    print(*(resource.getrlimit(getattr(resource, "RLIMIT_" + name))
+            for name in ("AS", "FSIZE", "CORE", "CPU")), sep=";")
+"""
+
+
+@pytest.mark.parametrize("through_sh", [True, False])
+def test_child_runs_under_its_limits(through_sh, monkeypatch):
+    if not through_sh:
+        monkeypatch.setattr(sandbox, "_SH", "/no/such/sh")  # falls back to a preexec_fn
+    r = run(LIMITS_REPORT, limits=Limits(timeout=2.5, memory_mb=700, file_mb=3))
+    assert r.stdout.strip().split(";") == [
+        f"({700 << 20}, {700 << 20})", f"({3 << 20}, {3 << 20})", "(0, 0)", "(4, 5)"]
+
+
+def test_child_gets_its_session_and_environment():
+    r = run("""
+        import os
+        print(os.getsid(0) == os.getpid(),
+              os.environ["OPENBLAS_NUM_THREADS"], os.environ["OMP_NUM_THREADS"],
+              os.environ["MKL_NUM_THREADS"], os.environ["PYTHONHASHSEED"],
+              os.environ["PYTHONDONTWRITEBYTECODE"], len(os.environ["DRILL_SANDBOX_ID"]) > 8,
+              os.environ["MINE"], os.getcwd())
+    """, env={**os.environ, "MINE": "yes"}, cwd="/")
+    assert r.stdout.split() == ["True", "1", "1", "1", "0", "1", "True", "yes", "/"]
+
+
+def test_program_is_looked_up_on_the_path():
+    bindir = os.path.dirname(sys.executable)
+    name = os.path.basename(sys.executable)
+    r = run_isolated([name, "-c", "print('found')"], limits=SHORT, env={"PATH": bindir})
+    assert r.returncode == 0 and r.stdout == "found\n"
+
+
+@pytest.mark.parametrize("code, returncode", [
+    ("raise SystemExit(4)", 4),
+    ("import sys; sys.exit(3)", 3),
+    ("import os; os._exit(7)", 7),
+    ("raise ValueError('boom')", 1),
+])
+def test_exit_codes(code, returncode):
+    r = run(code)
+    assert (r.returncode, r.signal, r.timed_out) == (returncode, None, False)
+    assert not r.memory_exceeded
+
+
+def test_killed_by_a_signal():
+    r = run("import os, signal; os.kill(os.getpid(), signal.SIGSEGV)")
+    assert r.returncode is None and r.signal == signal.SIGSEGV
+    assert not r.timed_out and not r.memory_exceeded
+
+
+def test_infinite_loop_times_out():
+    r = run("while True: pass", limits=Limits(timeout=1.0))
+    assert r.timed_out and r.signal == signal.SIGKILL and r.returncode is None
+
+
+def test_ignoring_sigterm_and_sigint_still_ends():
+    r = run("""
+        import signal
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        while True:
+            pass
+    """, limits=Limits(timeout=1.0))
+    assert r.timed_out and r.signal == signal.SIGKILL
+
+
+def test_threads_that_never_end_are_stopped():
+    r = run("""
+        import threading, time
+        for _ in range(3):
+            threading.Thread(target=time.sleep, args=(10**6,)).start()
+        print("main done", flush=True)
+    """, limits=Limits(timeout=1.0))
+    assert r.timed_out and r.stdout == "main done\n"
+
+
+@linux_only
+def test_setsid_grandchild_is_killed_after_the_child_exits(tmp_path):
+    pidfile = tmp_path / "pid"
+    r = run(f"""
+        import os, signal, time
+        if os.fork() == 0:
+            os.setsid()
+            if os.fork() == 0:  # the grandchild: its own session, orphaned, stubborn
+                for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+                    signal.signal(s, signal.SIG_IGN)
+                {write_pid(pidfile)}
+                while True:
+                    pass
+            os._exit(0)
+        os.wait()
+        while not os.path.exists({str(pidfile)!r}):
+            time.sleep(0.01)
+        print("child exits")
+    """, limits=Limits(timeout=10.0))
+    pid = wait_for_pid(pidfile)
+    assert r.returncode == 0 and not r.timed_out and r.stdout == "child exits\n"
+    assert r.leftovers >= 1
+    assert gone(pid)
+    assert our_zombies() == []
+
+
+@linux_only
+def test_setsid_grandchild_is_killed_on_timeout(tmp_path):
+    pidfile = tmp_path / "pid"
+    r = run(f"""
+        import os, time
+        if os.fork() == 0:
+            os.setsid()
+            {write_pid(pidfile)}
+            while True:
+                time.sleep(1)
+        while True:
+            time.sleep(1)
+    """, limits=Limits(timeout=1.0))
+    assert r.timed_out and r.leftovers >= 1
+    assert gone(wait_for_pid(pidfile))
+    assert our_zombies() == []
+
+
+@linux_only
+def test_background_child_holding_the_pipes_does_not_keep_the_run_open(tmp_path):
+    pidfile = tmp_path / "pid"
+    r = run(f"""
+        import os, time
+        if os.fork() == 0:  # keeps stdout, stderr and the channel open, in the same group
+            {write_pid(pidfile)}
+            time.sleep(60)
+            os._exit(0)
+        while not os.path.exists({str(pidfile)!r}):
+            time.sleep(0.01)
+    """, limits=Limits(timeout=10.0))
+    assert r.returncode == 0 and not r.timed_out and r.leftovers == 1
+    assert gone(wait_for_pid(pidfile))
+
+
+def test_stdout_flood_is_bounded():
+    r = run("""
+        import os
+        block = b"x" * (1 << 20)
+        for _ in range(1024):  # 1 GiB
+            os.write(1, block)
+    """, limits=Limits(timeout=20.0, output_bytes=1000))
+    assert r.output_flooded and not r.timed_out
+    assert len(r.stdout) == 1000 and r.stdout_bytes > 1000
+    assert r.signal == signal.SIGKILL  # stopped well before the whole gigabyte
+
+
+def test_stderr_flood_is_flagged():
+    r = run("import sys; sys.stderr.write('e' * 200_000)",
+            limits=Limits(timeout=2.0, output_bytes=1000))
+    assert r.output_flooded and r.stderr == "e" * 1000 and r.stderr_bytes == 200_000
+
+
+@pytest.mark.parametrize("code", [
+    "bytearray(10**11)",
+    "blocks = []\nwhile True: blocks.append(bytearray(10**7))",
+])
+def test_memory_bomb_fails_inside_the_limit(code):
+    r = run(code, limits=Limits(timeout=10.0, memory_mb=400))
+    assert r.memory_exceeded and r.returncode == 1 and not r.timed_out
+    assert "MemoryError" in r.stderr
+
+
+def test_big_file_write_stops_at_the_file_limit(tmp_path):
+    target = tmp_path / "big"
+    r = run(f"""
+        with open({str(target)!r}, "wb") as f:
+            for _ in range(10):
+                f.write(b"x" * (1 << 20))
+    """, limits=Limits(timeout=5.0, file_mb=2))
+    # Python ignores SIGXFSZ, so the write fails with EFBIG; other programs get the signal.
+    assert r.signal == signal.SIGXFSZ or (r.returncode == 1 and "File too large" in r.stderr)
+    assert target.stat().st_size <= 2 << 20
+
+
+def test_stdin_is_delivered():
+    data = bytes(range(256)) * 4000  # more than a pipe holds
+    r = run("""
+        import os, sys
+        data = sys.stdin.buffer.read()
+        os.write(int(os.environ["DRILL_RESULT_FD"]), data)
+    """, stdin_data=data)
+    assert r.returncode == 0 and r.channel == data
+
+
+def test_child_that_never_reads_stdin_is_fine():
+    r = run("pass", stdin_data=b"x" * 1_000_000)
+    assert r.returncode == 0 and not r.timed_out
+
+
+def test_missing_program_raises_a_clear_oserror(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        run_isolated(["/no/such/program"])
+    with pytest.raises(FileNotFoundError):
+        run_isolated(["no-such-program-anywhere"])
+    script = tmp_path / "script"
+    script.write_text("#!/bin/sh\n")
+    with pytest.raises(PermissionError):
+        run_isolated([str(script)])
+
+
+@linux_only
+def test_no_zombies_are_left():
+    r = run("""
+        import os, time
+        if os.fork() == 0:  # exits at once, never waited for
+            os._exit(0)
+        if os.fork() == 0:
+            os.setsid()
+            if os.fork() == 0:  # leaves the session, is orphaned, dies on its own
+                time.sleep(0.2)
+                os._exit(0)
+            os._exit(0)
+        time.sleep(0.6)
+    """)
+    assert r.returncode == 0
+    assert our_zombies() == []
+
+
+def test_cpu_time_limit_counts_as_a_timeout():
+    r = run("""
+        import resource
+        resource.setrlimit(resource.RLIMIT_CPU, (1, 2))
+        while True:
+            pass
+    """, limits=Limits(timeout=10.0))
+    assert r.signal == signal.SIGXCPU and r.timed_out and not r.memory_exceeded
+
+
+@linux_only
+def test_without_pidfd_the_child_is_polled(monkeypatch, tmp_path):
+    monkeypatch.setattr(sandbox, "_pidfd_open", lambda pid: None)
+    pidfile = tmp_path / "pid"
+    r = run(f"""
+        import os, sys, time
+        if os.fork() == 0:
+            os.setsid()
+            {write_pid(pidfile)}
+            time.sleep(60)
+        while not os.path.exists({str(pidfile)!r}):
+            time.sleep(0.01)
+        os.write(int(os.environ["DRILL_RESULT_FD"]), b"done")
+        sys.exit(5)
+    """, limits=Limits(timeout=10.0))
+    assert (r.returncode, r.channel, r.timed_out, r.leftovers) == (5, b"done", False, 1)
+    assert gone(wait_for_pid(pidfile))
+
+
+def test_runs_in_parallel_threads_keep_their_own_results():
+    from concurrent.futures import ThreadPoolExecutor
+    leave_one = """
+        import os, sys, time
+        if os.fork() == 0:
+            os.setsid()
+            if os.fork() == 0:
+                time.sleep(60)
+            os._exit(0)
+        os.wait()
+        sys.exit({code})
+    """
+    codes = range(1, 13)
+    sources = [leave_one.format(code=c) if c % 3 == 0 else f"raise SystemExit({c})"
+               for c in codes]
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda src: run(src, limits=Limits(timeout=10.0)), sources))
+    assert [r.returncode for r in results] == list(codes)
+    assert [r.leftovers for r in results] == [1 if c % 3 == 0 else 0 for c in codes]
+    if sys.platform.startswith("linux"):
+        assert our_zombies() == []
