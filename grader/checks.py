@@ -130,8 +130,10 @@ def _what(value) -> str:
 def judge_outputs(ctx: Context, name: str, fn: str, results: dict, task_ids: list[str],
                   paths: Callable[[int], dict], expected: Callable[[int], dict], *,
                   sizes: Callable[[int], dict], scalars: frozenset | set = frozenset(),
-                  context: str = "") -> Outcome:
-    """Every named output (a path into what fn returned) of every task matches the reference."""
+                  context: str = "", args: Callable[[int], list] | None = None) -> Outcome:
+    """Every named output (a path into what fn returned) of every task matches the reference.
+
+    args(i), when given, are the inputs of task i: kept as evidence for the diagnosis."""
     for i, tid in enumerate(task_ids):
         r = results.get(tid)
         why = failure(r, fn)
@@ -142,9 +144,12 @@ def judge_outputs(ctx: Context, name: str, fn: str, results: dict, task_ids: lis
             problem = _shape_problem(r["result"], path, fn)
             if problem:
                 return Outcome(name, False, context + problem)
-            v = compare(label, pick(r["result"], path), exp[label], sizes=sizes(i), scalar=label in scalars)
+            got = pick(r["result"], path)
+            v = compare(label, got, exp[label], sizes=sizes(i), scalar=label in scalars)
             if not v.ok:
-                return Outcome(name, False, context + _sized(v.message, sizes(i)))
+                evidence = [{"fn": fn, "args": args(i), "path": path, "label": label, "value": got,
+                             "expected": exp[label], "scalar": label in scalars}] if args else []
+                return Outcome(name, False, context + _sized(v.message, sizes(i)), evidence=evidence)
     return Outcome(name, True, context + "right" if context else "right for every probe")
 
 
@@ -182,8 +187,8 @@ def judge_links(ctx: Context, results: dict, fn: str, links: list[str], task_ids
             if not v.ok:
                 message = v.message if v.kind == "blank" else _sized(v.message, sizes[i])
                 verdicts[link] = Outcome(link, False, message,
-                                         evidence=[{"link": link, "task": tid, "args": link_args[i],
-                                                    "value": got}])
+                                         evidence=[{"fn": fn, "link": link, "args": link_args[i],
+                                                    "value": got, "grads": grads, "sizes": sizes[i]}])
     if tolerated:
         _judge_tolerated(ctx, results, fn, links, tolerated, verdicts)
     return [verdicts.get(link) or Outcome(link, True, "right for every probe") for link in links]
@@ -207,11 +212,11 @@ def _judge_tolerated(ctx, results, fn, links, tolerated, verdicts):
             continue
         differs = ~np.isclose(got, exp, rtol=settings.RTOL, atol=settings.ATOL)
         if differs.any() and mask.shape == differs.shape and not (differs & ~mask).any():
-            note = (f"{link} differs from the usual convention only where {label} exactly "
+            note = (f"{link} differs from the usual convention only {label} "
                     f"({int(differs.sum())} entries); that is a matter of convention, not an error")
             verdicts[link] = Outcome(link, True, "right for every probe", notes=[note],
-                                     evidence=[{"link": link, "task": tid, "args": args,
-                                                "value": grads.get(link), "note": True}])
+                                     evidence=[{"fn": fn, "link": link, "args": args,
+                                                "value": grads.get(link), "grads": grads, "note": True}])
 
 
 def expected_links(ctx: Context, fn: str, args: tuple, grads: dict, module=None):
@@ -225,8 +230,8 @@ def expected_links(ctx: Context, fn: str, args: tuple, grads: dict, module=None)
             return own
         return value
 
-    _, given = reference.run_traced(module, fn, _fresh(args), substitute)
-    _, plain = reference.run_traced(ctx.traced, fn, _fresh(args))
+    _, given = reference.run_traced(module, fn, fresh(args), substitute)
+    _, plain = reference.run_traced(ctx.traced, fn, fresh(args))
     return given, plain
 
 
@@ -305,6 +310,9 @@ def judge_convergence(ctx: Context, results: dict, name: str, y: np.ndarray, out
     accuracy = float((z.argmax(axis=1) == y).mean())
     first, last = float(losses[0]), float(losses[-1])
     details.update(accuracy=accuracy, final_loss=last)
+    params = pick(r.get("outputs"), ("params",))
+    if isinstance(params, dict) and all(isinstance(v, np.ndarray) for v in params.values()):
+        details["final_params"] = {k: v.tolist() for k, v in params.items()}
     text = (f"after {train.iters} iterations the loss went from {first:.4f} to {last:.4f}; "
             f"accuracy {accuracy:.3f}")
     if accuracy >= train.min_accuracy:
@@ -318,10 +326,11 @@ def judge_purity(ctx: Context, results: dict, inputs: dict[str, tuple[str, dict]
         r = results.get(tid)
         if r is None or "skipped" in r or "args_after" not in r:
             return Outcome("purity", False, f"could not be checked: {fn} did not run to the end")
-        for (arg, before), after in zip(named.items(), r["args_after"]):
+        for position, ((arg, before), after) in enumerate(zip(named.items(), r["args_after"])):
             changed = _changed(before, after)
             if changed:
-                return Outcome("purity", False, f"{fn} changed its input {arg}{changed}")
+                return Outcome("purity", False, f"{fn} changed its input {arg}{changed}",
+                               evidence=[{"fn": fn, "args": list(named.values()), "changed": position}])
     return Outcome("purity", True, "no function changed its inputs")
 
 
@@ -346,11 +355,11 @@ def _changed(before, after) -> str:
     return ""
 
 
-def _fresh(args):
+def fresh(args):
     if isinstance(args, dict):
-        return {k: _fresh(v) for k, v in args.items()}
+        return {k: fresh(v) for k, v in args.items()}
     if isinstance(args, (list, tuple)):
-        return type(args)(_fresh(v) for v in args)
+        return type(args)(fresh(v) for v in args)
     if isinstance(args, np.ndarray):
         return args.copy()
     return args

@@ -114,7 +114,7 @@ def compare(name: str, got, expected, *, sizes: dict[str, int] | None = None,
             msg += f" (rows {', '.join(map(str, rows[:8]))})"
     for label, mask in (regions or {}).items():
         if mask.shape == wrong.shape and wrong.any() and not (wrong & ~mask).any():
-            msg += f", only where {label}"
+            msg += f", only {label}"
             break
     worst = np.unravel_index(np.argmax(np.abs(arr - exp)), arr.shape) if arr.ndim else ()
     at = f" at {list(map(int, worst))}" if arr.ndim else ""

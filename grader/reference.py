@@ -67,10 +67,16 @@ def load_traced(source: str, filename: str, assigns: dict[str, str | None]) -> t
 
 def run_traced(module: types.ModuleType, fn: str, args: tuple, substitute: Callable | None = None):
     """Call module.fn(*args) with a fresh tracer; returns (result, {target: value})."""
+    import numpy as np
+
     tracer = Tracer(substitute)
     module.__link__ = tracer
     try:
-        result = getattr(module, fn)(*args)
+        with np.errstate(all="ignore"):
+            result = getattr(module, fn)(*args)
+    except Exception as exc:
+        exc.drill_links = tracer.values  # the links computed before it failed
+        raise
     finally:
         module.__link__ = Tracer()
     return result, tracer.values

@@ -35,6 +35,7 @@ class Report:
     elapsed: float | None = None  # seconds since `drill start`, when known
     output: dict = field(default_factory=dict)  # the attempt's stdout/stderr, shortened
     convergence: dict = field(default_factory=dict)  # final loss, accuracy, loss curve
+    injected: dict | None = None  # spot-the-bug: {"hidden", "fixed", "bug" (None while hidden)}
 
     @property
     def score(self) -> float:
@@ -65,7 +66,9 @@ class Report:
                            **({"hint": d.hint} if d.hint else {})} for d in self.diagnosis],
             "error": self.error,
             "elapsed_seconds": None if self.elapsed is None else round(self.elapsed, 1),
-            "convergence": {k: v for k, v in self.convergence.items() if k != "losses"} or None,
+            "convergence": {k: v for k, v in self.convergence.items()
+                            if k not in ("losses", "final_params")} or None,
+            **({"injected": self.injected} if self.injected else {}),
         }
 
     def to_json(self) -> str:
@@ -111,6 +114,12 @@ def render_text(report: Report, color: bool = False) -> str:
                  f"{'PASSED' if report.passed else 'not passed yet'}")
     if report.elapsed is not None:
         lines.append(f"Time since drill start: {duration(report.elapsed)}")
+    if report.injected:
+        if report.injected["fixed"]:
+            lines.append("Spot the bug: fixed. `drill reveal` tells which bug it was.")
+        else:
+            lines.append("Spot the bug: the bug put in by `drill inject-bug` is still there."
+                         + (" `drill reveal` tells which it is, if you give up." if report.injected["hidden"] else ""))
     for stream in ("stdout", "stderr"):
         shown = report.output.get(stream)
         if shown:

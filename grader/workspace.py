@@ -137,3 +137,17 @@ def attempt_for_file(path: Path) -> Attempt | None:
             except TypeError:
                 return None
     return None
+
+
+def injected_for_file(path: Path) -> dict | None:
+    """What `drill inject-bug` recorded for path ({"bug", "exercise", "at", "hidden"}), if anything."""
+    folder = find(path.parent)
+    if folder is None:
+        return None
+    try:
+        recorded = load_state(folder).get("injected")
+        key = path.resolve().relative_to(folder).as_posix()
+    except (WorkspaceError, ValueError):
+        return None
+    entry = recorded.get(key) if isinstance(recorded, dict) else None
+    return entry if isinstance(entry, dict) else None

@@ -101,14 +101,18 @@ def build(ctx: Context) -> list[dict]:
         loss=[FORWARD, LOSS], grads=[FORWARD, LOSS, BACKWARD], needs=["forward", "softmax_cross_entropy", "backward"]))
     tasks.append(checks.train_task(
         "convergence", {"params": init, "x": x_train, "y": y_train, "lr": train.lr},
-        steps=[FORWARD, LOSS, BACKWARD, STEP], iters=train.iters, final=[FORWARD], outputs=["z2"],
+        steps=[FORWARD, LOSS, BACKWARD, STEP], iters=train.iters, final=[FORWARD], outputs=["z2", "params"],
         needs=list(ctx.exercise.functions)))
     return tasks
 
 
-def _regions(cache):
-    z1 = cache["z1"]
-    return {"z1 < 0": z1 < 0, "z1 > 0": z1 > 0, "z1 = 0": z1 == 0}
+def _regions(probe):
+    z1 = probe["cache"]["z1"]
+    true_class = np.zeros(probe["probs"].shape, dtype=bool)
+    true_class[np.arange(len(probe["y"])), probe["y"]] = True
+    return {"where z1 < 0": z1 < 0, "where z1 > 0": z1 > 0, "where z1 is exactly 0": z1 == 0,
+            "in each row's true-class column": true_class,
+            "outside each row's true-class column": ~true_class}
 
 
 def judge(ctx: Context, results: dict) -> list[Outcome]:
@@ -119,24 +123,25 @@ def judge(ctx: Context, results: dict) -> list[Outcome]:
                              lambda i: {"cache['z1']": (1, "z1"), "cache['a1']": (1, "a1"), "z2": (0,)},
                              lambda i: {"z2": probes[i]["z2"], "cache['z1']": probes[i]["cache"]["z1"],
                                         "cache['a1']": probes[i]["cache"]["a1"]},
-                             sizes=lambda i: probes[i]["sizes"]),
+                             sizes=lambda i: probes[i]["sizes"], args=lambda i: [probes[i]["params"], probes[i]["x"]]),
         checks.judge_outputs(ctx, "loss", "softmax_cross_entropy", results, [f"loss/{i}" for i in range(len(probes))],
                              lambda i: {"loss": (0,), "probs": (1,)},
                              lambda i: {"loss": probes[i]["loss"], "probs": probes[i]["probs"]},
-                             sizes=lambda i: probes[i]["sizes"], scalars={"loss"}),
+                             sizes=lambda i: probes[i]["sizes"], scalars={"loss"},
+                             args=lambda i: [probes[i]["z2"], probes[i]["y"]]),
     ]
     link_args = [(p["params"], p["cache"], p["probs"], p["y"]) for p in probes]
     out += checks.judge_links(ctx, results, "backward", LINKS, [f"backward/{i}" for i in range(len(probes))],
                               link_args, sizes=[p["sizes"] for p in probes],
-                              regions=[_regions(p["cache"]) for p in probes],
+                              regions=[_regions(p) for p in probes],
                               tolerated=("backward/zero", (d["zero"]["params"], d["zero"]["cache"],
                                                            d["zero"]["probs"], d["zero"]["y"]),
-                                         _regions(d["zero"]["cache"]), "z1 = 0"))
+                                         _regions(d["zero"]), "where z1 is exactly 0"))
     params, grads, lr = d["step"]
     expected = {k: v - lr * grads[f"d{k}"] for k, v in params.items()}
     out.append(checks.judge_outputs(ctx, "step", "sgd_step", results, ["step"],
                                     lambda i: {k: (k,) for k in params},
-                                    lambda i: expected, sizes=lambda i: {}))
+                                    lambda i: expected, sizes=lambda i: {}, args=lambda i: [params, grads, lr]))
     out.append(checks.judge_finite_difference(ctx, results, "finite-difference", GRADS_OF, d["fd"]["params"]))
     out.append(checks.judge_convergence(ctx, results, "convergence", d["y_train"], "z2"))
     out.append(checks.judge_purity(ctx, results, {
@@ -149,5 +154,6 @@ def judge(ctx: Context, results: dict) -> list[Outcome]:
                                     lambda i: {"loss": (0,), "probs": (1,)},
                                     lambda i: {"loss": probes[0]["loss"], "probs": probes[0]["probs"]},
                                     sizes=lambda i: probes[0]["sizes"], scalars={"loss"},
-                                    context="with every logit shifted by +1000, "))
+                                    context="with every logit shifted by +1000, ",
+                                    args=lambda i: [probes[0]["z2"] + checks.settings.STABILITY_SHIFT, probes[0]["y"]]))
     return out
