@@ -349,7 +349,7 @@ def _limited(argv, rlimits, env, cwd):
 
     Normally through /bin/sh, whose ulimit sets them before it execs the program in the
     same process: nothing but async-signal-safe code runs between fork and exec, and the
-    parent can vfork (a preexec_fn forces a full fork: 7 ms more with numpy loaded). The
+    parent can vfork (a preexec_fn forces a full fork: 2-7 ms more per run, measured). The
     program is looked up here, so that a missing one raises like `subprocess.Popen`.
     Without /bin/sh, a preexec_fn that calls setrlimit and nothing else.
     """
