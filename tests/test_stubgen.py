@@ -3,11 +3,10 @@ import ast
 import re
 import types
 
-import numpy as np
 import pytest
 from hypothesis import given, settings as hsettings, strategies as st
 
-from grader import catalog, stubgen
+from grader import stubgen
 from grader.catalog import CatalogError
 
 MARKER = re.compile(r"#\s*drill\b")
