@@ -12,7 +12,7 @@ ATOL = 1e-9
 # relative error |num - ana| / max(|num| + |ana|, FD_FLOOR) is at most FD_TOL everywhere.
 FD_EPS = 1e-6
 FD_TOL = 1e-4
-FD_FLOOR = 1e-8
+FD_FLOOR = 1e-6
 # Probes keep every pre-activation at least this far from a kink (e.g. ReLU at 0).
 FD_KINK_MARGIN = 1e-3
 

@@ -11,6 +11,10 @@ class StartError(Exception):
     """The stub cannot be written; the message says why and what to do."""
 
 
+class StartUsageError(StartError):
+    """The command was used wrongly: an unknown exercise or link (exit status 2)."""
+
+
 @dataclass
 class Started:
     path: Path
@@ -27,7 +31,7 @@ def parse_links(exercise: catalog.Exercise, links: str | None) -> list[str]:
     chosen = [part.strip() for part in links.split(",") if part.strip()]
     unknown = [c for c in chosen if c not in names]
     if unknown or not chosen:
-        raise StartError(f"no such link in {exercise.id}: {', '.join(unknown) or repr(links)}; "
+        raise StartUsageError(f"no such link in {exercise.id}: {', '.join(unknown) or repr(links)}; "
                          f"the links are: {', '.join(names)}")
     return [n for n in names if n in chosen]
 
@@ -37,7 +41,7 @@ def start(exercise_id: str | None, folder: Path, force: bool = False, links: str
     try:
         exercise = catalog.exercise(exercise_id)
     except KeyError as exc:
-        raise StartError(exc.args[0]) from None
+        raise StartUsageError(exc.args[0]) from None
     open_links = parse_links(exercise, links)
     keep = frozenset(b.name for b in exercise.blanks) - set(open_links)
     text = stubgen.stub_for(exercise, keep)

@@ -91,7 +91,7 @@ def test_links_blanks_only_those(drill, tmp_path, exercise):
 
 def test_unknown_link_lists_the_links(drill, tmp_path, exercise):
     result = drill("start", "--dir", "ws", "--links", "dz2,dz9")
-    clean_failure(result)
+    clean_failure(result, code=2)
     assert "dz9" in result.output
     assert ", ".join(b.name for b in exercise.blanks) in result.output
     assert not (tmp_path / "ws" / STUB).exists()
@@ -99,8 +99,7 @@ def test_unknown_link_lists_the_links(drill, tmp_path, exercise):
 
 def test_unknown_exercise_is_a_clear_error(drill, tmp_path):
     result = drill("start", "no_such_exercise", "--dir", "ws")
-    # A clean, non-zero exit; whether it is 1 (as now) or 2 (a usage error) is the lead's call.
-    assert result.exit_code != 0
+    assert result.exit_code == 2  # a usage error
     assert isinstance(result.exception, SystemExit) and "Traceback" not in result.output
     assert "no exercise called 'no_such_exercise'" in result.output
     assert "mlp_backprop" in result.output

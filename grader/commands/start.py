@@ -2,7 +2,7 @@ from pathlib import Path
 
 import click
 
-from ..start import StartError, start
+from ..start import StartError, StartUsageError, start
 
 
 @click.command("start")
@@ -24,6 +24,8 @@ def command(exercise, folder, force, links):
     """
     try:
         started = start(exercise, folder, force=force, links=links)
+    except StartUsageError as exc:
+        raise click.UsageError(str(exc)) from None
     except StartError as exc:
         raise click.ClickException(str(exc)) from None
     if started.backup:
@@ -31,7 +33,7 @@ def command(exercise, folder, force, links):
     shown = _shown(started.path)
     click.echo(f"Wrote {shown}: {started.exercise.title}.")
     click.echo(f"Blank links: {', '.join(started.links)}")
-    click.echo(f"Fill in every todo(), then grade it with:  drill grade {_grade_arg(started.path)}")
+    click.echo(f"Fill in every todo(), then grade it with:  {_grade_command(started.path)}")
 
 
 def _shown(path: Path) -> str:
@@ -41,5 +43,5 @@ def _shown(path: Path) -> str:
         return str(path)
 
 
-def _grade_arg(path: Path) -> str:
-    return "" if path.parent == Path.cwd().resolve() else _shown(path)
+def _grade_command(path: Path) -> str:
+    return "drill grade" if path.parent == Path.cwd().resolve() else f"drill grade {_shown(path)}"

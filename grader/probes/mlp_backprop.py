@@ -28,8 +28,10 @@ STEP = "params = sgd_step(params, grads, lr)"
 
 
 def random_params(rng, D, H, C, scale=1.0):
-    return {"W1": rng.normal(0, scale, (D, H)), "b1": rng.normal(0, 0.5, H),
-            "W2": rng.normal(0, scale, (H, C)), "b2": rng.normal(0, 0.5, C)}
+    """Non-trivial parameters (biases too); scale None scales each weight by its fan-in."""
+    s1, s2 = (scale, scale) if scale is not None else (1 / np.sqrt(D), 1 / np.sqrt(H))
+    return {"W1": rng.normal(0, s1, (D, H)), "b1": rng.normal(0, 0.5, H),
+            "W2": rng.normal(0, s2, (H, C)), "b2": rng.normal(0, 0.5, C)}
 
 
 def labels(rng, N, C):
@@ -37,9 +39,9 @@ def labels(rng, N, C):
     return y.astype(np.int64)
 
 
-def make_probe(ref, rng, sizes):
+def make_probe(ref, rng, sizes, scale=1.0):
     N, D, H, C = sizes["N"], sizes["D"], sizes["H"], sizes["C"]
-    params = random_params(rng, D, H, C)
+    params = random_params(rng, D, H, C, scale)
     x = rng.normal(0, 1, (N, D))
     y = labels(rng, N, C)
     z2, cache = ref.forward(params, x)
@@ -59,11 +61,12 @@ def zero_probe(ref, rng):
 
 
 def fd_probe(ref, rng):
-    """A probe whose pre-activations all keep away from the ReLU kink."""
+    """A probe whose pre-activations all keep away from the ReLU kink, with weights scaled by
+    fan-in so the softmax is not saturated (saturated gradients are too small to measure)."""
     from .. import settings
 
     for _ in range(1000):
-        probe = make_probe(ref, rng, FD_SIZES)
+        probe = make_probe(ref, rng, FD_SIZES, scale=None)
         if np.abs(probe["cache"]["z1"]).min() > settings.FD_KINK_MARGIN:
             return probe
     raise RuntimeError("no finite-difference probe away from the kink")  # pragma: no cover
