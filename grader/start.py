@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import catalog, stubgen, workspace
+from . import catalog, history, stubgen, workspace
 
 
 class StartError(Exception):
@@ -37,12 +37,12 @@ def parse_links(exercise: catalog.Exercise, links: str | None) -> list[str]:
 
 
 def start(exercise_id: str | None, folder: Path, force: bool = False, links: str | None = None,
-          timed_minutes: float | None = None) -> Started:
+          timed_minutes: float | None = None, weakest: bool = False) -> Started:
     try:
         exercise = catalog.exercise(exercise_id)
     except KeyError as exc:
         raise StartUsageError(exc.args[0]) from None
-    open_links = parse_links(exercise, links)
+    open_links = _weakest(exercise, folder) if weakest else parse_links(exercise, links)
     keep = frozenset(b.name for b in exercise.blanks) - set(open_links)
     text = stubgen.stub_for(exercise, keep)
     folder = folder.resolve()
@@ -64,11 +64,23 @@ def start(exercise_id: str | None, folder: Path, force: bool = False, links: str
         saved = workspace.backup(path, folder)
     try:
         workspace.write_atomic(path, text, overwrite=force)
-        workspace.record_start(folder, workspace.Attempt(
+        attempt = workspace.Attempt(
             exercise=exercise.id, file=exercise.solution, started_at=workspace.now().isoformat(),
-            links=open_links, timed_minutes=timed_minutes))
+            links=open_links, timed_minutes=timed_minutes)
+        workspace.record_start(folder, attempt)
     except FileExistsError:
         raise StartError(f"{path} appeared while writing; it was left as it is") from None
     except OSError as exc:
         raise StartError(f"cannot write {path}: {exc.strerror or exc}") from None
+    history.record_start(folder, attempt)  # best effort: a broken history only warns
     return Started(path=path, exercise=exercise, links=open_links, backup=saved)
+
+
+def _weakest(exercise: catalog.Exercise, folder: Path) -> list[str]:
+    """The links the history of folder says are wrong most often (`drill start --weakest`)."""
+    from . import stats
+
+    try:
+        return stats.weakest_links(folder.resolve(), exercise)
+    except (stats.StatsError, history.HistoryError) as exc:
+        raise StartError(str(exc)) from None
