@@ -10,7 +10,7 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import catalog, mutate, stubgen, workspace
+from . import catalog, history, mutate, stubgen, workspace
 
 STATE_KEY = "injected"
 
@@ -162,6 +162,7 @@ def inject(exercise_id: str | None = None, bug_id: str | None = None, *, from_pa
     except OSError as exc:
         raise InjectError(f"wrote {path}, but cannot record it in {folder / workspace.STATE_DIR}: "
                           f"{exc.strerror or exc}") from None
+    history.record_inject(folder, _key(path, folder), injected[_key(path, folder)])  # best effort
     return Injected(path=path, exercise=exercise, bug=bug, hidden=bug_id is None, backup=saved)
 
 
