@@ -36,10 +36,16 @@ def command(paths, exercise_id, as_json, timeout, memory_mb):
         report = grade(path, exercise_id, Limits(timeout=timeout, memory_mb=memory_mb))
     except GradeUsageError as exc:
         raise click.UsageError(str(exc)) from None
+    from ..history import record_grade
+    from ..timing import budget_for
+
+    record_grade(path, report)  # the drill history: best effort, a broken one only warns
     if as_json:
         click.echo(report.to_json())
     else:
         click.echo(render_text(report, color=sys.stdout.isatty()))
+        if budget := budget_for(path, report):
+            click.echo(budget)
     sys.exit(0 if report.passed else 1)
 
 
