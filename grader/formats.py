@@ -1,0 +1,169 @@
+"""Reports in the formats other tools read, and the table a teacher reads after a batch.
+
+- gradescope(): Gradescope's autograder results.json, one test per check.
+- junit(): JUnit XML, a <testsuite> per attempt and a <testcase> per check, for CI
+  services and classroom autograding.
+- write_csv(): one row per attempt, a points column per check, for a gradebook.
+- batch_table(): the summary of a batch on the terminal.
+"""
+from __future__ import annotations
+
+import csv
+import re
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import TextIO
+
+from .report import CheckResult, Report
+
+DEFAULT_POINTS = 100.0
+
+
+def check_feedback(report: Report, check: CheckResult) -> str:
+    """What a check says, with its notes and the diagnosis of the same link."""
+    lines = [check.message] + [f"note: {n}" for n in check.notes]
+    for d in report.diagnosis:
+        if d.link == check.name and d.message not in check.notes:
+            lines.append(f"{d.severity}: {f'[{d.bug}] ' if d.bug else ''}{d.message}")
+            if d.hint:
+                lines.append(f"hint: {d.hint}")
+    if report.error and not check.passed:
+        lines.append(f"The attempt could not be run to the end ({report.error['kind']}): "
+                     f"{report.error['message']}")
+    return "\n".join(lines)
+
+
+def summary_text(report: Report, points: float = DEFAULT_POINTS) -> str:
+    """A few lines about the whole attempt: score, first failure, error, what it printed."""
+    score = report.score * points / report.max_score if report.max_score else 0.0
+    verdict = "passed" if report.passed else "not passed yet"
+    lines = [f"{Path(report.file).name} ({report.exercise}): {score:g} of {points:g} points, {verdict}."]
+    if report.error:
+        lines.append(f"The attempt could not be run to the end ({report.error['kind']}): "
+                     f"{report.error['message']}")
+    first = report.first_failure
+    if first is not None:
+        lines.append(f"First failing check: {first.name}: {first.message}")
+    shown = report.output.get("stdout")
+    if shown:
+        lines += ["", "Your code printed (first lines):"] + [f"  | {line}" for line in shown]
+    return "\n".join(lines)
+
+
+def _scaled(value: float, scale: float) -> float:
+    return round(value * scale, 4)
+
+
+def gradescope(report: Report, points: float = DEFAULT_POINTS) -> dict:
+    """Gradescope's results.json for one attempt, scaled to an assignment worth `points`."""
+    scale = points / report.max_score if report.max_score else 0.0
+    return {
+        "score": _scaled(report.score, scale),
+        "execution_time": round(report.seconds, 2),
+        "output": summary_text(report, points),
+        "stdout_visibility": "hidden",
+        "tests": [{"name": c.name, "score": _scaled(c.points, scale), "max_score": _scaled(c.max_points, scale),
+                   "status": "passed" if c.passed else "failed", "output": check_feedback(report, c),
+                   "visibility": "visible"} for c in report.checks],
+        "extra_data": report.to_dict(),
+    }
+
+
+# XML 1.0 cannot hold most control characters (an attempt may print anything).
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def _xml_text(text: str) -> str:
+    return _NOT_XML.sub("\ufffd", text)
+
+
+def junit(reports: list[Report]) -> str:
+    """JUnit XML: <testsuites> of one <testsuite> per attempt, one <testcase> per check."""
+    def failures(r: Report) -> int:
+        return sum(not c.passed for c in r.checks)
+
+    root = ET.Element("testsuites", {
+        "name": "drill grade", "tests": str(sum(len(r.checks) for r in reports)),
+        "failures": str(sum(failures(r) for r in reports)), "errors": "0",
+        "time": f"{sum(r.seconds for r in reports):.3f}"})
+    for r in reports:
+        suite = ET.SubElement(root, "testsuite", {
+            "name": _xml_text(r.file), "tests": str(len(r.checks)), "failures": str(failures(r)),
+            "errors": "0", "skipped": "0", "time": f"{r.seconds:.3f}"})
+        props = ET.SubElement(suite, "properties")
+        for name, value in (("exercise", r.exercise), ("score", f"{r.score:g}"), ("max_score", f"{r.max_score:g}"),
+                            ("passed", str(r.passed).lower()), ("error", (r.error or {}).get("kind", ""))):
+            ET.SubElement(props, "property", {"name": name, "value": _xml_text(value)})
+        for c in r.checks:
+            case = ET.SubElement(suite, "testcase", {"name": c.name, "classname": _xml_text(r.file)})
+            if not c.passed:
+                failure = ET.SubElement(case, "failure", {"message": _xml_text(c.message), "type": "check-failed"})
+                failure.text = _xml_text(check_feedback(r, c))
+        for stream, tag in (("stdout", "system-out"), ("stderr", "system-err")):
+            if r.output.get(stream):
+                ET.SubElement(suite, tag).text = _xml_text("\n".join(r.output[stream]))
+    ET.indent(root)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+
+
+CSV_FIELDS = ["file", "exercise", "score", "max_score", "passed", "error_kind", "error", "first_failure", "seconds"]
+
+
+def _cell(value):
+    # A spreadsheet runs a cell that starts with one of these as a formula.
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
+        return "'" + value
+    return value
+
+
+def csv_rows(reports: list[Report]) -> tuple[list[str], list[dict]]:
+    """The header and one row per attempt: the fields above, then the points of each check."""
+    checks: list[str] = []
+    for r in reports:
+        checks += [c.name for c in r.checks if c.name not in checks]
+    rows = []
+    for r in reports:
+        first = r.first_failure
+        row = {"file": r.file, "exercise": r.exercise, "score": r.score, "max_score": r.max_score,
+               "passed": str(r.passed).lower(), "error_kind": (r.error or {}).get("kind", ""),
+               "error": (r.error or {}).get("message", ""), "first_failure": first.name if first else "",
+               "seconds": round(r.seconds, 2)}
+        row.update({c.name: c.points for c in r.checks})
+        rows.append({k: _cell(v) for k, v in row.items()})
+    return CSV_FIELDS + checks, rows
+
+
+def write_csv(reports: list[Report], stream: TextIO) -> None:
+    header, rows = csv_rows(reports)
+    writer = csv.DictWriter(stream, fieldnames=header, restval="", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+
+
+def _short(text: str, width: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[:width - 1] + "…"
+
+
+def batch_table(reports: list[Report], summary: dict, color: bool = False) -> str:
+    """One line per attempt (score, verdict, first problem), then the totals."""
+    def verdict(r: Report) -> str:
+        text = ("PASS" if r.passed else (r.error["kind"] if r.error else "FAIL")).ljust(16)
+        return f"\x1b[{32 if r.passed else 31}m{text}\x1b[0m" if color else text
+
+    width = max([len(r.file) for r in reports] + [4])
+    lines = [f"{'score':>6}  {'result':<16}  {'file':<{width}}  first problem"]
+    for r in reports:
+        first = r.first_failure
+        problem = r.error["message"] if r.error else (f"{first.name}: {first.message}" if first else "")
+        lines.append(f"{r.score:>6g}  {verdict(r)}  {r.file:<{width}}  {_short(problem, 70)}")
+    s = summary
+    lines += ["", f"{s['files']} attempts graded in {s['seconds']:.1f} s with {s['jobs']} "
+                  f"job{'s' if s['jobs'] != 1 else ''}: {s['passed']} passed, {s['not_passed']} not passed "
+                  f"({s['errors']} could not be run to the end)."]
+    if s["files"]:
+        lines.append(f"Score: mean {s['mean_score']:g}, median {s['median_score']:g} of {s['max_score']:g}.")
+    failing = sorted(((n, k) for n, k in s["failed_checks"].items() if k), key=lambda item: -item[1])
+    if failing:
+        lines.append("Checks failed most: " + ", ".join(f"{name} {count}" for name, count in failing))
+    return "\n".join(lines)

@@ -1,0 +1,153 @@
+"""Pictures of grades, for people who would rather look than read.
+
+- convergence(): the loss curve of an attempt's training run, and the decision boundary
+  its trained params draw over the XOR points.
+- heatmap(): which checks fail across the attempts of a batch.
+
+matplotlib is an optional extra (`pip install 'backprop-drill[plot]'`), imported only
+here and only when a picture is asked for. Only matplotlib's object API is used (no
+pyplot), so nothing depends on a display or on global figure state.
+
+The decision boundary is evaluated by the reference's own forward() on the attempt's
+trained params: the attempt's code never runs in the grader's process.
+"""
+from __future__ import annotations
+
+import math
+import os
+import textwrap
+from pathlib import Path
+
+import click
+
+INSTALL_HINT = "pip install 'backprop-drill[plot]'"
+
+
+class PlotUnavailable(click.ClickException):
+    """matplotlib is missing: raised before any grading, with the command that installs it."""
+
+    exit_code = 2
+
+
+def _figure_class():
+    try:
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise PlotUnavailable(f"--plot needs matplotlib, an optional extra; install it with:  {INSTALL_HINT}") from None
+    return Figure
+
+
+def require(path: Path) -> None:
+    """Fail now, not after grading, when matplotlib is missing or cannot write path's type."""
+    Figure = _figure_class()
+    kinds = Figure().canvas.get_supported_filetypes()
+    kind = Path(path).suffix.lower().lstrip(".")
+    if kind not in kinds:
+        raise click.UsageError(f"--plot {path}: cannot draw a '.{kind}' file; name it .png, .svg or .pdf")
+
+
+def _save(fig, path: Path) -> Path:
+    path = Path(path)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    return path
+
+
+def draw_convergence(path: Path, losses, x, y, params: dict | None = None, forward=None,
+                     title: str = "", accuracy: float | None = None) -> Path:
+    """Loss per iteration (left) and, given params and forward, the boundary over x, y (right)."""
+    import numpy as np
+
+    Figure = _figure_class()
+    fig = Figure(figsize=(10, 4.6), layout="constrained")
+    ax_loss, ax_xy = fig.subplots(1, 2)
+    losses = np.asarray(losses if losses is not None else [], dtype=float)
+    finite = np.isfinite(losses)
+    if finite.any():
+        steps = np.arange(1, len(losses) + 1)
+        ax_loss.plot(steps[finite], losses[finite], color="#1f77b4")
+        if (losses[finite] > 0).all():
+            ax_loss.set_yscale("log")
+        if not finite.all():
+            stop = int(np.argmin(finite))
+            ax_loss.axvline(stop + 1, color="#d62728", linestyle="--", label=f"stopped at iteration {stop}")
+            ax_loss.legend()
+    else:
+        ax_loss.text(0.5, 0.5, "no loss was recorded:\nthe training run did not get going",
+                     ha="center", va="center", transform=ax_loss.transAxes)
+    ax_loss.set(xlabel="iteration", ylabel="loss (mean cross-entropy)", title="loss during training")
+
+    x, y = np.asarray(x, dtype=float), np.asarray(y)
+    if params is not None and forward is not None:
+        pad = 0.5
+        gx, gy = np.meshgrid(np.linspace(x[:, 0].min() - pad, x[:, 0].max() + pad, 300),
+                             np.linspace(x[:, 1].min() - pad, x[:, 1].max() + pad, 300))
+        grid = np.column_stack([gx.ravel(), gy.ravel()])
+        p = {k: np.asarray(v, dtype=float) for k, v in params.items()}
+        with np.errstate(all="ignore"):
+            z2, _ = forward(p, grid)
+        classes = np.asarray(z2).argmax(axis=1).reshape(gx.shape)
+        levels = np.arange(np.asarray(z2).shape[1] + 1) - 0.5
+        ax_xy.contourf(gx, gy, classes, levels=levels, cmap="coolwarm", alpha=0.25)
+        ax_xy.contour(gx, gy, classes, levels=levels[1:-1], colors="k", linewidths=1.0)
+        ax_xy.set_title("learned decision boundary" + (f" (accuracy {accuracy:.3f})" if accuracy is not None else ""))
+    else:
+        ax_xy.set_title("XOR points (no trained params in the report,\nso no decision boundary)")
+    ax_xy.scatter(x[:, 0], x[:, 1], c=y, cmap="coolwarm", s=14, edgecolors="k", linewidths=0.3)
+    ax_xy.set(xlabel="x[:, 0]", ylabel="x[:, 1]")
+    ax_xy.set_aspect("equal", adjustable="box")
+    if title:
+        fig.suptitle(title)
+    return _save(fig, path)
+
+
+def convergence(report, path: Path) -> Path:
+    """The picture of one graded attempt's convergence run (see draw_convergence)."""
+    from . import catalog, reference
+
+    exercise = catalog.exercise(report.exercise)
+    ref = reference.load(exercise.solution_path.read_text(encoding="utf-8"), str(exercise.solution_path))
+    train = exercise.train
+    x, y = ref.make_xor(n=train.n, seed=train.seed)
+    conv = report.convergence or {}
+    check = next((c for c in report.checks if c.name == "convergence"), None)
+    title = Path(report.file).name + ("" if check is None else "\n" + textwrap.shorten(check.message, 110))
+    return draw_convergence(path, conv.get("losses"), x, y, params=conv.get("params"), forward=ref.forward,
+                            title=title, accuracy=conv.get("accuracy"))
+
+
+def heatmap(reports: list, path: Path) -> Path:
+    """Rows: attempts; columns: checks; green passed, red failed. Counts of failures on top."""
+    import numpy as np
+    from matplotlib.colors import ListedColormap
+
+    Figure = _figure_class()
+    names: list[str] = []
+    for r in reports:
+        names += [c.name for c in r.checks if c.name not in names]
+    passed = np.array([[next((c.passed for c in r.checks if c.name == n), False) for n in names]
+                       for r in reports], dtype=float).reshape(len(reports), len(names))
+    files = [Path(r.file) for r in reports]
+    common = Path(os.path.commonpath([f.parent for f in files])) if files and all(
+        f.is_absolute() == files[0].is_absolute() for f in files) else Path()
+    labels = [str(f.relative_to(common)) + (f"  ({r.error['kind']})" if r.error else "")
+              for f, r in zip(files, reports)]
+    height = 1.8 + 0.22 * len(reports)
+    fig = Figure(figsize=(1.6 + 0.55 * len(names) + 0.07 * max(map(len, labels), default=0), height),
+                 layout="constrained")
+    ax = fig.subplots()
+    # Dark red against pale green: told apart by lightness too, so by colour-blind eyes.
+    ax.imshow(passed, cmap=ListedColormap(["#b2182b", "#d9f0d3"]), vmin=0, vmax=1, aspect="auto",
+              interpolation="nearest")
+    fails = (1 - passed).sum(axis=0).astype(int)
+    ax.set_xticks(range(len(names)), [f"{n} ({k})" for n, k in zip(names, fails)], rotation=60, ha="left")
+    ax.xaxis.tick_top()
+    ax.set_yticks(range(len(reports)), labels, fontsize=max(5, min(9, math.floor(600 / max(len(reports), 1)))))
+    ax.set_xticks(np.arange(len(names) + 1) - 0.5, minor=True)
+    ax.set_yticks(np.arange(len(reports) + 1) - 0.5, minor=True)
+    ax.grid(which="minor", color="white", linewidth=0.8)
+    ax.tick_params(which="minor", length=0)
+    n_passed = sum(r.passed for r in reports)
+    where = f" in {common}" if str(common) not in ("", ".") else ""
+    ax.set_xlabel(f"{len(reports)} attempts{where}, {n_passed} passed; pale: check passed, dark red: failed "
+                  "(failures counted beside each check)")
+    return _save(fig, path)
