@@ -24,11 +24,14 @@ class Fields:
         self.source = source
         self.where = where
         if not isinstance(data, dict):
-            self.fail("", f"must be a mapping, not {type(data).__name__}")
+            kind = "empty" if data is None else type(data).__name__
+            self.fail("", f"must be a mapping of fields, not {kind}")
         self.data = data
 
     def fail(self, name: str, problem: str):
         field_name = f"{self.where}.{name}" if self.where and name else (self.where or name)
+        if not field_name:
+            raise CatalogError(f"{self.source}: the file {problem}")
         raise CatalogError(f"{self.source}: field '{field_name}' {problem}")
 
     def get(self, name: str, kind: type | tuple[type, ...], default: Any = ...) -> Any:

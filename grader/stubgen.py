@@ -63,9 +63,12 @@ def find_blanks(source: str, origin: str = "solution") -> list[Marked]:
         elif _END.match(line):
             raise CatalogError(f"{origin}:{i + 1}: drill-end without drill-begin")
         i += 1
-    names = [m.name for m in found]
-    if len(set(names)) != len(names):
-        raise CatalogError(f"{origin}: a blank is marked twice")
+    seen: dict[str, int] = {}
+    for m in found:
+        if m.name in seen:
+            raise CatalogError(f"{origin}:{m.start + 1}: the blank {m.name} is marked twice "
+                               f"(first at line {seen[m.name] + 1})")
+        seen[m.name] = m.start
     return found
 
 

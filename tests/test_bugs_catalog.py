@@ -87,11 +87,12 @@ def test_a_duplicate_id_is_rejected(tmp_path):
         catalog.load_bugs_file(write(tmp_path, GOOD, GOOD))
 
 
-@pytest.mark.parametrize("top, field", [([GOOD], ""), ({"bugs": [GOOD], "extra": 1}, "extra"),
-                                        ({"bugs": "none"}, "bugs")])
-def test_a_bad_file_shape_is_rejected(tmp_path, top, field):
+@pytest.mark.parametrize("top, words", [([GOOD], "the file must be a mapping of fields, not list"),
+                                        ({"bugs": [GOOD], "extra": 1}, "field 'extra'"),
+                                        ({"bugs": "none"}, "field 'bugs'")])
+def test_a_bad_file_shape_is_rejected(tmp_path, top, words):
     path = write(tmp_path, top=top)
-    with pytest.raises(catalog.CatalogError, match=f"field '{field}'"):
+    with pytest.raises(catalog.CatalogError, match=words):
         catalog.load_bugs_file(path)
 
 
