@@ -234,13 +234,17 @@ def _score(value: float | None) -> str:
     return "-" if value is None else f"{value:g}"
 
 
+def _n(count: int, word: str) -> str:
+    return f"{count} {word}" + ("" if count == 1 else "s")
+
+
 def render_exercise(name: str, s: dict) -> list[str]:
-    lines = [f"{name}: {s['attempts']} attempts, {s['passed']} passed, {s['grades']} grades"]
+    lines = [f"{name}: {_n(s['attempts'], 'attempt')}, {s['passed']} passed, {_n(s['grades'], 'grade')}"]
     lines.append(_times_line("Time to a full score, whole chain", s["time_to_pass"]["full"]))
     if s["time_to_pass"]["partial"]["passed"]:
         lines.append(_times_line("Time to a full score, some links", s["time_to_pass"]["partial"]))
     if s["recent"]:
-        lines.append(f"  Latest attempts (oldest first; score at the first grade with every link written, and the best):")
+        lines.append("  Latest attempts (oldest first; score at the first grade with every link written, and the best):")
         table = [("started", "links", "grades", "first", "best", "full score in", "hints", "budget")]
         table += [(_when(a["started_at"]), a["links"], a["grades"], _score(a["first_score"]),
                    _score(a["best_score"]), _t(a["time_to_pass"]), a["hints"], _budget(a))
@@ -249,8 +253,8 @@ def render_exercise(name: str, s: dict) -> list[str]:
     judged = {k: v for k, v in s["links"].items() if v["attempts"]}
     if judged:
         lines.append("  Links (wrong when first judged in an attempt; wrong in all grades):")
-        table = [(name, f"{v['wrong_first']} of {v['attempts']} attempts",
-                  f"{v['wrong_grades']} of {v['grades']} grades", "<- weak" if name in s["weakest"] else "")
+        table = [(name, f"{v['wrong_first']} of {_n(v['attempts'], 'attempt')}",
+                  f"{v['wrong_grades']} of {_n(v['grades'], 'grade')}", "<- weak" if name in s["weakest"] else "")
                  for name, v in judged.items()]
         lines += _table(table)
     if s["weakest"]:
@@ -258,7 +262,8 @@ def render_exercise(name: str, s: dict) -> list[str]:
     elif judged:
         lines.append("  No link has been wrong yet.")
     views = s["solution_views"]
-    extra = f"; reference viewed {views['total']} times ({views['forced']} before passing)" if views["total"] else ""
+    extra = (f"; reference viewed {_n(views['total'], 'time')} ({views['forced']} before passing)"
+             if views["total"] else "")
     lines.append(f"  Hints taken: {s['hints']}{extra}")
     return lines
 
@@ -279,7 +284,7 @@ def render_text(summary: dict) -> str:
                        _t(s["recent_seconds"])) for bug, s in spot["bugs"].items()]
             lines += _table(table, indent="  ")
         if spot["hidden_open"]:
-            lines.append(f"  and {spot['hidden_open']} hidden bug(s) still to be found (not counted yet)")
+            lines.append(f"  {_n(spot['hidden_open'], 'hidden bug')} still to be found (not counted yet)")
     if not lines:
         lines.append("Nothing graded yet: drill grade records every grade here.")
     return "\n".join(lines).rstrip() + "\n" + f"(history: {summary['history']})"

@@ -1,0 +1,297 @@
+"""The drill loop through Click's runner: start --timed/--weakest, grade, hint, stats, solution, watch."""
+import json
+import shutil
+
+import pytest
+from click.testing import CliRunner
+
+from grader import catalog, history, stubgen, workspace
+from grader.cli import main
+from test_history import make_report
+
+EXERCISE = catalog.exercise("mlp_backprop")
+STUB = EXERCISE.solution
+
+
+@pytest.fixture
+def here(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def drill(*args):
+    return CliRunner().invoke(main, list(args))
+
+
+def ok(result, code=0):
+    assert result.exit_code == code, result.output
+    assert "Traceback" not in result.output
+    if code:
+        assert isinstance(result.exception, SystemExit), result.exception
+    return result
+
+
+class FakeGrade:
+    """Stands in for grader.grade.grade: a report with the checks in .wrong judged wrong."""
+
+    def __init__(self):
+        self.wrong, self.blank, self.calls = set(), set(), []
+        self.then = None  # called after each grade, with its number (from 1)
+
+    def __call__(self, path, exercise_id=None, limits=None, **_):
+        self.calls.append(path)
+        attempt = workspace.attempt_for_file(path)
+        elapsed = (workspace.now() - attempt.started).total_seconds() if attempt else None
+        report = make_report(path, self.wrong, self.blank, elapsed=elapsed)
+        if self.then:
+            self.then(len(self.calls))
+        return report
+
+
+@pytest.fixture
+def fake(monkeypatch):
+    fake = FakeGrade()
+    monkeypatch.setattr("grader.grade.grade", fake)
+    return fake
+
+
+def rows(folder):
+    return history.read(folder)
+
+
+def corrupt(folder):
+    history.path_of(folder).write_bytes(b"not a database " * 200)
+
+
+# --- start --timed, and the budget in drill grade ------------------------------------------
+
+def test_timed_start_shows_the_budget_and_grade_says_it_was_met(here, fake):
+    out = ok(drill("start", "--timed", "15")).output
+    assert "budget is 15m" in out
+    assert workspace.current_attempt(here).timed_minutes == 15
+    result = ok(drill("grade"))
+    assert "Full score within budget (0m 0" in result.output and "of 15m)" in result.output
+    (g,) = rows(here).grades
+    assert g["passed"] == 1 and g["timed_minutes"] == 15 and g["source"] == "attempt"
+
+
+def test_a_timed_attempt_over_its_budget_says_by_how_much(here, fake, monkeypatch):
+    ok(drill("start", "--timed", "1"))
+    state = workspace.load_state(here)
+    state["attempts"]["mlp_backprop"]["started_at"] = "2024-06-03T09:00:00+00:00"
+    workspace.save_state(here, state)
+    fake.wrong = {"dz2"}
+    result = ok(drill("grade"), 1)
+    assert "Not passed yet, and over budget by" in result.output
+
+
+def test_grade_json_stays_one_object_and_is_still_recorded(here, fake):
+    ok(drill("start", "--timed", "15"))
+    result = ok(drill("grade", "--json"))
+    assert json.loads(result.stdout)["passed"] is True
+    assert len(rows(here).grades) == 1
+
+
+def test_a_broken_history_warns_and_grade_carries_on(here, fake):
+    ok(drill("start"))
+    corrupt(here)
+    fake.wrong = {"dz1"}
+    result = ok(drill("grade"), 1)
+    assert "Score: 90/100" in result.stdout
+    assert "warning" in result.stderr and "history.sqlite" in result.stderr
+
+
+def test_start_with_a_broken_history_warns_and_writes_the_stub(here):
+    (here / ".drill").mkdir()
+    corrupt(here)
+    result = ok(drill("start"))
+    assert (here / STUB).is_file() and "warning" in result.stderr
+
+
+# --- start --weakest -------------------------------------------------------------------------
+
+def test_weakest_blanks_the_links_most_often_wrong(here, fake):
+    ok(drill("start"))
+    fake.wrong = {"dz2", "dW1"}
+    ok(drill("grade"), 1)
+    ok(drill("start", "--force"))
+    fake.wrong = {"dz2"}
+    ok(drill("grade"), 1)
+    result = ok(drill("start", "--weakest", "--force"))
+    assert "Blank links: dz2, dW1" in result.output
+    text = (here / STUB).read_text(encoding="utf-8")
+    assert 'todo("dz2"' in text and 'todo("dW1"' in text and 'todo("dz1"' not in text
+    assert workspace.current_attempt(here).links == ["dz2", "dW1"]
+
+
+def test_weakest_without_a_history_says_what_to_do(here):
+    result = ok(drill("start", "--weakest"), 1)
+    assert "drill start" in result.output
+    assert not (here / STUB).exists()
+
+
+def test_weakest_and_links_together_is_a_usage_error(here):
+    ok(drill("start", "--weakest", "--links", "dz2"), 2)
+
+
+# --- hint ------------------------------------------------------------------------------------
+
+def test_hints_go_one_level_further_each_time_and_start_again_at_start(here, fake):
+    ok(drill("start"))
+    first = ok(drill("hint")).output  # never graded: the first blank
+    assert "Hint 1 of 3 for z1 (a nudge)" in first and EXERCISE.blank("z1").hints[0] in first
+    fake.wrong = {"dz2"}
+    ok(drill("grade"), 1)
+    texts = [ok(drill("hint")).output for _ in range(4)]
+    hints = EXERCISE.blank("dz2").hints
+    assert "Hint 1 of 3 for dz2 (a nudge)" in texts[0] and "drill hint dz2" in texts[0]
+    assert "Hint 2 of 3 for dz2 (the shape)" in texts[1]
+    assert "Hint 3 of 3 for dz2 (the formula)" in texts[2] and "dz2 = (probs - one_hot(y)) / N" in texts[2]
+    assert "Hint 3 of 3" in texts[3] and "last hint" in texts[3]
+    assert hints[0].split()[0] in texts[0]
+    assert "Hint 1 of 3 for dW1" in ok(drill("hint", "dW1")).output
+    recorded = rows(here).hints
+    assert [(h["link"], h["level"]) for h in recorded] == [("z1", 1), ("dz2", 1), ("dz2", 2), ("dz2", 3),
+                                                          ("dz2", 3), ("dW1", 1)]
+    ok(drill("start", "--force"))
+    assert "Hint 1 of 3 for dz2" in ok(drill("hint", "dz2")).output
+
+
+def test_hint_when_everything_passes_says_so(here, fake):
+    ok(drill("start"))
+    ok(drill("grade"))
+    assert "nothing to hint" in ok(drill("hint")).output
+
+
+def test_hint_for_no_such_link_or_without_a_workspace_is_a_usage_error(here):
+    assert "no workspace" in ok(drill("hint"), 2).output
+    ok(drill("start"))
+    assert "dz2" in ok(drill("hint", "dz9"), 2).output
+
+
+def test_hint_with_a_broken_history_still_hints(here):
+    ok(drill("start"))
+    corrupt(here)
+    result = ok(drill("hint", "dz2"))
+    assert "Hint 1 of 3 for dz2" in result.stdout and "warning" in result.stderr
+
+
+# --- stats -----------------------------------------------------------------------------------
+
+def test_stats_before_anything_and_outside_a_workspace(here):
+    assert "no workspace" in ok(drill("stats"), 1).output
+    ok(drill("start"))
+    result = ok(drill("stats"))
+    assert "attempts" in result.output or "No drills" in result.output
+
+
+def test_stats_after_practice_text_and_json(here, fake):
+    ok(drill("start"))
+    fake.wrong = {"dz1"}
+    ok(drill("grade"), 1)
+    fake.wrong = set()
+    ok(drill("grade"))
+    text = ok(drill("stats")).output
+    assert "mlp_backprop: 1 attempt, 1 passed, 2 grades" in text
+    assert "Weakest links: dz1" in text
+    data = json.loads(ok(drill("stats", "--json")).stdout)
+    ex = data["exercises"]["mlp_backprop"]
+    assert ex["links"]["dz1"]["wrong_first"] == 1 and ex["weakest"] == ["dz1"]
+    assert ex["time_to_pass"]["full"]["passed"] == 1
+
+
+def test_stats_with_a_broken_history_fails_cleanly(here):
+    ok(drill("start"))
+    corrupt(here)
+    result = ok(drill("stats"), 1)
+    assert "history.sqlite" in result.output and "move it away" in result.output
+    ok(drill("stats", "--json"), 1)
+
+
+def test_spot_the_bug_outcome_is_recorded_and_counted(here, fake):
+    ok(drill("inject-bug", "--bug", "missing-n"))
+    fake.wrong = {"dz2"}
+    ok(drill("grade", "mlp_backprop_bug.py"), 1)
+    fake.wrong = set()
+    ok(drill("grade", "mlp_backprop_bug.py"))
+    grades = rows(here).grades
+    assert [(g["source"], g["bug"], g["passed"]) for g in grades] == [("injected", "missing-n", 0),
+                                                                       ("injected", "missing-n", 1)]
+    assert grades[1]["elapsed"] is not None
+    spot = json.loads(ok(drill("stats", "--json")).stdout)["spot_the_bug"]
+    assert spot["bugs"]["missing-n"]["tries"] == 1 and spot["bugs"]["missing-n"]["success_rate"] == 1.0
+
+
+# --- solution --------------------------------------------------------------------------------
+
+def test_solution_only_after_passing_or_forced_and_recorded(here, fake):
+    ok(drill("start"))
+    refused = ok(drill("solution"), 1)
+    assert "--force" in refused.output and "def backward" not in refused.output
+    reference = stubgen.strip_markers(EXERCISE.solution_path.read_text(encoding="utf-8"))
+    assert ok(drill("solution", "--force")).stdout == reference
+    ok(drill("grade"))
+    assert ok(drill("solution")).stdout == reference
+    assert [s["forced"] for s in rows(here).solutions] == [True, False]
+    assert "reference viewed 2 times (1 before passing)" in ok(drill("stats")).output
+
+
+def test_solution_of_an_unknown_exercise_is_a_usage_error(here):
+    ok(drill("solution", "no_such_thing", "--force"), 2)
+
+
+def test_solution_with_a_broken_history_needs_force(here):
+    ok(drill("start"))
+    corrupt(here)
+    assert "cannot tell" in ok(drill("solution"), 1).output
+    assert "def backward" in ok(drill("solution", "--force")).stdout
+
+
+# --- watch -----------------------------------------------------------------------------------
+
+def test_watch_grades_now_and_after_a_save(here, fake):
+    ok(drill("start", "--timed", "10"))
+    path = here / STUB
+    fake.wrong = {"dz2"}
+
+    def save_a_fix(n):
+        if n == 1:
+            fake.wrong = set()
+            path.write_text(path.read_text() + "\n# saved again\n")
+
+    fake.then = save_a_fix
+    result = ok(drill("watch", "--count", "2", "--interval", "0.05"))
+    assert result.output.count("mlp_backprop.py:") == 2
+    assert "88/100 not passed yet" in result.output and "FAIL  dz2" in result.output
+    assert "100/100 PASSED" in result.output and "Full score within budget" in result.output
+    assert [g["passed"] for g in rows(here).grades] == [0, 1]
+
+
+def test_watch_without_an_attempt_is_a_usage_error(here):
+    ok(drill("watch", "--count", "1"), 2)
+
+
+# --- explain still works, and every new command has help ------------------------------------
+
+def test_explain_a_bug():
+    result = ok(drill("explain", "missing-n"))
+    assert "missing-n" in result.output and "Symptom" in result.output
+
+
+@pytest.mark.parametrize("name", ["hint", "stats", "watch", "solution"])
+def test_help(name):
+    result = ok(drill(name, "--help"))
+    assert "Example" in result.output
+
+
+# --- end to end: a real grade of the reference ---------------------------------------------
+
+def test_end_to_end_the_reference_passes_and_stats_show_it(here):
+    ok(drill("start", "--timed", "15"))
+    shutil.copy(EXERCISE.solution_path, here / STUB)
+    result = ok(drill("grade"))
+    assert "Score: 100/100" in result.output and "Full score within budget" in result.output
+    data = json.loads(ok(drill("stats", "--json")).stdout)["exercises"]["mlp_backprop"]
+    assert data["passed"] == 1 and data["recent"][0]["within_budget"] is True
+    assert all(v["wrong_grades"] == 0 for v in data["links"].values())
+    assert "def backward" in ok(drill("solution")).stdout
