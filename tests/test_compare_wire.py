@@ -1,0 +1,94 @@
+"""The comparison that every check rests on, and the wire format, over random shapes (Hypothesis)."""
+import json
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+from hypothesis.extra.numpy import arrays
+
+from grader import wire
+from grader.compare import compare
+
+shapes = st.tuples(st.integers(2, 7), st.integers(2, 7)).filter(lambda s: s[0] != s[1])
+finite = st.floats(-1e3, 1e3, allow_nan=False, allow_infinity=False).filter(lambda v: abs(v) > 1e-3)
+
+
+@settings(max_examples=30, deadline=None)
+@given(shape=shapes, seed=st.integers(0, 2**32 - 1))
+def test_a_value_equals_itself_and_its_transpose_is_named(shape, seed):
+    expected = np.random.default_rng(seed).normal(size=shape)
+    assert compare("dW", expected.copy(), expected).ok
+    v = compare("dW", expected.T.copy(), expected)
+    assert not v.ok and v.kind == "transposed" and "transpose" in v.message
+
+
+@settings(max_examples=30, deadline=None)
+@given(shape=shapes, seed=st.integers(0, 2**32 - 1), n=st.integers(2, 50))
+def test_a_factor_of_n_is_named_with_its_size(shape, seed, n):
+    expected = np.random.default_rng(seed).normal(size=shape)
+    v = compare("dz2", expected * n, expected, sizes={"N": n})
+    assert not v.ok and v.kind == "scaled" and f"N = {n}" in v.message
+    v = compare("dz2", expected / n, expected, sizes={"N": n})
+    assert f"1/N = 1/{n}" in v.message
+
+
+@settings(max_examples=40, deadline=None)
+@given(shape=shapes, seed=st.integers(0, 2**32 - 1))
+def test_nan_never_passes_and_shapes_must_match_exactly(shape, seed):
+    expected = np.random.default_rng(seed).normal(size=shape)
+    broken = expected.copy()
+    broken[0, 0] = np.nan
+    assert compare("x", broken, expected).kind == "nonfinite"
+    assert compare("x", expected[0], expected).kind == "shape"  # no broadcasting a row into a matrix
+    assert compare("b", np.float64(expected.sum()), expected.sum(axis=0)).kind == "shape"
+
+
+def test_masked_differences_name_their_region():
+    expected = np.arange(12.0).reshape(3, 4) - 5
+    got = expected.copy()
+    got[expected < 0] += 1
+    v = compare("dz1", got, expected, regions={"where z1 < 0": expected < 0})
+    assert "only where z1 < 0" in v.message
+
+
+def test_non_numbers_are_described_not_trusted():
+    assert compare("dz2", None, np.zeros(2)).kind == "missing"
+    assert compare("dz2", [1.0, 2.0], np.zeros(2)).kind == "type"
+    assert compare("loss", np.zeros(3), 0.0, scalar=True).kind == "shape"
+
+
+values = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(-2**62, 2**62), finite, st.text(max_size=20),
+              arrays(np.float64, st.tuples(st.integers(0, 4), st.integers(0, 4)),
+                     elements=st.floats(allow_nan=True, allow_infinity=True)),
+              arrays(np.int64, st.integers(0, 5), elements=st.integers(-9, 9))),
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=5), inner, max_size=4)),
+    max_leaves=10)
+
+
+def _same(a, b):
+    if isinstance(a, np.ndarray):
+        return isinstance(b, np.ndarray) and a.dtype == b.dtype and a.shape == b.shape and \
+            np.array_equal(a, b, equal_nan=a.dtype.kind == "f")
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        return isinstance(b, list) and len(a) == len(b) and all(map(_same, a, b))
+    return a == b
+
+
+@settings(max_examples=60, deadline=None)
+@given(value=values)
+def test_wire_round_trip_is_exact(value):
+    sent = json.loads(json.dumps(wire.encode(value), allow_nan=True))
+    assert _same(value, wire.decode(sent))
+
+
+@pytest.mark.parametrize("forged", [
+    {"__nd__": "object", "shape": [1], "b64": ""},
+    {"__nd__": "float64", "shape": [3], "b64": "AAAA"},
+    {"__evil__": 1},
+])
+def test_wire_rejects_what_it_did_not_send(forged):
+    with pytest.raises(ValueError):
+        wire.decode(forged)
