@@ -72,7 +72,7 @@ def expand(paths: Iterable[Path]) -> list[Path]:
     return out
 
 
-def unrun_report(path: Path, exercise: catalog.Exercise, kind: str, message: str) -> Report:
+def unrun_report(path: Path | str, exercise: catalog.Exercise, kind: str, message: str) -> Report:
     """The report of an attempt that could not be graded at all: every check not run."""
     checks = [CheckResult(c.name, False, 0, c.points, "not run") for c in exercise.checks]
     return Report(exercise=exercise.id, file=str(path), checks=checks, error={"kind": kind, "message": message})

@@ -17,6 +17,7 @@ from typing import TextIO
 from .report import CheckResult, Report
 
 DEFAULT_POINTS = 100.0
+NO_ATTEMPT = "no-attempt"  # the error kind of a submission with no file to grade (Gradescope)
 
 
 def check_feedback(report: Report, check: CheckResult) -> str:
@@ -28,21 +29,26 @@ def check_feedback(report: Report, check: CheckResult) -> str:
             if d.hint:
                 lines.append(f"hint: {d.hint}")
     if report.error and not check.passed:
-        lines.append(f"The attempt could not be run to the end ({report.error['kind']}): "
-                     f"{report.error['message']}")
+        lines.append(error_line(report.error))
     return "\n".join(lines)
+
+
+def error_line(error: dict) -> str:
+    if error["kind"] == NO_ATTEMPT:
+        return error["message"]
+    return f"The attempt could not be run to the end ({error['kind']}): {error['message']}"
 
 
 def summary_text(report: Report, points: float = DEFAULT_POINTS) -> str:
     """A few lines about the whole attempt: score, first failure, error, what it printed."""
     score = report.score * points / report.max_score if report.max_score else 0.0
     verdict = "passed" if report.passed else "not passed yet"
-    lines = [f"{Path(report.file).name} ({report.exercise}): {score:g} of {points:g} points, {verdict}."]
-    if report.error:
-        lines.append(f"The attempt could not be run to the end ({report.error['kind']}): "
-                     f"{report.error['message']}")
+    what = f"{Path(report.file).name} ({report.exercise})" if report.file else report.exercise
+    lines = [f"{what}: {score:g} of {points:g} points, {verdict}."]
     first = report.first_failure
-    if first is not None:
+    if report.error:
+        lines.append(error_line(report.error))
+    elif first is not None:
         lines.append(f"First failing check: {first.name}: {first.message}")
     shown = report.output.get("stdout")
     if shown:

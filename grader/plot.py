@@ -115,6 +115,15 @@ def convergence(report, path: Path) -> Path:
                             title=title, accuracy=conv.get("accuracy"))
 
 
+def _short_names(files: list[str]) -> tuple[list[str], str]:
+    """The files relative to the folder they all share, and that folder ("" when none)."""
+    try:
+        common = os.path.commonpath([os.path.dirname(f) for f in files])
+    except ValueError:  # absolute and relative paths mixed, or no files
+        return files, ""
+    return ([os.path.relpath(f, common) for f in files], common) if common else (files, "")
+
+
 def heatmap(reports: list, path: Path) -> Path:
     """Rows: attempts; columns: checks; green passed, red failed. Counts of failures on top."""
     import numpy as np
@@ -126,11 +135,8 @@ def heatmap(reports: list, path: Path) -> Path:
         names += [c.name for c in r.checks if c.name not in names]
     passed = np.array([[next((c.passed for c in r.checks if c.name == n), False) for n in names]
                        for r in reports], dtype=float).reshape(len(reports), len(names))
-    files = [Path(r.file) for r in reports]
-    common = Path(os.path.commonpath([f.parent for f in files])) if files and all(
-        f.is_absolute() == files[0].is_absolute() for f in files) else Path()
-    labels = [str(f.relative_to(common)) + (f"  ({r.error['kind']})" if r.error else "")
-              for f, r in zip(files, reports)]
+    files, common = _short_names([r.file for r in reports])
+    labels = [f + (f"  ({r.error['kind']})" if r.error else "") for f, r in zip(files, reports)]
     height = 1.8 + 0.22 * len(reports)
     fig = Figure(figsize=(1.6 + 0.55 * len(names) + 0.07 * max(map(len, labels), default=0), height),
                  layout="constrained")
@@ -147,7 +153,7 @@ def heatmap(reports: list, path: Path) -> Path:
     ax.grid(which="minor", color="white", linewidth=0.8)
     ax.tick_params(which="minor", length=0)
     n_passed = sum(r.passed for r in reports)
-    where = f" in {common}" if str(common) not in ("", ".") else ""
+    where = f" in {common}" if common else ""
     ax.set_xlabel(f"{len(reports)} attempts{where}, {n_passed} passed; pale: check passed, dark red: failed "
                   "(failures counted beside each check)")
     return _save(fig, path)

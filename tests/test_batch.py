@@ -1,0 +1,210 @@
+"""Grading many attempts: which files a folder means, the pool, the progress bar, the CLI.
+
+The real batch grades a course-export-shaped folder of fixture attempts, broken ones
+included, once (about 4 s on two cores); the rest fakes grade() or grades nothing.
+"""
+import csv
+import io
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from grader import batch, catalog
+from grader.cli import main
+from grader.report import CheckResult, Report
+
+FIXTURES = Path(__file__).parent / "fixtures" / "mlp_backprop"
+
+# student folder -> (fixture, passes, error kind)
+COURSE = {
+    "ada": ("correct_reference.py", True, None),
+    "ben": ("correct_loops.py", True, None),
+    "cai": ("wrong_missing_n.py", False, None),
+    "dee": ("crash_da1_shape.py", False, None),
+    "eli": ("broken_syntax.py", False, "syntax"),
+    "fay": ("broken_empty.py", False, "missing-function"),
+}
+
+
+def invoke(*args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def touch(path: Path, text: str = "") -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def fake_report(path, passed=True, error=None) -> Report:
+    checks = [CheckResult(c.name, passed, c.points if passed else 0, c.points, "ok" if passed else "wrong")
+              for c in catalog.exercise().checks]
+    return Report(exercise="mlp_backprop", file=str(path), checks=checks, error=error)
+
+
+@pytest.fixture
+def no_grading(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("nothing should have been graded")
+
+    monkeypatch.setattr("grader.grade.grade", refuse)
+
+
+# ---------------------------------------------------------------- which files
+
+def test_a_folder_means_its_py_files_at_any_depth_skipping_hidden_caches_and_venvs(tmp_path):
+    keep = [touch(tmp_path / "subs" / "b.py"), touch(tmp_path / "subs" / "a" / "mlp_backprop.py"),
+            touch(tmp_path / "subs" / "a" / "deep" / "helper.py")]
+    for skipped in (".git/hooks/x.py", "__pycache__/m.py", "venv/lib/site.py", "a/.ipynb_checkpoints/c.py", "a/.h.py"):
+        touch(tmp_path / "subs" / skipped)
+    touch(tmp_path / "subs" / "venv" / "pyvenv.cfg")
+    touch(tmp_path / "subs" / "notes.txt")
+    got = batch.expand([tmp_path / "subs", keep[0], keep[1]])
+    assert got == sorted(keep)  # in path order, each file once even when named twice
+
+
+def test_a_file_is_graded_whatever_its_name_and_order_of_arguments_is_kept(tmp_path):
+    files = [touch(tmp_path / "z.txt"), touch(tmp_path / "a.py")]
+    assert batch.expand(files) == files
+
+
+@pytest.mark.parametrize("make, says", [
+    (lambda t: t / "nope", "no such file or folder"),
+    (lambda t: touch(t / "empty" / "notes.md").parent, "holds no .py file"),
+])
+def test_missing_path_or_empty_folder_is_a_usage_error_before_any_grading(tmp_path, no_grading, make, says):
+    good = touch(tmp_path / "ok.py")
+    with pytest.raises(batch.BatchUsageError, match=says):
+        batch.expand([good, make(tmp_path)])
+    result = invoke("grade", good, make(tmp_path))
+    assert result.exit_code == 2 and says in result.output
+
+
+def test_unknown_exercise_is_a_usage_error(tmp_path, no_grading):
+    result = invoke("grade", touch(tmp_path / "a.py"), touch(tmp_path / "b.py"), "--exercise", "nope")
+    assert result.exit_code == 2 and "no exercise called 'nope'" in result.output
+
+
+def test_gradescope_format_grades_one_submission_not_a_batch(tmp_path, no_grading):
+    result = invoke("grade", tmp_path, "--format", "gradescope")
+    assert result.exit_code == 2 and "gradescope-bundle" in result.output
+
+
+def test_json_and_another_format_conflict(tmp_path, no_grading):
+    result = invoke("grade", touch(tmp_path / "a.py"), "--json", "--format", "junit")
+    assert result.exit_code == 2 and "two formats" in result.output
+
+
+def test_csv_may_not_overwrite_an_attempt(tmp_path, no_grading):
+    a, b = touch(tmp_path / "a.py"), touch(tmp_path / "b.py")
+    result = invoke("grade", a, b, "--csv", b)
+    assert result.exit_code == 2 and "is one of the attempts" in result.output
+
+
+# ---------------------------------------------------------------- the pool
+
+def test_one_bad_file_never_stops_the_batch(monkeypatch, tmp_path):
+    def grade(path, exercise_id=None, limits=None):
+        if path.name == "boom.py":
+            raise RuntimeError("kaboom")
+        return fake_report(path)
+
+    monkeypatch.setattr("grader.grade.grade", grade)
+    files = [tmp_path / n for n in ("a.py", "boom.py", "c.py")]
+    seen = []
+    got = batch.run(files, jobs=2, on_done=seen.append)
+    assert [r.file for r in got.reports] == [str(f) for f in files]  # input order, whatever finished first
+    assert len(seen) == 3 and not got.passed
+    boom = got.reports[1]
+    assert boom.error["kind"] == "grader" and "kaboom" in boom.error["message"]
+    assert boom.score == 0 and all(c.message == "not run" for c in boom.checks)
+    assert got.summary()["errors"] == 1 and got.summary()["passed"] == 2
+
+
+def test_jobs_default_to_the_cpus_and_never_exceed_the_files(monkeypatch, tmp_path):
+    monkeypatch.setattr("grader.grade.grade", lambda path, *a, **k: fake_report(path))
+    assert batch.run([tmp_path / "a.py"]).jobs == 1
+    assert batch.run([tmp_path / f"{i}.py" for i in range(64)]).jobs == min(64, batch.default_jobs())
+
+
+def test_progress_bar_draws_on_a_terminal_and_is_silent_elsewhere(tmp_path):
+    stream = io.StringIO()
+    bar = batch.Progress(2, stream, enabled=True)
+    bar.update(fake_report("x/a.py"))
+    assert "1/2" in stream.getvalue() and "passed 1" in stream.getvalue() and "x/a.py" in stream.getvalue()
+    bar.close()
+    assert stream.getvalue().endswith("\r\x1b[K")
+    quiet = io.StringIO()  # StringIO is not a TTY
+    bar = batch.Progress(2, quiet)
+    bar.update(fake_report("a.py"))
+    bar.close()
+    assert quiet.getvalue() == ""
+
+
+# ---------------------------------------------------------------- a real batch
+
+@pytest.fixture(scope="module")
+def course(tmp_path_factory):
+    """A course export: one folder per student, each holding mlp_backprop.py."""
+    root = tmp_path_factory.mktemp("course") / "submissions"
+    for student, (fixture, _, _) in COURSE.items():
+        (root / student).mkdir(parents=True)
+        shutil.copy(FIXTURES / fixture, root / student / "mlp_backprop.py")
+    touch(root / "ada" / ".git" / "hook.py", "raise SystemExit")  # never graded
+    return root
+
+
+@pytest.fixture(scope="module")
+def graded(course):
+    out = course.parent / "grades.csv"
+    result = CliRunner().invoke(main, ["grade", str(course), "--json", "--csv", str(out), "--jobs", "2"])
+    return result, out
+
+
+def test_batch_over_a_folder_prints_one_json_object_with_a_row_per_file(graded, course):
+    result, _ = graded
+    assert result.exit_code == 1, result.output  # some were graded and did not pass
+    data = json.loads(result.stdout)
+    assert set(data) == {"results", "summary"}
+    rows = data["results"]
+    assert [r["file"] for r in rows] == [str(course / s / "mlp_backprop.py") for s in sorted(COURSE)]
+    for row, (fixture, passes, kind) in zip(rows, (COURSE[s] for s in sorted(COURSE))):
+        assert row["passed"] is passes, fixture
+        assert (row["error"] or {}).get("kind") == kind, fixture
+        assert len(row["checks"]) == len(catalog.exercise().checks)
+    summary = data["summary"]
+    assert summary["files"] == 6 and summary["passed"] == 2 and summary["not_passed"] == 4
+    assert summary["errors"] == 2 and summary["jobs"] == 2
+    assert summary["mean_score"] == pytest.approx(sum(r["score"] for r in rows) / 6, abs=0.01)
+    assert summary["failed_checks"]["dz2"] == 3  # cai, eli, fay
+
+
+def test_batch_csv_has_a_row_per_file_and_a_points_column_per_check(graded, course):
+    _, out = graded
+    with out.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["file"] for r in rows] == [str(course / s / "mlp_backprop.py") for s in sorted(COURSE)]
+    assert {c.name for c in catalog.exercise().checks} <= set(rows[0])
+    by_student = {Path(r["file"]).parent.name: r for r in rows}
+    assert by_student["ada"]["passed"] == "true" and float(by_student["ada"]["score"]) == 100
+    assert by_student["eli"]["error_kind"] == "syntax" and float(by_student["eli"]["dz2"]) == 0
+    assert by_student["cai"]["first_failure"] == "dz2"
+
+
+def test_batch_text_is_a_summary_table_and_exit_0_when_all_pass(course):
+    result = invoke("grade", course / "ada" / "mlp_backprop.py", course / "ben", "-j", "2")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0].split()[:3] == ["score", "result", "file"]
+    assert sum(" PASS " in line for line in lines) == 2
+    assert "2 attempts graded" in result.stdout and "2 passed, 0 not passed" in result.stdout
+
+
+def test_one_file_json_is_still_exactly_its_report(course):
+    result = invoke("grade", course / "eli" / "mlp_backprop.py", "--json")
+    assert result.exit_code == 1
+    data = json.loads(result.stdout)
+    assert "results" not in data and data["error"]["kind"] == "syntax" and data["score"] == 0

@@ -1,0 +1,208 @@
+"""The output formats (Gradescope results.json, JUnit XML, CSV, the batch table) and the pictures.
+
+Schema tests run on real reports of a few fixture attempts, graded once, and on made-up
+reports for what no fixture prints (control characters, formula-like names).
+"""
+import csv
+import io
+import json
+import math
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from grader import batch, catalog, formats
+from grader.cli import main
+from grader.report import CheckResult, Diagnosis, Report
+
+FIXTURES = Path(__file__).parent / "fixtures" / "mlp_backprop"
+NAMES = ["correct_reference.py", "wrong_missing_n.py", "broken_syntax.py", "broken_missing_function.py"]
+GRADESCOPE_STATUSES = {"passed", "failed"}
+GRADESCOPE_VISIBILITY = {"hidden", "after_due_date", "after_published", "visible"}
+
+
+@pytest.fixture(scope="module")
+def reports():
+    graded = batch.run([FIXTURES / n for n in NAMES], jobs=2)
+    return dict(zip(NAMES, graded.reports))
+
+
+def made_up(file="=HYPERLINK(1)&<x>.py", stdout=("\x1b[31mred\x1b[0m", "nul \x00 here")) -> Report:
+    checks = [CheckResult(c.name, c.name != "dz2", 0 if c.name == "dz2" else c.points, c.points,
+                          "dz2 is wrong \x07 where z1 < 0" if c.name == "dz2" else "fine")
+              for c in catalog.exercise().checks]
+    return Report(exercise="mlp_backprop", file=file, checks=checks, seconds=1.25,
+                  diagnosis=[Diagnosis("missing-n", "dz2", "error", "not divided by N", hint="ratio?")],
+                  output={"stdout": list(stdout), "stderr": []})
+
+
+# ---------------------------------------------------------------- Gradescope
+
+@pytest.mark.parametrize("name", NAMES)
+def test_gradescope_results_json_schema(reports, name):
+    report = reports[name]
+    data = json.loads(json.dumps(formats.gradescope(report), allow_nan=False))
+    assert {"score", "execution_time", "output", "tests", "stdout_visibility"} <= set(data)
+    assert isinstance(data["score"], float) and 0 <= data["score"] <= 100
+    assert isinstance(data["execution_time"], (int, float)) and data["execution_time"] >= 0
+    assert isinstance(data["output"], str) and data["output"]
+    assert data["stdout_visibility"] in GRADESCOPE_VISIBILITY
+    assert [t["name"] for t in data["tests"]] == [c.name for c in report.checks]
+    for test, check in zip(data["tests"], report.checks):
+        assert set(test) == {"name", "score", "max_score", "status", "output", "visibility"}
+        assert test["status"] in GRADESCOPE_STATUSES and (test["status"] == "passed") == check.passed
+        assert test["visibility"] in GRADESCOPE_VISIBILITY
+        assert 0 <= test["score"] <= test["max_score"] and isinstance(test["output"], str)
+    assert math.isclose(sum(t["score"] for t in data["tests"]), data["score"], abs_tol=1e-3)
+    assert math.isclose(sum(t["max_score"] for t in data["tests"]), 100, abs_tol=1e-3)
+    assert data["extra_data"]["passed"] is report.passed
+
+
+def test_gradescope_scales_to_the_assignment_points(reports):
+    data = formats.gradescope(reports["wrong_missing_n.py"], points=20)
+    assert data["score"] == pytest.approx(reports["wrong_missing_n.py"].score / 5)
+    assert sum(t["max_score"] for t in data["tests"]) == pytest.approx(20)
+    assert "of 20 points" in data["output"]
+
+
+def test_gradescope_test_output_is_the_check_message_with_its_diagnosis(reports):
+    tests = {t["name"]: t for t in formats.gradescope(reports["wrong_missing_n.py"])["tests"]}
+    dz2 = tests["dz2"]["output"]
+    assert "factor of N" in dz2 and "[missing-n]" in dz2 and "hint:" in dz2
+    assert "[missing-n]" not in tests["dW2"]["output"]
+
+
+def test_gradescope_says_why_a_broken_attempt_scores_nothing(reports):
+    data = formats.gradescope(reports["broken_syntax.py"])
+    assert data["score"] == 0 and "syntax error at line" in data["output"]
+    assert all("could not be run to the end (syntax)" in t["output"] for t in data["tests"])
+
+
+def test_drill_grade_format_gradescope_prints_results_json():
+    result = CliRunner().invoke(main, ["grade", str(FIXTURES / "broken_syntax.py"), "--format", "gradescope",
+                                       "--points", "10"])
+    assert result.exit_code == 1
+    data = json.loads(result.stdout)
+    assert data["score"] == 0 and sum(t["max_score"] for t in data["tests"]) == pytest.approx(10)
+
+
+# ---------------------------------------------------------------- JUnit
+
+def test_junit_schema_a_suite_per_attempt_a_case_per_check(reports):
+    chosen = [reports[n] for n in NAMES]
+    root = ET.fromstring(formats.junit(chosen).encode())
+    assert root.tag == "testsuites"
+    suites = root.findall("testsuite")
+    assert [s.get("name") for s in suites] == [r.file for r in chosen]
+    total_failures = 0
+    for suite, report in zip(suites, chosen):
+        cases = suite.findall("testcase")
+        assert [c.get("name") for c in cases] == [c.name for c in report.checks]
+        assert all(c.get("classname") == report.file for c in cases)
+        failed = [c.get("name") for c in cases if c.find("failure") is not None]
+        assert failed == [c.name for c in report.checks if not c.passed]
+        for case in cases:
+            failure = case.find("failure")
+            assert failure is None or (failure.get("message") and failure.get("type") and failure.text)
+        assert int(suite.get("tests")) == len(cases) and int(suite.get("failures")) == len(failed)
+        assert suite.get("errors") == "0" and float(suite.get("time")) >= 0
+        props = {p.get("name"): p.get("value") for p in suite.find("properties")}
+        assert props["passed"] == str(report.passed).lower() and float(props["score"]) == report.score
+        total_failures += len(failed)
+    assert int(root.get("tests")) == sum(len(r.checks) for r in chosen)
+    assert int(root.get("failures")) == total_failures
+
+
+def test_junit_is_valid_xml_whatever_the_attempt_printed():
+    text = formats.junit([made_up()])
+    root = ET.fromstring(text.encode())  # control characters replaced, & < > escaped
+    suite = root.find("testsuite")
+    assert suite.get("name") == "=HYPERLINK(1)&<x>.py"
+    assert "red" in suite.find("system-out").text and "\x00" not in text and "\x1b" not in text
+    assert "[missing-n]" in suite.find("testcase[@name='dz2']/failure").text
+
+
+def test_drill_grade_format_junit_on_one_file():
+    result = CliRunner().invoke(main, ["grade", str(FIXTURES / "broken_syntax.py"), "--format", "junit"])
+    assert result.exit_code == 1
+    assert ET.fromstring(result.stdout.encode()).find("testsuite").get("failures") == "14"
+
+
+# ---------------------------------------------------------------- CSV and the table
+
+def test_csv_one_row_per_attempt_a_column_per_check(reports):
+    out = io.StringIO()
+    formats.write_csv([reports[n] for n in NAMES], out)
+    rows = list(csv.DictReader(io.StringIO(out.getvalue())))
+    assert [r["file"] for r in rows] == [reports[n].file for n in NAMES]
+    checks = [c.name for c in catalog.exercise().checks]
+    assert list(rows[0]) == formats.CSV_FIELDS + checks
+    for row, name in zip(rows, NAMES):
+        report = reports[name]
+        assert float(row["score"]) == report.score and row["passed"] == str(report.passed).lower()
+        assert sum(float(row[c]) for c in checks) == pytest.approx(report.score)
+    assert rows[2]["error_kind"] == "syntax" and rows[1]["first_failure"] == "dz2"
+
+
+def test_csv_cells_never_start_a_spreadsheet_formula():
+    out = io.StringIO()
+    formats.write_csv([made_up()], out)
+    row = next(csv.DictReader(io.StringIO(out.getvalue())))
+    assert row["file"] == "'=HYPERLINK(1)&<x>.py"
+
+
+def test_batch_table_lists_every_attempt_then_the_totals(reports):
+    chosen = [reports[n] for n in NAMES]
+    summary = batch.Batch(chosen, seconds=3.0, jobs=2).summary()
+    table = formats.batch_table(chosen, summary).splitlines()
+    assert len(table) == 1 + len(chosen) + 4
+    assert " PASS " in table[1] and " syntax " in table[3]
+    assert "dz2: dz2 is 16 times" in table[2]
+    assert table[6].startswith("4 attempts graded in 3.0 s with 2 jobs: 1 passed, 3 not passed (2 could not")
+    assert table[8].startswith("Checks failed most: ")
+
+
+# ---------------------------------------------------------------- pictures
+
+def test_plot_without_matplotlib_says_how_to_install_it_before_grading(monkeypatch, tmp_path):
+    monkeypatch.setitem(__import__("sys").modules, "matplotlib", None)
+    monkeypatch.setitem(__import__("sys").modules, "matplotlib.figure", None)
+    monkeypatch.setattr("grader.grade.grade", lambda *a, **k: pytest.fail("graded before failing"))
+    result = CliRunner().invoke(main, ["grade", str(FIXTURES / "correct_reference.py"), "--plot",
+                                       str(tmp_path / "p.png")])
+    assert result.exit_code == 2
+    assert "pip install 'backprop-drill[plot]'" in result.output and "Traceback" not in result.output
+
+
+def test_decision_boundary_of_the_reference_trained_params(tmp_path, reference, exercise):
+    pytest.importorskip("matplotlib")
+    from grader import plot
+
+    train = exercise.train
+    x, y = reference.make_xor(n=train.n, seed=train.seed)
+    params, losses = reference.init_params(seed=train.seed), []
+    for _ in range(train.iters):
+        z2, cache = reference.forward(params, x)
+        loss, probs = reference.softmax_cross_entropy(z2, y)
+        losses.append(loss)
+        params = reference.sgd_step(params, reference.backward(params, cache, probs, y), train.lr)
+    as_lists = {k: v.tolist() for k, v in params.items()}  # as a JSON report would carry them
+    out = plot.draw_convergence(tmp_path / "c.png", losses, x, y, params=as_lists, forward=reference.forward,
+                                accuracy=reference.accuracy(params, x, y))
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_drill_grade_plot_draws_one_attempt_and_a_batch_heatmap(tmp_path, reports):
+    pytest.importorskip("matplotlib")
+    from grader import plot
+
+    heat = plot.heatmap([reports[n] for n in NAMES] + [made_up()], tmp_path / "heat.svg")
+    assert b"<svg" in heat.read_bytes()[:400]
+    result = CliRunner().invoke(main, ["grade", str(FIXTURES / "broken_missing_function.py"),
+                                       "--plot", str(tmp_path / "one.png")])
+    assert result.exit_code == 1 and (tmp_path / "one.png").read_bytes()[:4] == b"\x89PNG"
+    bad = CliRunner().invoke(main, ["grade", str(FIXTURES / "correct_reference.py"), "--plot",
+                                    str(tmp_path / "one.xyz")])
+    assert bad.exit_code == 2 and "cannot draw" in bad.output
