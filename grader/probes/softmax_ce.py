@@ -1,0 +1,162 @@
+"""How the grader probes a softmax_ce attempt: the inputs of every check, and its verdicts.
+
+Each function is called on the grader's own inputs, so a wrong softmax never makes the
+loss or dz fail: softmax(z) is compared with the reference; the loss of
+softmax_cross_entropy(z, y) with the reference's formula applied to the probs that the
+attempt itself returned (the traced reference, as for a gradient link); and
+grad_logits(probs, y) is given the reference's probs.
+
+Finite differences: the worker's "fd" task perturbs a dict of parameters, and here the only
+variable is the array z; so the loss at every z +- eps at one entry is asked for as its own
+call, and the central differences are formed here. The analytic side is grad_logits at
+the reference's softmax of z (the attempt's own when its softmax is right).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import checks, settings
+from ..checks import Context, Outcome
+from ..compare import as_array, compare, describe_value
+
+# Probe sizes: N and C differ in each; C = 2 is the binary case.
+SIZES = [{"N": 8, "C": 3}, {"N": 5, "C": 7}, {"N": 6, "C": 2}]
+FD_SIZES = {"N": 5, "C": 4}
+LOGIT_SCALE = 2.0
+FD_LOGIT_SCALE = 1.0  # unsaturated: no gradient entry too small to measure
+SHIFTED = "with every logit shifted by +1000, "
+
+
+def make_probe(ref, rng, sizes, scale=LOGIT_SCALE):
+    N, C = sizes["N"], sizes["C"]
+    z = rng.normal(0.0, scale, (N, C))
+    y = rng.permutation(np.arange(N) % C).astype(np.int64)  # every class appears when N >= C
+    loss, probs = ref.softmax_cross_entropy(z, y)
+    return {"sizes": sizes, "z": z, "y": y, "loss": loss, "probs": probs, "dz": ref.grad_logits(probs, y)}
+
+
+def nudged(z, eps):
+    """(task suffix, z with one entry moved by +eps or -eps), for every entry of z."""
+    for index in np.ndindex(z.shape):
+        for sign in (1.0, -1.0):
+            trial = z.copy()
+            trial[index] += sign * eps
+            yield index, sign, trial
+
+
+def fd_id(index, sign) -> str:
+    return f"fd/{'+' if sign > 0 else '-'}/" + ",".join(map(str, index))
+
+
+def build(ctx: Context) -> list[dict]:
+    ref, rng = ctx.ref, ctx.rng
+    probes = [make_probe(ref, rng, s) for s in SIZES]
+    fd = make_probe(ref, rng, FD_SIZES, scale=FD_LOGIT_SCALE)
+    ctx.data.update(probes=probes, fd=fd)
+    tasks = []
+    for i, p in enumerate(probes):
+        tasks.append(checks.call(f"softmax/{i}", "softmax", [p["z"]]))
+        tasks.append(checks.call(f"loss/{i}", "softmax_cross_entropy", [p["z"], p["y"]]))
+        tasks.append(checks.call(f"dz/{i}", "grad_logits", [p["probs"], p["y"]]))
+    shifted = probes[0]["z"] + settings.STABILITY_SHIFT
+    tasks.append(checks.call("stability/softmax", "softmax", [shifted], keep_args=False))
+    tasks.append(checks.call("stability/loss", "softmax_cross_entropy", [shifted, probes[0]["y"]], keep_args=False))
+    for index, sign, trial in nudged(fd["z"], settings.FD_EPS):
+        tasks.append(checks.call(fd_id(index, sign), "softmax_cross_entropy", [trial, fd["y"]], keep_args=False))
+    tasks.append(checks.call("fd/dz", "grad_logits", [fd["probs"], fd["y"]], keep_args=False))
+    return tasks
+
+
+def judge(ctx: Context, results: dict) -> list[Outcome]:
+    probes = ctx.data["probes"]
+    sizes = lambda i: probes[i]["sizes"]  # noqa: E731
+    return [
+        checks.judge_outputs(ctx, "softmax", "softmax", results, [f"softmax/{i}" for i in range(len(probes))],
+                             lambda i: {"probs": ()}, lambda i: {"probs": probes[i]["probs"]},
+                             sizes=sizes, args=lambda i: [probes[i]["z"]]),
+        judge_loss(ctx, results, probes),
+        checks.judge_outputs(ctx, "dz", "grad_logits", results, [f"dz/{i}" for i in range(len(probes))],
+                             lambda i: {"dz": ()}, lambda i: {"dz": probes[i]["dz"]},
+                             sizes=sizes, args=lambda i: [probes[i]["probs"], probes[i]["y"]]),
+        judge_finite_difference(ctx, results, ctx.data["fd"]),
+        judge_stability(ctx, results, probes[0]),
+        checks.judge_purity(ctx, results, {
+            **{f"softmax/{i}": ("softmax", {"z": p["z"]}) for i, p in enumerate(probes)},
+            **{f"loss/{i}": ("softmax_cross_entropy", {"z": p["z"], "y": p["y"]}) for i, p in enumerate(probes)},
+            **{f"dz/{i}": ("grad_logits", {"probs": p["probs"], "y": p["y"]}) for i, p in enumerate(probes)},
+        }),
+    ]
+
+
+def judge_loss(ctx: Context, results: dict, probes: list[dict]) -> Outcome:
+    """The loss is right given the attempt's own probs: the reference's formula applied to
+    the probs softmax_cross_entropy returned (or the reference's loss outright)."""
+    fn = "softmax_cross_entropy"
+    for i, p in enumerate(probes):
+        r = results.get(f"loss/{i}")
+        why = checks.failure(r, fn)
+        if why:
+            return Outcome("loss", False, why)
+        problem = checks._shape_problem(r["result"], (1,), fn)
+        if problem:
+            return Outcome("loss", False, problem)
+        loss, probs = checks.pick(r["result"], (0,)), checks.pick(r["result"], (1,))
+        args = (p["z"], p["y"])
+        given, plain = checks.expected_links(ctx, fn, args, {"probs": probs})
+        v = compare("loss", loss, given["loss"], sizes=p["sizes"], scalar=True)
+        if not v.ok and not compare("loss", loss, plain["loss"], scalar=True).ok:
+            return Outcome("loss", False, checks._sized(v.message, p["sizes"]),
+                           evidence=[{"fn": fn, "link": "loss", "args": args, "value": loss,
+                                      "grads": {"probs": probs}, "sizes": p["sizes"]}])
+    return Outcome("loss", True, "right for every probe, given your own probs")
+
+
+def judge_stability(ctx: Context, results: dict, probe: dict) -> Outcome:
+    """softmax and softmax_cross_entropy give, for z + 1000, the same finite values as they
+    themselves give for z: a wrong softmax is the softmax check's business, not this one's."""
+    shifted = probe["z"] + settings.STABILITY_SHIFT
+    for fn, own_id, shifted_id, label, path, args in (
+            ("softmax", "softmax/0", "stability/softmax", "probs", (), [shifted]),
+            ("softmax_cross_entropy", "loss/0", "stability/loss", "loss", (0,), [shifted, probe["y"]])):
+        own = results.get(own_id)
+        why = checks.failure(own, fn)
+        mine = None if why else checks.pick(own["result"], path)
+        if why:
+            return Outcome("stability", False, f"could not be checked: {why}")
+        if as_array(mine) is None or not np.all(np.isfinite(as_array(mine))):
+            return Outcome("stability", False, f"could not be checked: {fn} gives no finite {label} "
+                                               "for the unshifted logits")
+        outcome = checks.judge_outputs(ctx, "stability", fn, results, [shifted_id], lambda i: {label: path},
+                                       lambda i: {label: mine}, sizes=lambda i: probe["sizes"],
+                                       scalars={"loss"}, context=SHIFTED + "compared with your own result "
+                                                                           "for z itself: ",
+                                       args=lambda i: args)
+        if not outcome.passed:
+            return outcome
+    return Outcome("stability", True, SHIFTED + "softmax and the loss give the same finite values as for z")
+
+
+def judge_finite_difference(ctx: Context, results: dict, fd: dict) -> Outcome:
+    name, fn = "finite-difference", "softmax_cross_entropy"
+    losses = {}
+    for index, sign, _ in nudged(fd["z"], settings.FD_EPS):
+        r = results.get(fd_id(index, sign))
+        why = checks.failure(r, fn)
+        if why:
+            return Outcome(name, False, f"could not run: {why}")
+        loss = as_array(checks.pick(r["result"], (0,)))
+        if loss is None or loss.size != 1:
+            return Outcome(name, False, f"could not run: {fn} should return the loss as one number first")
+        losses[index, sign] = float(loss.reshape(-1)[0])
+    numeric = np.zeros_like(fd["z"])
+    for index in np.ndindex(numeric.shape):
+        numeric[index] = (losses[index, 1.0] - losses[index, -1.0]) / (2 * settings.FD_EPS)
+    r = results.get("fd/dz")
+    why = checks.failure(r, "grad_logits")
+    if why:
+        return Outcome(name, False, f"could not run: {why}")
+    if as_array(r["result"]) is None:
+        return Outcome(name, False, f"grad_logits should return a numpy array, not {describe_value(r['result'])}")
+    # The comparison itself is the generic one, given the two gradients as an fd task gives them.
+    ran = {"numeric": {"z": numeric}, "analytic": {"dz": r["result"]}}
+    return checks.judge_finite_difference(ctx, {name: ran}, name, {"z": "dz"}, {"z": fd["z"]})
