@@ -201,4 +201,4 @@ def test_setup_sh_installs_the_wheel_and_run_autograder_uses_it(built, tmp_path)
     run = subprocess.run(["bash", str(root / "source" / "run_autograder")], cwd=tmp_path, env=env,
                          capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stdout + run.stderr
-    assert json.loads((root / "results" / "results.json").read_text())["score"] == 100
+    assert json.loads((root / "results" / "results.json").read_text())["score"] == POINTS
