@@ -24,7 +24,7 @@ SIZES = [{"N": 8, "C": 3}, {"N": 5, "C": 7}, {"N": 6, "C": 2}]
 FD_SIZES = {"N": 5, "C": 4}
 LOGIT_SCALE = 2.0
 FD_LOGIT_SCALE = 1.0  # unsaturated: no gradient entry too small to measure
-SHIFTED = "with every logit shifted by +1000, "
+SHIFTED = "with every logit + 1000 (against your own result for z), "
 
 
 def make_probe(ref, rng, sizes, scale=LOGIT_SCALE):
@@ -128,12 +128,12 @@ def judge_stability(ctx: Context, results: dict, probe: dict) -> Outcome:
                                                "for the unshifted logits")
         outcome = checks.judge_outputs(ctx, "stability", fn, results, [shifted_id], lambda i: {label: path},
                                        lambda i: {label: mine}, sizes=lambda i: probe["sizes"],
-                                       scalars={"loss"}, context=SHIFTED + "compared with your own result "
-                                                                           "for z itself: ",
+                                       scalars={"loss"}, context=SHIFTED,
                                        args=lambda i: args)
         if not outcome.passed:
             return outcome
-    return Outcome("stability", True, SHIFTED + "softmax and the loss give the same finite values as for z")
+    return Outcome("stability", True, "with every logit + 1000, softmax and the loss give the same finite "
+                                     "values as for z")
 
 
 def judge_finite_difference(ctx: Context, results: dict, fd: dict) -> Outcome:
