@@ -35,6 +35,8 @@ class Outcome:
     message: str
     notes: list[str] = field(default_factory=list)
     details: dict = field(default_factory=dict)
+    # Nothing could be judged (not written yet, or not run): not counted as a wrong answer.
+    open: bool = False
     # For the diagnosis: the link, the attempt's value and how to recompute it with a mutant.
     evidence: list[dict] = field(default_factory=list)
 
@@ -77,6 +79,14 @@ def failure(result: dict | None, fn: str) -> str | None:
     if error and "result" not in result:
         return f"{fn} {raised(error)}"
     return None
+
+
+def unjudged(result: dict | None) -> bool:
+    """The task gave nothing to judge: not run, a missing function, or a todo() still there."""
+    if result is None or "skipped" in result:
+        return True
+    error = result.get("error") or {}
+    return "result" not in result and error.get("type") == "NotImplementedError"
 
 
 def raised(error: dict) -> str:
@@ -138,7 +148,7 @@ def judge_outputs(ctx: Context, name: str, fn: str, results: dict, task_ids: lis
         r = results.get(tid)
         why = failure(r, fn)
         if why:
-            return Outcome(name, False, context + why)
+            return Outcome(name, False, context + why, open=unjudged(r))
         exp = expected(i)
         for label, path in paths(i).items():
             problem = _shape_problem(r["result"], path, fn)
@@ -170,7 +180,7 @@ def judge_links(ctx: Context, results: dict, fn: str, links: list[str], task_ids
         why = failure(r, fn)
         if why:
             for link in links:
-                verdicts.setdefault(link, Outcome(link, False, why))
+                verdicts.setdefault(link, Outcome(link, False, why, open=unjudged(r)))
             continue
         grads = r["result"]
         if not isinstance(grads, dict) or "__type__" in grads or "__blank__" in grads:
@@ -186,7 +196,7 @@ def judge_links(ctx: Context, results: dict, fn: str, links: list[str], task_ids
             v = judge_link(link, got, given.get(link), plain.get(link), sizes[i], regions[i])
             if not v.ok:
                 message = v.message if v.kind == "blank" else _sized(v.message, sizes[i])
-                verdicts[link] = Outcome(link, False, message,
+                verdicts[link] = Outcome(link, False, message, open=v.kind == "blank",
                                          evidence=[{"fn": fn, "link": link, "args": link_args[i],
                                                     "value": got, "grads": grads, "sizes": sizes[i]}])
     if tolerated:
@@ -239,7 +249,8 @@ def judge_link(link, got, given, plain, sizes, regions) -> Verdict:
     if given is None:
         return Verdict(False, f"{link} could not be checked")
     if isinstance(got, dict) and "__blank__" in got:
-        return Verdict(False, blank_message(link, got.get("error")), "blank")
+        raised_here = (got.get("error") or {}).get("kind") == "raised"
+        return Verdict(False, blank_message(link, got.get("error")), "raised" if raised_here else "blank")
     v = compare(link, got, given, sizes=sizes, regions=regions)
     if not v.ok and plain is not None and compare(link, got, plain).ok:
         return Verdict(True, f"{link} is right")
@@ -260,9 +271,10 @@ def judge_finite_difference(ctx: Context, results: dict, name: str, grads_of: di
     r = results.get(name)
     why = failure(r, "the loss or backward") if (r is None or "skipped" in r) else None
     if why:
-        return Outcome(name, False, why)
+        return Outcome(name, False, why, open=True)
     if r.get("error"):
-        return Outcome(name, False, f"could not run: the attempt {raised(r['error'])}")
+        return Outcome(name, False, f"could not run: the attempt {raised(r['error'])}",
+                       open=r["error"].get("type") == "NotImplementedError")
     numeric, analytic = r.get("numeric"), r.get("analytic")
     if not isinstance(analytic, dict) or "__type__" in analytic:
         return Outcome(name, False, f"backward should return a dict of gradients, not {_what(analytic)}")
@@ -294,13 +306,14 @@ def judge_convergence(ctx: Context, results: dict, name: str, y: np.ndarray, out
     train = ctx.exercise.train
     r = results.get(name)
     if r is None or "skipped" in r:
-        return Outcome(name, False, failure(r, "training") or "training did not run")
+        return Outcome(name, False, failure(r, "training") or "training did not run", open=True)
     losses = as_array(r.get("losses"))
     details = {"losses": losses.tolist() if losses is not None else [],
                "iterations": r.get("iterations"), "seconds": r.get("seconds")}
     if r.get("error"):
         return Outcome(name, False, f"training stopped at iteration {r.get('iterations', 0)}: "
-                                    f"the attempt {raised(r['error'])}", details=details)
+                                    f"the attempt {raised(r['error'])}", details=details,
+                       open=r["error"].get("type") == "NotImplementedError")
     if "stopped" in r:
         return Outcome(name, False, f"the loss became NaN or infinite at iteration {r['stopped']}",
                        details=details)
@@ -325,7 +338,7 @@ def judge_purity(ctx: Context, results: dict, inputs: dict[str, tuple[str, dict]
     for tid, (fn, named) in inputs.items():
         r = results.get(tid)
         if r is None or "skipped" in r or "args_after" not in r:
-            return Outcome("purity", False, f"could not be checked: {fn} did not run to the end")
+            return Outcome("purity", False, f"could not be checked: {fn} did not run to the end", open=True)
         for position, ((arg, before), after) in enumerate(zip(named.items(), r["args_after"])):
             changed = _changed(before, after)
             if changed:

@@ -231,8 +231,8 @@ def _score(exercise: catalog.Exercise, outcomes: dict) -> list[CheckResult]:
     for spec in exercise.checks:
         o = outcomes.get(spec.name)
         if o is None:
-            out.append(CheckResult(spec.name, False, 0, spec.points, "not run"))
+            out.append(CheckResult(spec.name, False, 0, spec.points, "not run", open=True))
             continue
         out.append(CheckResult(spec.name, o.passed, spec.points if o.passed else 0, spec.points,
-                               o.message, list(o.notes)))
+                               o.message, list(o.notes), open=o.open and not o.passed))
     return out

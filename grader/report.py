@@ -13,6 +13,12 @@ class CheckResult:
     max_points: float
     message: str
     notes: list[str] = field(default_factory=list)
+    open: bool = False  # failed because nothing could be judged (not written yet, not run)
+
+    @property
+    def status(self) -> str:
+        """pass, fail (judged wrong) or open (nothing to judge yet)."""
+        return "pass" if self.passed else "open" if self.open else "fail"
 
 
 @dataclass
@@ -60,7 +66,7 @@ class Report:
             "passed": self.passed,
             "score": self.score,
             "checks": [{"name": c.name, "passed": c.passed, "points": c.points,
-                        "max_points": c.max_points, "message": c.message,
+                        "max_points": c.max_points, "status": c.status, "message": c.message,
                         **({"notes": c.notes} if c.notes else {})} for c in self.checks],
             "diagnosis": [{"bug": d.bug, "link": d.link, "severity": d.severity, "message": d.message,
                            **({"hint": d.hint} if d.hint else {})} for d in self.diagnosis],

@@ -119,3 +119,13 @@ def test_stub_scores_zero_without_grader_error(reports):
 def test_slow_triple_loop_attempt_passes_under_the_default_limits():
     report = grade(Path(__file__).parent / "fixtures" / "slow" / "triple_loops.py")
     assert report.passed, report.to_json()
+
+
+def test_status_tells_wrong_from_not_yet_written(reports):
+    status = {c.name: c.status for c in reports["partial_links.py"].checks}
+    assert status["dz2"] == "pass" and status["db2"] == "open" and status["dz1"] == "open"
+    assert status["dW1"] == "open" and status["finite-difference"] == "open"
+    assert {c.status for c in reports["stub_untouched.py"].checks} == {"open"}
+    crashed = {c.name: c.status for c in reports["crash_da1_shape.py"].checks}
+    assert crashed["da1"] == "fail" and crashed["dz1"] == "open"
+    assert {c.name: c.status for c in reports["wrong_missing_n.py"].checks}["dz2"] == "fail"
