@@ -36,7 +36,7 @@ def make_probe(ref, rng, sizes, scale=LOGIT_SCALE):
 
 
 def nudged(z, eps):
-    """(task suffix, z with one entry moved by +eps or -eps), for every entry of z."""
+    """(index, sign, z with that one entry moved by sign * eps), for every entry of z and both signs."""
     for index in np.ndindex(z.shape):
         for sign in (1.0, -1.0):
             trial = z.copy()
