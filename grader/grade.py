@@ -43,6 +43,9 @@ def grade(path: Path, exercise_id: str | None = None, limits: Limits | None = No
     report = Report(exercise=exercise.id, file=str(path), checks=[])
     if attempt is not None:
         report.elapsed = (workspace.now() - attempt.started).total_seconds()
+        if attempt.timed_minutes is not None:
+            report.budget = {"minutes": attempt.timed_minutes,
+                             "within": report.elapsed <= attempt.timed_minutes * 60}
     problem = _unreadable(path, exercise)
     if problem:
         report.error = problem

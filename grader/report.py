@@ -42,6 +42,7 @@ class Report:
     output: dict = field(default_factory=dict)  # the attempt's stdout/stderr, shortened
     convergence: dict = field(default_factory=dict)  # final loss, accuracy, loss curve
     injected: dict | None = None  # spot-the-bug: {"hidden", "fixed", "bug" (None while hidden)}
+    budget: dict | None = None  # a timed drill: {"minutes", "within"}
 
     @property
     def score(self) -> float:
@@ -75,6 +76,7 @@ class Report:
             "convergence": {k: v for k, v in self.convergence.items()
                             if k not in ("losses", "final_params")} or None,
             **({"injected": self.injected} if self.injected else {}),
+            **({"budget": self.budget} if self.budget else {}),
         }
 
     def to_json(self) -> str:
