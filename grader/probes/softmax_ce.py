@@ -96,7 +96,7 @@ def judge_loss(ctx: Context, results: dict, probes: list[dict]) -> Outcome:
         r = results.get(f"loss/{i}")
         why = checks.failure(r, fn)
         if why:
-            return Outcome("loss", False, why)
+            return Outcome("loss", False, why, open=checks.unjudged(r))
         problem = checks._shape_problem(r["result"], (1,), fn)
         if problem:
             return Outcome("loss", False, problem)
@@ -122,7 +122,7 @@ def judge_stability(ctx: Context, results: dict, probe: dict) -> Outcome:
         why = checks.failure(own, fn)
         mine = None if why else checks.pick(own["result"], path)
         if why:
-            return Outcome("stability", False, f"could not be checked: {why}")
+            return Outcome("stability", False, f"could not be checked: {why}", open=checks.unjudged(own))
         if as_array(mine) is None or not np.all(np.isfinite(as_array(mine))):
             return Outcome("stability", False, f"could not be checked: {fn} gives no finite {label} "
                                                "for the unshifted logits")
@@ -143,7 +143,7 @@ def judge_finite_difference(ctx: Context, results: dict, fd: dict) -> Outcome:
         r = results.get(fd_id(index, sign))
         why = checks.failure(r, fn)
         if why:
-            return Outcome(name, False, f"could not run: {why}")
+            return Outcome(name, False, f"could not run: {why}", open=checks.unjudged(r))
         loss = as_array(checks.pick(r["result"], (0,)))
         if loss is None or loss.size != 1:
             return Outcome(name, False, f"could not run: {fn} should return the loss as one number first")
@@ -154,7 +154,7 @@ def judge_finite_difference(ctx: Context, results: dict, fd: dict) -> Outcome:
     r = results.get("fd/dz")
     why = checks.failure(r, "grad_logits")
     if why:
-        return Outcome(name, False, f"could not run: {why}")
+        return Outcome(name, False, f"could not run: {why}", open=checks.unjudged(r))
     if as_array(r["result"]) is None:
         return Outcome(name, False, f"grad_logits should return a numpy array, not {describe_value(r['result'])}")
     # The comparison itself is the generic one, given the two gradients as an fd task gives them.
