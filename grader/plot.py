@@ -21,6 +21,7 @@ from pathlib import Path
 import click
 
 INSTALL_HINT = "pip install 'backprop-drill[plot]'"
+MAX_PARAMS = 100_000  # more trained numbers than this: no boundary (the grid has 90,000 points)
 
 
 class PlotUnavailable(click.ClickException):
@@ -52,14 +53,16 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
-def draw_convergence(path: Path, losses, x, y, params: dict | None = None, forward=None,
+def draw_convergence(path: Path, losses, x=None, y=None, params: dict | None = None, forward=None,
                      title: str = "", accuracy: float | None = None) -> Path:
-    """Loss per iteration (left) and, given params and forward, the boundary over x, y (right)."""
+    """Loss per iteration (left) and, for 2-D points x with labels y, the points and (given
+    params and forward) the decision boundary that forward(params, .) draws (right)."""
     import numpy as np
 
     Figure = _figure_class()
-    fig = Figure(figsize=(10, 4.6), layout="constrained")
-    ax_loss, ax_xy = fig.subplots(1, 2)
+    planar = x is not None and np.ndim(x) == 2 and np.shape(x)[1] == 2
+    fig = Figure(figsize=(10 if planar else 5.5, 4.6), layout="constrained")
+    ax_loss, ax_xy = fig.subplots(1, 2) if planar else (fig.subplots(), None)
     losses = np.asarray(losses if losses is not None else [], dtype=float)
     finite = np.isfinite(losses)
     if finite.any():
@@ -76,28 +79,41 @@ def draw_convergence(path: Path, losses, x, y, params: dict | None = None, forwa
                      ha="center", va="center", transform=ax_loss.transAxes)
     ax_loss.set(xlabel="iteration", ylabel="loss (mean cross-entropy)", title="loss during training")
 
-    x, y = np.asarray(x, dtype=float), np.asarray(y)
+    if planar:
+        _draw_points(ax_xy, np.asarray(x, dtype=float), np.asarray(y), params, forward, accuracy)
+    if title:
+        fig.suptitle(title)
+    return _save(fig, path)
+
+
+def _draw_points(ax_xy, x, y, params, forward, accuracy):
+    import numpy as np
+
+    pad = 0.5
+    gx, gy = np.meshgrid(np.linspace(x[:, 0].min() - pad, x[:, 0].max() + pad, 300),
+                         np.linspace(x[:, 1].min() - pad, x[:, 1].max() + pad, 300))
+    classes = None
     if params is not None and forward is not None:
-        pad = 0.5
-        gx, gy = np.meshgrid(np.linspace(x[:, 0].min() - pad, x[:, 0].max() + pad, 300),
-                             np.linspace(x[:, 1].min() - pad, x[:, 1].max() + pad, 300))
-        grid = np.column_stack([gx.ravel(), gy.ravel()])
-        p = {k: np.asarray(v, dtype=float) for k, v in params.items()}
-        with np.errstate(all="ignore"):
-            z2, _ = forward(p, grid)
-        classes = np.asarray(z2).argmax(axis=1).reshape(gx.shape)
-        levels = np.arange(np.asarray(z2).shape[1] + 1) - 0.5
+        try:  # the attempt's params: any shape, any value
+            p = {k: np.asarray(v, dtype=float) for k, v in params.items()}
+            if sum(v.size for v in p.values()) > MAX_PARAMS:
+                raise ValueError("too many params to evaluate on a grid")
+            with np.errstate(all="ignore"):
+                z2, _ = forward(p, np.column_stack([gx.ravel(), gy.ravel()]))
+            z2 = np.asarray(z2, dtype=float)
+            classes = z2.argmax(axis=1).reshape(gx.shape)
+        except (ValueError, TypeError, KeyError, IndexError):
+            ax_xy.set_title("XOR points (the trained params do not fit\nthe network, so no decision boundary)")
+    if classes is not None:
+        levels = np.arange(z2.shape[1] + 1) - 0.5
         ax_xy.contourf(gx, gy, classes, levels=levels, cmap="coolwarm", alpha=0.25)
         ax_xy.contour(gx, gy, classes, levels=levels[1:-1], colors="k", linewidths=1.0)
         ax_xy.set_title("learned decision boundary" + (f" (accuracy {accuracy:.3f})" if accuracy is not None else ""))
-    else:
+    elif params is None or forward is None:
         ax_xy.set_title("XOR points (no trained params in the report,\nso no decision boundary)")
     ax_xy.scatter(x[:, 0], x[:, 1], c=y, cmap="coolwarm", s=14, edgecolors="k", linewidths=0.3)
     ax_xy.set(xlabel="x[:, 0]", ylabel="x[:, 1]")
     ax_xy.set_aspect("equal", adjustable="box")
-    if title:
-        fig.suptitle(title)
-    return _save(fig, path)
 
 
 def convergence(report, path: Path) -> Path:
@@ -107,11 +123,13 @@ def convergence(report, path: Path) -> Path:
     exercise = catalog.exercise(report.exercise)
     ref = reference.load(exercise.solution_path.read_text(encoding="utf-8"), str(exercise.solution_path))
     train = exercise.train
-    x, y = ref.make_xor(n=train.n, seed=train.seed)
+    x = y = None
+    if train is not None and hasattr(ref, "make_xor"):
+        x, y = ref.make_xor(n=train.n, seed=train.seed)
     conv = report.convergence or {}
     check = next((c for c in report.checks if c.name == "convergence"), None)
     title = Path(report.file).name + ("" if check is None else "\n" + textwrap.shorten(check.message, 110))
-    return draw_convergence(path, conv.get("losses"), x, y, params=conv.get("params"), forward=ref.forward,
+    return draw_convergence(path, conv.get("losses"), x, y, params=conv.get("params"), forward=getattr(ref, "forward", None),
                             title=title, accuracy=conv.get("accuracy"))
 
 

@@ -192,6 +192,11 @@ def test_decision_boundary_of_the_reference_trained_params(tmp_path, reference, 
     out = plot.draw_convergence(tmp_path / "c.png", losses, x, y, params=as_lists, forward=reference.forward,
                                 accuracy=reference.accuracy(params, x, y))
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # an attempt's params may fit no network, and a loss may stop being finite: still a picture
+    odd = plot.draw_convergence(tmp_path / "odd.png", losses[:9] + [float("nan")], x, y,
+                                params={**as_lists, "W1": [[1.0, 2.0]]}, forward=reference.forward)
+    assert odd.stat().st_size > 0
+    assert plot.draw_convergence(tmp_path / "loss_only.png", losses).stat().st_size > 0  # no 2-D data
 
 
 def test_drill_grade_plot_draws_one_attempt_and_a_batch_heatmap(tmp_path, reports):
