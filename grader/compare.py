@@ -97,8 +97,10 @@ def compare(name: str, got, expected, *, sizes: dict[str, int] | None = None,
     denom = float(np.sum(exp * exp))
     if denom > 0:
         factor = float(np.sum(arr * exp) / denom)
-        if abs(factor) > 1e-12 and np.all(close(arr, factor * exp)):
-            named = factor_name(factor, sizes)
+        named = factor_name(factor, sizes)
+        # one number is always some multiple of another: a factor tells something only when it is a size
+        meaningful = arr.size > 1 or named or np.isclose(factor, -1.0)
+        if meaningful and abs(factor) > 1e-12 and np.all(close(arr, factor * exp)):
             how = f"{factor:.6g} times the expected value" + (f" (a factor of {named})" if named else "")
             if np.isclose(factor, -1.0):
                 how = "the expected value with the sign flipped"

@@ -11,7 +11,7 @@ def test_the_shipped_catalogue_loads_with_the_spec_ids():
     table = catalog.bugs("mlp_backprop")
     assert SPEC_IDS <= set(table)
     assert len(table) >= 14
-    assert catalog.bugs() == table
+    assert table.items() <= catalog.bugs().items()  # the whole catalogue holds every exercise's bugs
     assert table["relu-ge"].severity == "note"
     assert all(b.severity == "error" for b in table.values() if b.id != "relu-ge")
 

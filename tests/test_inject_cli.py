@@ -170,14 +170,16 @@ def test_unknown_names_are_usage_errors_listing_what_exists(here, args, names):
 # --- bugs, explain, help ---------------------------------------------------------------
 
 def test_bugs_lists_the_catalogue_one_line_each():
-    result = drill("bugs")
+    result = drill("bugs", "mlp_backprop")
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert len(lines) == len(BUGS)
     for line, bug in zip(lines, BUGS.values()):
         assert line.split()[:4] == [bug.id, bug.link, bug.severity, bug.caught_by]
         assert line.endswith(bug.title)
-    assert drill("bugs", "mlp_backprop").output == result.output
+    everything = drill("bugs").output.splitlines()
+    assert len(everything) == len(catalog.bugs())
+    assert {line.split()[0] for line in everything} >= set(BUGS)
 
 
 def test_explain_tells_what_where_and_how_to_spot_it():
