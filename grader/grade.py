@@ -40,6 +40,8 @@ def grade(path: Path, exercise_id: str | None = None, limits: Limits | None = No
         raise GradeUsageError(f"no such file: {path}")
     if path.is_dir():
         raise GradeUsageError(f"{path} is a folder; name the attempt file in it")
+    if not path.is_file():  # a pipe or a device: reading it could block or never end
+        raise GradeUsageError(f"{path} is not a regular file")
     report = Report(exercise=exercise.id, file=str(path), checks=[])
     if attempt is not None:
         report.elapsed = (workspace.now() - attempt.started).total_seconds()
@@ -65,7 +67,8 @@ def grade(path: Path, exercise_id: str | None = None, limits: Limits | None = No
 def _unreadable(path: Path, exercise: catalog.Exercise) -> dict | None:
     """An error for a file that cannot be Python at all, found without running it."""
     try:
-        data = path.read_bytes()[:MAX_FILE_BYTES + 1]
+        with path.open("rb") as f:
+            data = f.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
         return {"kind": "import", "message": f"cannot read the file: {exc.strerror or exc}"}
     if len(data) > MAX_FILE_BYTES:
@@ -74,8 +77,13 @@ def _unreadable(path: Path, exercise: catalog.Exercise) -> dict | None:
     if not data.strip():
         return {"kind": "missing-function", "message": "the file is empty: it defines none of "
                                                        + ", ".join(exercise.functions)}
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return {"kind": "syntax", "message": "the file is UTF-16 text; save it as UTF-8"}
     if b"\x00" in data:
         return {"kind": "syntax", "message": "the file holds binary data (NUL bytes), not Python source"}
+    problem = _undecodable(data)
+    if problem:
+        return {"kind": "syntax", "message": problem}
     try:
         compile(data, str(path), "exec", dont_inherit=True)
     except SyntaxError as exc:
@@ -86,6 +94,33 @@ def _unreadable(path: Path, exercise: catalog.Exercise) -> dict | None:
     except (ValueError, MemoryError, RecursionError) as exc:
         return {"kind": "syntax", "message": f"the file cannot be compiled: {exc}"}
     return None
+
+
+def _undecodable(data: bytes) -> str | None:
+    """Why data is not text in the encoding Python would read it with (UTF-8 unless declared)."""
+    import io
+    import tokenize
+
+    encoding = "utf-8"
+    try:
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+        data.decode(encoding)
+    except SyntaxError as exc:  # an unknown encoding declared, or the first lines undecodable
+        if "unknown encoding" in str(exc):
+            return f"the file declares an encoding Python does not know ({exc})"
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError as undecodable:
+            return _undecodable_at(data, undecodable, "UTF-8")
+        return "the file's encoding declaration does not match its bytes"
+    except UnicodeDecodeError as exc:
+        return _undecodable_at(data, exc, encoding)
+    return None
+
+
+def _undecodable_at(data: bytes, exc: UnicodeDecodeError, encoding: str) -> str:
+    line = data.count(b"\n", 0, exc.start) + 1
+    return f"the file is not {encoding} text: byte 0x{data[exc.start]:02x} at line {line} is not valid"
 
 
 def _context(exercise: catalog.Exercise, seed: int):
