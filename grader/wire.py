@@ -13,6 +13,9 @@ _b64 = base64.b64encode
 _np_asarray = np.asarray
 _np_ndarray = np.ndarray
 _np_generic = np.generic
+_str, _int, _float = str.__str__, int.__int__, float.__float__  # base methods: exact types back
+_dict_items = dict.items
+from itertools import islice as _islice  # noqa: E402
 
 MAX_DEPTH = 6
 MAX_ELEMENTS = 5_000_000
@@ -22,14 +25,19 @@ SAFE_DTYPES = {"float64", "float32", "float16", "int64", "int32", "int16", "int8
 
 
 def encode(value, depth=0):
+    """Plain JSON data for value. Subclasses are read through their base type's own methods
+    (never an override of the attempt's), and containers only up to MAX_ITEMS entries."""
     if getattr(type(value), "drill_blank", False):
         return {"__blank__": value.name, "error": value.error}
-    if value is None or isinstance(value, (bool, str)):
-        return value if not isinstance(value, str) else value[:200]
+    if value is None or isinstance(value, bool):
+        return bool(value) if value is not None else None
+    if isinstance(value, str):
+        return _str(value)[:200]
     if isinstance(value, int):
-        return value if abs(value) < 2**63 else float(value)
+        number = _int(value)
+        return number if abs(number) < 2**63 else _float(value)
     if isinstance(value, float):
-        return value
+        return _float(value)
     if isinstance(value, (_np_ndarray, _np_generic)):
         arr = _np_asarray(value)
         dtype = arr.dtype.name
@@ -42,12 +50,26 @@ def encode(value, depth=0):
     if depth >= MAX_DEPTH:
         return {"__type__": "nested too deep"}
     if isinstance(value, dict):
-        items = list(value.items())[:MAX_ITEMS]
-        return {"__dict__": {str(k)[:100]: encode(v, depth + 1) for k, v in items}}
+        items = _islice(_dict_items(value), MAX_ITEMS)
+        return {"__dict__": {_key(k): encode(v, depth + 1) for k, v in items}}
     if isinstance(value, (list, tuple)):
-        return {"__list__": [encode(v, depth + 1) for v in list(value)[:MAX_ITEMS]],
+        base = tuple if isinstance(value, tuple) else list
+        return {"__list__": [encode(v, depth + 1) for v in base.__getitem__(value, slice(0, MAX_ITEMS))],
                 "tuple": isinstance(value, tuple)}
-    return {"__type__": type(value).__name__[:100]}
+    return {"__type__": _type_name(value)}
+
+
+def _key(key):
+    """A dict key as text: plain str and numbers as they are, anything else by its type."""
+    if isinstance(key, str):
+        return _str(key)[:100]
+    if isinstance(key, (bool, int, float)) or key is None:
+        return repr(encode(key))[:100]
+    return f"<{_type_name(key)}>"
+
+
+def _type_name(value):
+    return _str(type(value).__name__)[:100]
 
 
 def decode(data):
