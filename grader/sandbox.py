@@ -42,6 +42,7 @@ Choices, and why:
   That is far more than any useful print-debugging (the training loop printing `probs`
   every step writes about 17 MB) and is read in a fraction of a second. Result-channel
   data beyond `channel_bytes` also gets the child killed: its result is unusable anyway.
+  `RunResult.stopped` says which of these ended a run (or the timeout); None when it exited.
 - `memory_exceeded` (best effort): the run did not end cleanly, and either stderr (its
   kept head or its last 4 KiB) mentions MemoryError, "Unable to allocate", bad_alloc,
   "Cannot allocate memory", "out of memory" or "memory allocation", or the child died of
@@ -109,6 +110,7 @@ class RunResult:
     channel_overflow: bool
     duration: float
     leftovers: int  # stray descendant processes killed after the run
+    stopped: str | None = None  # why the grader stopped it: "timeout", "flood" or "channel"; None: it exited
 
 
 class _Capture:
@@ -306,6 +308,7 @@ def run_isolated(argv: list[str], stdin_data: bytes = b"", limits: Limits = Limi
         channel_overflow=chan.total > limits.channel_bytes,
         duration=time.monotonic() - start,
         leftovers=leftovers,
+        stopped=reason if reason in ("timeout", "flood", "channel") else None,
     )
 
 
