@@ -21,7 +21,7 @@ from pathlib import Path
 import click
 
 INSTALL_HINT = "pip install 'backprop-drill[plot]'"
-MAX_PARAMS = 100_000  # more trained numbers than this: no boundary (the grid has 90,000 points)
+MAX_PARAMS = 100_000  # more trained numbers than this: no boundary (the grid has 40,000 points)
 
 
 class PlotUnavailable(click.ClickException):
@@ -90,8 +90,8 @@ def _draw_points(ax_xy, x, y, params, forward, accuracy):
     import numpy as np
 
     pad = 0.5
-    gx, gy = np.meshgrid(np.linspace(x[:, 0].min() - pad, x[:, 0].max() + pad, 300),
-                         np.linspace(x[:, 1].min() - pad, x[:, 1].max() + pad, 300))
+    gx, gy = np.meshgrid(np.linspace(x[:, 0].min() - pad, x[:, 0].max() + pad, 200),
+                         np.linspace(x[:, 1].min() - pad, x[:, 1].max() + pad, 200))
     classes = None
     if params is not None and forward is not None:
         try:  # the attempt's params: any shape, any value
