@@ -1,16 +1,46 @@
 """`drill grade`: run one attempt in its own process and judge it, check by check.
 
 The attempt never runs in this process. grade() sends the worker a plan (the inputs of
-every check), reads back plain data on a private channel, and computes every verdict and
-the score here, from the rubric in the exercise's YAML.
+every check, and a per-run key), reads back plain data on a private channel, keeps only
+the lines authenticated with that key, and computes every verdict and the score here,
+from the rubric in the exercise's YAML.
+
+Whatever the attempt does, grade() returns a Report (or raises GradeUsageError for a path
+that is not a regular file, or an unknown exercise: exit status 2), within these bounds
+(T is --timeout, 120 s by default; the shares are in settings.py; docs/hostile.md has the
+whole table):
+
+- not Python at all (empty, binary, not UTF-8, a syntax error, over 1 MB): nothing is
+  run; milliseconds.
+- top-level code that never ends: stopped after LOAD_SHARE * T (12 s).
+- one function that never returns: that call is stopped after CALL_SHARE * T (6 s), the
+  function is not called again, and the checks that do not need it are still judged;
+  finite differences are bounded by FD_SHARE * T (18 s), training by what is left of T.
+- an attempt that blocks, ignores or swallows the grader's alarm, floods its output past
+  1024 x the kept size, or runs out of memory: stopped at T at the latest.
+- the clean-up afterwards (every process of the attempt killed): at most
+  sandbox.KILL_SECONDS + DRAIN_SECONDS more; then judging, about a second.
+
+So a grade ends within T + 5.25 s plus judging. The first of these that applies is
+report.error (see _error): cheating (forged channel lines, reading or changing the
+grader's files, importing it, tampering with its worker), the file failing to load,
+the process stopped or dead before the end (timeout, output, bad-output, memory,
+crashed, exited), a missing function, what a single task met (timeout, memory,
+exited, output), unreadable results. Cheating scores 0; otherwise each check that
+could be run is judged, and one that could not scores 0.
 """
 from __future__ import annotations
 
+import hashlib
+import hmac
 import importlib
 import json
+import os
+import secrets
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import catalog, paths, settings, workspace
@@ -19,6 +49,8 @@ from .sandbox import Limits, RunResult, run_isolated
 
 WORKER = Path(__file__).resolve().parent / "worker.py"
 MAX_FILE_BYTES = 1_000_000
+SHOWN_LINE_CHARS = 300  # of each line of the attempt's output shown in a report
+CHANNEL_LOST = 86  # the worker's exit status when the attempt closed or replaced its channel (worker.py)
 
 
 class GradeUsageError(Exception):
@@ -143,19 +175,33 @@ def _run_and_judge(path: Path, exercise: catalog.Exercise, limits: Limits, seed:
     probes = probe_module(exercise)
     ctx = _context(exercise, seed)
     tasks = probes.build(ctx)
+    key = secrets.token_hex(32)
     plan = {
         "attempt": str(path.resolve()),
         "functions": list(exercise.functions),
         "tasks": tasks,
+        "seconds": budgets(limits.timeout),
+        "key": key,
+        "grader_pid": os.getpid(),
         "forbidden_dirs": [str(paths.solutions_dir()), str(Path(__file__).resolve().parent)],
         "forbidden_modules": ["grader"],
     }
-    with tempfile.TemporaryDirectory(prefix="drill-run-") as scratch:
-        run = run_isolated([sys.executable, "-I", str(WORKER)], json.dumps(plan).encode(), limits, cwd=scratch)
-    events, results, bad = _read_channel(run.channel)
+    with tempfile.TemporaryDirectory(prefix="drill-run-", ignore_cleanup_errors=True) as scratch:
+        # The environment minus every PYTHON* variable (what -I would drop) and with TMPDIR in
+        # the scratch folder; unlike -I, the sandbox's PYTHONHASHSEED and PYTHONDONTWRITEBYTECODE
+        # still apply. `-s`: no user site-packages; the worker takes its own folder off sys.path.
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+        env["TMPDIR"] = scratch
+        run = run_isolated([sys.executable, "-s", str(WORKER)], json.dumps(plan).encode(), limits,
+                           cwd=scratch, env=env)
+    channel = _read_channel(run.channel, key)
     report.output = _output(run)
-    report.error = _error(run, events, results, bad, exercise)
-    outcomes = probes.judge(ctx, results)
+    report.error = _error(run, channel, limits, {t["id"]: t for t in tasks})
+    try:
+        outcomes = probes.judge(ctx, channel.results)
+    except Exception as exc:  # noqa: BLE001 - a bug of the grader's: say so, never a traceback
+        report.error = report.error or _internal("judging", exc)
+        outcomes = []
     report.checks = _score(exercise, {o.name: o for o in outcomes})
     if report.error and report.error["kind"] == "cheating":
         for c in report.checks:
@@ -165,47 +211,98 @@ def _run_and_judge(path: Path, exercise: catalog.Exercise, limits: Limits, seed:
         report.convergence = conv.details
     from .diagnose import diagnose
 
-    report.diagnosis = diagnose(ctx, outcomes)
+    try:
+        report.diagnosis = diagnose(ctx, outcomes)
+    except Exception as exc:  # noqa: BLE001 - as above: the checks stand, the diagnosis is lost
+        report.diagnosis = [Diagnosis(bug=None, link="-", severity="note",
+                                      message=_internal("diagnosing", exc)["message"])]
     explained = {d.link for d in report.diagnosis}
     for o in outcomes:
         if o.name not in explained:
             report.diagnosis += [Diagnosis(bug=None, link=o.name, severity="note", message=n) for n in o.notes]
-    if events.get("patched"):
-        report.diagnosis.append(Diagnosis(
-            bug=None, link="-", severity="error",
-            message="the attempt replaced " + ", ".join(events["patched"][:8]) +
-                    "; the grader judges in its own process, so this changes nothing"))
+    report.diagnosis += _notes(run, channel, limits)
 
 
+def budgets(timeout: float) -> dict:
+    """The worker's time bounds, in seconds, for a run of `timeout` seconds (settings.py)."""
+    def share(fraction):
+        return max(settings.MIN_TASK_SECONDS, fraction * timeout)
 
-def _read_channel(data: bytes):
+    reserve = min(max(settings.MIN_RESERVE_SECONDS, settings.RESERVE_SHARE * timeout), timeout / 2)
+    return {"total": timeout - reserve, "load": share(settings.LOAD_SHARE),
+            "call": share(settings.CALL_SHARE), "fd": share(settings.FD_SHARE)}
+
+
+def _internal(doing: str, exc: Exception) -> dict:
+    import traceback
+
+    frame = traceback.extract_tb(exc.__traceback__)[-1:] or None
+    where = f" ({Path(frame[0].filename).name}, line {frame[0].lineno})" if frame else ""
+    return {"kind": "internal", "message": f"the grader failed while {doing} ({type(exc).__name__}: {exc}"
+                                           f"{where}); this is a bug in drill, please report it"}
+
+
+@dataclass
+class Channel:
+    """What the worker sent back, authenticated: events, results by task id, and what was wrong."""
+
+    results: dict = field(default_factory=dict)
+    events: dict = field(default_factory=dict)  # ready, load, done: the last of each
+    cheats: list = field(default_factory=list)
+    patched: list = field(default_factory=list)
+    started: list = field(default_factory=list)  # task ids, in the order the worker began them
+    forged: int = 0  # lines without the run's key: not written by the worker
+    unreadable: int = 0  # authentic lines whose data could not be decoded
+
+    @property
+    def running(self) -> str | None:
+        """The task the worker had begun and not reported when the channel ended."""
+        return next((t for t in reversed(self.started) if t not in self.results), None)
+
+
+def _read_channel(data: bytes, key: str) -> Channel:
+    """Lines `<pid> <hmac> <json>` (see worker.Channel). A line without the right HMAC is forged;
+    a line from another process than the worker's is taken only if it reports a cheat."""
     from .wire import decode
 
-    events: dict = {"cheat": []}
-    results: dict = {}
-    bad = 0
-    for line in data.splitlines():
+    out = Channel()
+    mac = hmac.new(bytes.fromhex(key), digestmod=hashlib.sha256)
+    worker = None
+    for line in data.split(b"\n"):
+        if not line:
+            continue
+        head, _, rest = line.partition(b" ")
+        digest, _, body = rest.partition(b" ")
+        check = mac.copy()
+        check.update(head + b" " + body)
+        if not head.isdigit() or not hmac.compare_digest(check.hexdigest().encode(), digest):
+            out.forged += 1
+            continue
         try:
-            obj = json.loads(line)
+            obj = json.loads(body)
         except ValueError:
-            bad += 1
+            out.unreadable += 1
             continue
         if not isinstance(obj, dict):
-            bad += 1
+            out.unreadable += 1
             continue
-        if "event" in obj:
-            if obj["event"] == "cheat":
-                events["cheat"].append(obj)
-            else:
-                events[obj["event"]] = obj
-                if obj["event"] == "done":
-                    events["patched"] = obj.get("patched") or []
-            continue
-        try:
-            results[str(obj["id"])] = _decode_result(obj, decode)
-        except (KeyError, ValueError, TypeError):
-            bad += 1
-    return events, results, bad
+        worker = worker or head
+        if obj.get("event") == "cheat":
+            out.cheats.append(obj)
+        elif head != worker:
+            continue  # a forked copy of the worker: it may report a cheat, never a result
+        elif obj.get("event") == "patched":
+            out.patched += [str(n) for n in obj.get("names", [])]
+        elif obj.get("event") == "task":
+            out.started.append(str(obj.get("id")))
+        elif "event" in obj:
+            out.events[str(obj["event"])] = obj
+        else:
+            try:
+                out.results.setdefault(str(obj["id"]), _decode_result(obj, decode))
+            except (KeyError, ValueError, TypeError):
+                out.unreadable += 1
+    return out
 
 
 def _decode_result(obj: dict, decode) -> dict:
@@ -220,48 +317,181 @@ def _decode_result(obj: dict, decode) -> dict:
 
 def _output(run: RunResult) -> dict:
     keep = settings.SHOWN_OUTPUT_LINES
-    return {"stdout": run.stdout.splitlines()[:keep], "stderr": run.stderr.splitlines()[-keep:],
+    return {"stdout": [_printable(s) for s in run.stdout.splitlines()[:keep]],
+            "stderr": [_printable(s) for s in run.stderr.splitlines()[-keep:]],
             "stdout_bytes": run.stdout_bytes, "stderr_bytes": run.stderr_bytes}
 
 
-def _error(run: RunResult, events: dict, results: dict, bad: int, exercise: catalog.Exercise) -> dict | None:
-    if events["cheat"]:
-        what = events["cheat"][0]
-        target = what.get("path") or what.get("module")
-        return {"kind": "cheating", "message": f"the attempt tried to {'read' if what['what'] == 'read' else 'import'} "
-                                               f"{target}, which belongs to the grader; the score is 0"}
-    load = events.get("load")
+def _printable(line: str) -> str:
+    """The attempt's line with control characters shown as escapes: it cannot move the cursor,
+    clear the screen or recolour the grader's own report."""
+    shown = "".join(c if c.isprintable() or c == "\t" else repr(c)[1:-1] for c in line[:SHOWN_LINE_CHARS])
+    return shown + (" ..." if len(line) > SHOWN_LINE_CHARS else "")
+
+
+# ---------------------------------------------------------------- report.error
+
+def _error(run: RunResult, channel: Channel, limits: Limits, tasks: dict) -> dict | None:
+    """The one error the report carries: the first of these that applies (docs/hostile.md)."""
+    if channel.forged:
+        return {"kind": "cheating", "message": f"{channel.forged} line(s) on the grader's private result channel "
+                                               "were not written by the grader: the attempt tried to forge its "
+                                               "results; the score is 0"}
+    if channel.cheats:
+        return _cheat(channel.cheats[0])
+    load = channel.events.get("load")
     if load and load.get("error"):
-        e = load["error"]
-        where = f" at line {e['where']['line']}" if e.get("where") and e["where"].get("line") else ""
-        return {"kind": e.get("kind", "import"),
-                "message": f"loading the file {e.get('type', 'failed')}{where}: {e.get('message', '')}".rstrip(": ")}
-    if run.timed_out:
-        return {"kind": "timeout", "message": f"the attempt ran longer than {run_limit(run)}; it was stopped"}
+        return _load_error(load["error"])
+    if "done" not in channel.events:
+        return _stopped(run, channel, limits, tasks)
+    return _task_error(channel.results, tasks, load, limits) or (
+        {"kind": "bad-output", "message": f"{channel.unreadable} result(s) from the attempt's process "
+                                          "could not be read back"} if channel.unreadable else None)
+
+
+def _cheat(what: dict) -> dict:
+    target = what.get("target") or what.get("path") or what.get("module") or "?"
+    verb = {"read": f"read {target}", "change": f"change {target}", "import": f"import {target}",
+            "run": f"run a command on the grader's files ({target})",
+            "tamper": f"replace parts of the grader's worker ({target})"}.get(what.get("what"), f"reach {target}")
+    return {"kind": "cheating", "message": f"the attempt tried to {verb}, which belongs to the grader; "
+                                           "it was refused, and the score is 0"}
+
+
+def _where(error: dict) -> str:
+    where = error.get("where") or {}
+    return f" at line {where['line']}" if where.get("line") else ""
+
+
+def _load_error(e: dict) -> dict:
+    kind = e.get("kind", "import")
+    where = _where(e)
+    if kind == "timeout":
+        return {"kind": "timeout", "message": f"loading the file {e.get('message', 'took too long')}{where}"}
+    if kind == "memory":
+        return {"kind": "memory", "message": f"loading the file ran out of memory{where}: {e.get('message', '')}"
+                .rstrip(": ")}
+    if kind == "exited":
+        return {"kind": "exited", "message": f"loading the file raised {e.get('type')}{where}: the file may not "
+                                             "end the process it is graded in"}
+    if kind == "file-size":
+        return {"kind": "output", "message": f"loading the file tried to write a file larger than the limit "
+                                             f"{where}: {e.get('message', '')}".replace(" limit  at", " limit at")}
+    return {"kind": kind, "message": f"loading the file raised {e.get('type', 'an error')}{where}: "
+                                     f"{e.get('message', '')}".rstrip(": ")}
+
+
+def _doing(task: dict | None) -> str:
+    if task is None:
+        return "loading the file"
+    if task.get("kind") == "call":
+        return f"running {task.get('fn')} ({task['id']})"
+    if task.get("kind") == "train":
+        return f"training ({task['id']})"
+    if task.get("kind") == "fd":
+        return f"taking finite differences ({task['id']})"
+    return f"running {task['id']}"
+
+
+def _stopped(run: RunResult, channel: Channel, limits: Limits, tasks: dict) -> dict:
+    """The worker did not finish: the process was stopped, crashed or exited early."""
+    import signal
+
+    if "ready" not in channel.events:
+        last = (run.stderr.strip().splitlines() or ["no output"])[-1]
+        return {"kind": "crashed", "message": f"the grader's worker could not start: {_printable(last)}"}
+    during = " while " + _doing(tasks.get(channel.running) if channel.running else None)
+    if "load" in channel.events and channel.running is None:
+        during = " after its last result" if channel.results else " after loading the file"
+    if run.stopped == "timeout" or run.signal == signal.SIGALRM:
+        return {"kind": "timeout", "message": f"the attempt was still running after {limits.timeout:g} s, the "
+                                              f"limit for the whole run (--timeout), and was stopped{during}; it "
+                                              "kept the grader's own time limits from stopping it sooner"}
+    if run.stopped == "flood":
+        stream = "stdout" if run.stdout_bytes >= run.stderr_bytes else "stderr"
+        size = max(run.stdout_bytes, run.stderr_bytes)
+        return {"kind": "output", "message": f"the attempt wrote more than {_mb(size)} to {stream} and was "
+                                             f"stopped{during}"}
+    if run.stopped == "channel":
+        return {"kind": "bad-output", "message": f"the attempt's process sent more than {_mb(limits.channel_bytes)} "
+                                                 f"of results and was stopped{during}"}
     if run.memory_exceeded:
-        return {"kind": "memory", "message": "the attempt ran out of its memory limit and was stopped"}
+        return {"kind": "memory", "message": f"the attempt ran out of its memory limit ({limits.memory_mb} MiB, "
+                                             f"--memory) and was stopped{during}"}
+    if run.timed_out:
+        return {"kind": "timeout", "message": f"the attempt used more than its CPU time limit and was "
+                                              f"stopped{during}"}
+    if run.signal:
+        return {"kind": "crashed", "message": f"the attempt's process was killed by {_signal_name(run.signal)}"
+                                              f"{during}"}
+    if run.returncode == CHANNEL_LOST:
+        return {"kind": "bad-output", "message": f"the attempt closed or replaced the grader's result channel"
+                                                 f"{during}; nothing more could be read back"}
+    last = [s for s in run.stderr.strip().splitlines() if s.strip()][-1:]
+    said = f" (its last words on stderr: {_printable(last[0])[:200]})" if run.returncode and last else ""
+    return {"kind": "exited", "message": f"the attempt's process exited with status {run.returncode}{during}, "
+                                         f"before grading was finished{said}"}
+
+
+def _task_error(results: dict, tasks: dict, load: dict | None, limits: Limits) -> dict | None:
+    """The worker finished, but a task of it could not: the first such, by how serious it is."""
     if load and load.get("missing"):
         return {"kind": "missing-function", "message": "the file defines no function " + ", ".join(load["missing"])}
-    exits = [r for r in results.values() if (r.get("error") or {}).get("type") in ("SystemExit", "KeyboardInterrupt")]
-    if exits:
-        e = exits[0]["error"]
-        where = f" at line {e['where']['line']}" if e.get("where") else ""
-        return {"kind": "exited", "message": f"the attempt raised {e['type']}{where} while being graded"}
-    if "done" not in events:
-        if run.signal:
-            return {"kind": "crashed", "message": f"the attempt's process was killed by signal {run.signal}"}
-        if "ready" not in events:
-            return {"kind": "crashed", "message": "the grader's worker could not start: "
-                                                  + (run.stderr.strip().splitlines() or ["no output"])[-1]}
-        return {"kind": "exited", "message": f"the attempt's process exited (status {run.returncode}) "
-                                             "before grading was finished"}
-    if bad:
-        return {"kind": "bad-output", "message": f"{bad} results could not be read back"}
+    errors = [(tid, r["error"]) for tid, r in results.items() if isinstance(r.get("error"), dict)]
+    for kind in ("timeout", "memory", "exited", "file-size"):
+        found = [(tid, e) for tid, e in errors if e.get("kind") == kind and not e.get("not_run")]
+        if not found:
+            continue
+        tid, e = found[0]
+        doing = _doing(tasks.get(tid))
+        if kind == "timeout":
+            fn = e.get("running") or (tasks.get(tid) or {}).get("fn") or "the attempt"
+            return {"kind": "timeout", "message": f"{fn} {e.get('message', 'took too long')}{_where(e)}, while "
+                                                  f"{doing}; the checks that need {fn} were not run (a correct "
+                                                  "but slow attempt can be given more time with --timeout)"}
+        if kind == "memory":
+            return {"kind": "memory", "message": f"the attempt ran out of memory{_where(e)} while {doing} "
+                                                 f"(limit {limits.memory_mb} MiB, --memory)"}
+        if kind == "exited":
+            return {"kind": "exited", "message": f"the attempt raised {e.get('type')}{_where(e)} while {doing}: "
+                                                 "an attempt may not end the process it is graded in"}
+        return {"kind": "output", "message": f"the attempt tried to write a file larger than "
+                                             f"{limits.file_mb} MiB{_where(e)} while {doing}"}
     return None
 
 
-def run_limit(run: RunResult) -> str:
-    return f"{run.duration:.0f} s"
+def _notes(run: RunResult, channel: Channel, limits: Limits) -> list[Diagnosis]:
+    """What the attempt did that did not stop the grading, but that its author should know."""
+    notes = []
+    if channel.patched:
+        notes.append(Diagnosis(bug=None, link="-", severity="error", message=(
+            "the attempt replaced " + ", ".join(sorted(set(channel.patched))[:8]) + "; the grader judges in its "
+            "own process and put them back after loading and after each check, so this changes nothing")))
+    if "done" in channel.events and run.output_flooded:
+        notes.append(Diagnosis(bug=None, link="-", severity="note", message=(
+            f"the attempt printed {_mb(run.stdout_bytes + run.stderr_bytes)}; only the first "
+            f"{_mb(limits.output_bytes)} of stdout and of stderr were kept")))
+    if run.leftovers:
+        notes.append(Diagnosis(bug=None, link="-", severity="note", message=(
+            f"the attempt left {run.leftovers} process(es) running when it ended; the grader killed them")))
+    return notes
+
+
+def _mb(size: float) -> str:
+    return f"{size / 1e6:.1f} MB" if size >= 1e5 else f"{size / 1e3:.0f} kB"
+
+
+def _signal_name(number: int) -> str:
+    import signal
+
+    try:
+        name = signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+    what = {"SIGSEGV": "a segmentation fault", "SIGBUS": "a bus error", "SIGABRT": "an abort",
+            "SIGFPE": "a floating-point exception", "SIGILL": "an illegal instruction",
+            "SIGKILL": "SIGKILL", "SIGTERM": "SIGTERM"}.get(name)
+    return f"{name} ({what})" if what and what != name else name
 
 
 def _score(exercise: catalog.Exercise, outcomes: dict) -> list[CheckResult]:

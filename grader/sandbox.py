@@ -32,6 +32,8 @@ Choices, and why:
   grader adopted from outside its own session that is not the main child of a run in
   progress (a dead process has no environ left to recognise it by). Then the pipes are
   read to EOF, for at most `DRAIN_SECONDS` more, and the main child is reaped.
+  SIGTERM or SIGHUP to the grader during a run (in its main thread) raise SystemExit after
+  this clean-up has run; the worker asks to be SIGKILLed if the grader dies outright.
   Not covered: a live descendant that has left the session, replaced its environment
   *and* lost its parent chain before the clean-up (only a cgroup would catch that). The
   child runs as the same user: this bounds a buggy or stubborn attempt; it is not a
@@ -50,6 +52,7 @@ Choices, and why:
   of at least half the limit (a plain segfault in a small process is not a memory error).
 """
 
+import contextlib
 import errno
 import math
 import os
@@ -226,6 +229,11 @@ class _Pipes:
 def run_isolated(argv: list[str], stdin_data: bytes = b"", limits: Limits = Limits(),
                  cwd: str | None = None, env: dict[str, str] | None = None) -> RunResult:
     """Run argv bounded by `limits`; see the module docstring for what that means."""
+    with _terminable():
+        return _run(argv, stdin_data, limits, cwd, env)
+
+
+def _run(argv, stdin_data, limits, cwd, env):
     import subprocess
 
     _become_subreaper()
@@ -402,6 +410,39 @@ def _preexec(rlimits):
 
 
 # --- processes ------------------------------------------------------------------------
+
+class _Terminated(SystemExit):
+    """SIGTERM or SIGHUP reached the grader while a run was in progress."""
+
+
+@contextlib.contextmanager
+def _terminable():
+    """In the main thread, make SIGTERM and SIGHUP (while their handlers are the default ones)
+    raise SystemExit(128 + signal) for the time of a run, so that the run's clean-up still
+    kills the attempt's processes before the grader goes; the handlers are put back after.
+    A SIGKILL of the grader cannot be caught: the worker asks the kernel to kill it then."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    saved = {}
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        try:
+            if signal.getsignal(sig) is signal.SIG_DFL:
+                saved[sig] = signal.signal(sig, _terminate)
+        except (ValueError, OSError):
+            pass
+    try:
+        yield
+    finally:
+        for sig, old in saved.items():
+            signal.signal(sig, old)
+
+
+def _terminate(signum, frame):
+    for sig in (signal.SIGTERM, signal.SIGHUP):  # once: a second one must not cut the clean-up short
+        signal.signal(sig, signal.SIG_IGN)
+    raise _Terminated(128 + signum)
+
 
 _subreaper = False
 _roots = set()  # pids of the main children of the runs in progress (in any thread)

@@ -28,5 +28,18 @@ MEMORY_MB = 2048
 OUTPUT_BYTES = 64_000
 FILE_MB = 64
 
+# Within that timeout, the worker bounds each part of the run on its own, as a share of the
+# timeout (at least MIN_TASK_SECONDS), so that one function that hangs does not keep the
+# others from being judged: loading the file, one call of one function, the finite
+# differences. Training gets all that is left, less a reserve (a share, at least
+# MIN_RESERVE_SECONDS, at most half) for starting Python and sending the results back.
+# With the default timeout: 12 s, 6 s, 18 s, and training until 114 s.
+LOAD_SHARE = 0.10
+CALL_SHARE = 0.05
+FD_SHARE = 0.15
+RESERVE_SHARE = 0.05
+MIN_TASK_SECONDS = 0.5
+MIN_RESERVE_SECONDS = 1.0
+
 # How much of an attempt's own output a report shows.
 SHOWN_OUTPUT_LINES = 8
