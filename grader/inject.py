@@ -138,7 +138,7 @@ def inject(exercise_id: str | None = None, bug_id: str | None = None, *, from_pa
         raise InjectError(f"{path} is a folder; pass --out with a file name")
     folder = _workspace_for(path)
     try:
-        state = workspace.load_state(folder)  # an unreadable state stops us before anything is written
+        workspace.load_state(folder)  # an unreadable state stops us before anything is written
     except workspace.WorkspaceError as exc:
         raise InjectError(str(exc)) from None
     saved = None
@@ -153,16 +153,19 @@ def inject(exercise_id: str | None = None, bug_id: str | None = None, *, from_pa
         raise InjectError(f"{path} appeared while writing; it was left as it is") from None
     except OSError as exc:
         raise InjectError(f"cannot write {path}: {exc.strerror or exc}") from None
-    injected = state.get(STATE_KEY)
-    state[STATE_KEY] = injected = injected if isinstance(injected, dict) else {}
-    injected[_key(path, folder)] = {"bug": bug.id, "exercise": exercise.id,
-                                    "at": workspace.now().isoformat(), "hidden": bug_id is None}
+    entry = {"bug": bug.id, "exercise": exercise.id, "at": workspace.now().isoformat(), "hidden": bug_id is None}
+
+    def record(state):  # under the workspace's lock: another command's update is kept
+        injected = state.get(STATE_KEY)
+        state[STATE_KEY] = injected = injected if isinstance(injected, dict) else {}
+        injected[_key(path, folder)] = entry
+
     try:
-        workspace.save_state(folder, state)
-    except OSError as exc:
+        workspace.update_state(folder, record)
+    except (OSError, workspace.WorkspaceError) as exc:
         raise InjectError(f"wrote {path}, but cannot record it in {folder / workspace.STATE_DIR}: "
-                          f"{exc.strerror or exc}") from None
-    history.record_inject(folder, _key(path, folder), injected[_key(path, folder)])  # best effort
+                          f"{getattr(exc, 'strerror', None) or exc}") from None
+    history.record_inject(folder, _key(path, folder), entry)  # best effort
     return Injected(path=path, exercise=exercise, bug=bug, hidden=bug_id is None, backup=saved)
 
 

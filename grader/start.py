@@ -72,6 +72,8 @@ def start(exercise_id: str | None, folder: Path, force: bool = False, links: str
         raise StartError(f"{path} appeared while writing; it was left as it is") from None
     except OSError as exc:
         raise StartError(f"cannot write {path}: {exc.strerror or exc}") from None
+    except workspace.WorkspaceError as exc:
+        raise StartError(f"wrote {path}, but cannot record it: {exc}") from None
     history.record_start(folder, attempt)  # best effort: a broken history only warns
     return Started(path=path, exercise=exercise, links=open_links, backup=saved)
 

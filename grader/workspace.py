@@ -3,19 +3,26 @@
 A workspace is a folder holding `.drill/`; `drill grade` with no path finds the nearest one
 from the current folder upwards, like git. Every write is atomic, and nothing the user
 wrote is ever overwritten: a file is replaced only on request, and then the old one is kept
-in `.drill/backups/` first.
+in `.drill/backups/` first. The state is changed only under `.drill/lock` (update_state),
+so two drill commands at once cannot lose each other's update.
 """
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import os
 import tempfile
+import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
 STATE_DIR = ".drill"
 STATE_FILE = "state.json"
+LOCK_FILE = "lock"
+LOCK_SECONDS = 10.0  # how long a command waits for another one's lock before it gives up
 
 
 class WorkspaceError(Exception):
@@ -26,33 +33,50 @@ def now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def write_atomic(path: Path, text: str, *, overwrite: bool) -> None:
-    """Write text to path in one step: readers see the old file or the new one, never half.
+def write_atomic(path: Path, text: str | bytes, *, overwrite: bool) -> None:
+    """Write text (UTF-8) or bytes to path in one step: readers see the old file or the new
+    one, never half.
 
     Without overwrite, fail with FileExistsError when path exists, even when another
-    process creates it at the same moment (the new file is linked into place, not renamed).
+    process creates it at the same moment (the new file is linked into place, not renamed;
+    where the file system has no hard links, it is created exclusively and then written).
     """
+    data = text.encode("utf-8") if isinstance(text, str) else text
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
             f.flush()
             os.fsync(f.fileno())
         if overwrite:
             os.replace(tmp, path)
         else:
-            os.link(tmp, path)  # raises FileExistsError rather than replace
+            try:
+                os.link(tmp, path)  # raises FileExistsError rather than replace
+            except OSError as exc:
+                if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK):
+                    raise
+                _write_exclusive(path, data)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def _write_exclusive(path: Path, data: bytes) -> None:
+    """Create path (FileExistsError if it exists) and write data: no-clobber without hard links."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
 
 
 def backup(path: Path, workspace: Path) -> Path:
     """Copy path into the workspace's backups before it is replaced; returns the copy."""
     stamp = now().strftime("%Y%m%d-%H%M%S-%f")
     target = workspace / STATE_DIR / "backups" / f"{path.stem}.{stamp}{path.suffix}"
-    write_atomic(target, path.read_text(encoding="utf-8", errors="surrogateescape"), overwrite=False)
+    write_atomic(target, path.read_bytes(), overwrite=False)  # the bytes as they are, whatever they are
     return target
 
 
@@ -98,14 +122,68 @@ def load_state(workspace: Path) -> dict:
 
 
 def save_state(workspace: Path, state: dict) -> None:
+    """Write the whole state. To change it, use update_state: it reads and writes under the lock."""
     write_atomic(_state_path(workspace), json.dumps(state, indent=2, sort_keys=True) + "\n", overwrite=True)
 
 
+_held = threading.local()  # the workspaces whose lock this thread holds
+
+
+@contextlib.contextmanager
+def locked(workspace: Path):
+    """Hold the workspace's lock (`.drill/lock`, an flock) for a read-modify-write of its state.
+
+    Reentrant within a thread; another process or thread waits for it, at most LOCK_SECONDS,
+    then gets a WorkspaceError. Without fcntl (not POSIX) there is no lock.
+    """
+    folder = (workspace / STATE_DIR).resolve()
+    held = _held.__dict__.setdefault("folders", set())
+    if folder in held:
+        yield
+        return
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    fd = os.open(folder / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        end = time.monotonic() + LOCK_SECONDS
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > end:
+                    raise WorkspaceError(f"another drill command has held {folder / LOCK_FILE} for more than "
+                                         f"{LOCK_SECONDS:g} s; try again when it is done") from None
+                time.sleep(0.005)
+        held.add(folder)
+        try:
+            yield
+        finally:
+            held.discard(folder)
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def update_state(workspace: Path, change) -> object:
+    """Read the state, let change(state) modify it in place, and write it, all under the lock;
+    returns what change returned. Nothing is written if change raises."""
+    with locked(workspace):
+        state = load_state(workspace)
+        result = change(state)
+        save_state(workspace, state)
+        return result
+
+
 def record_start(workspace: Path, attempt: Attempt) -> None:
-    state = load_state(workspace)
-    state["current"] = attempt.exercise
-    state["attempts"][attempt.exercise] = attempt.__dict__
-    save_state(workspace, state)
+    def change(state):
+        state["current"] = attempt.exercise
+        state["attempts"][attempt.exercise] = attempt.__dict__
+
+    update_state(workspace, change)
 
 
 def current_attempt(workspace: Path, exercise: str | None = None) -> Attempt | None:
