@@ -161,31 +161,14 @@ def build(out: Path, exercise_id: str | None = None, points: float = formats.DEF
                  f"wheels/{wheel_name}": wheel_data}, executable=("setup.sh", "run_autograder"))
     out = Path(out)
     try:
-        if out.exists() and not force:
-            raise BundleError(f"{out} exists; pass --force to replace it")
         if out.is_dir():
             raise BundleError(f"{out} is a folder; name the zip file to write")
-        out.parent.mkdir(parents=True, exist_ok=True)
-        _write_bytes(out, data, overwrite=force)
+        workspace.write_atomic(out, data, overwrite=force)
     except FileExistsError:
         raise BundleError(f"{out} exists; pass --force to replace it") from None
     except OSError as exc:
         raise BundleError(f"cannot write {out}: {exc.strerror or exc}") from None
     return out
-
-
-def _write_bytes(path: Path, data: bytes, overwrite: bool) -> None:
-    import os
-    import tempfile
-
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path) if overwrite else os.link(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 # ------------------------------------------------------------------ in the container
