@@ -414,6 +414,15 @@ def drop_call(node, src):
     return []
 
 
+@operator("divisor-minus-one", "division")
+def divisor_minus_one(node, src):
+    """`sq.sum(axis=0) / N` -> `sq.sum(axis=0) / (N - 1)`: one less in the divisor (an unbiased variance)."""
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div):
+        start, end = src.grouped(node.right, node)
+        return [Edit(start, end, f"({src.text[start:end]} - 1)")]
+    return []
+
+
 # --- selecting and applying -------------------------------------------------------------
 
 def _root_names(target: ast.AST) -> set[str]:

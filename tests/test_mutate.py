@@ -56,6 +56,9 @@ ROWS = [
     ("drop-factor", ("f", "w", 0), fn("w = w0 - lr * g"), fn("w = w0 - g")),
     ("drop-call", ("f", "a1", 0), fn("a1 = np.maximum(z1, 0.0)"), fn("a1 = z1")),
     ("drop-call", ("f", "a", 0), fn("a = np.maximum(z + b, 0) * 2"), fn("a = (z + b) * 2")),
+    ("divisor-minus-one", ("f", "var", 0), fn("var = ((z - mu) ** 2).sum(axis=0) / N"),
+     fn("var = ((z - mu) ** 2).sum(axis=0) / (N - 1)")),
+    ("divisor-minus-one", ("f", "m", 0), fn("m = s / (2 * n)"), fn("m = s / ((2 * n) - 1)")),
     # formatting, comments, other statements and multi-byte text stay as they were
     ("drop-division", ("f", "d", 0), fn("s = 'é→'  # ü", "d = ('é' , (a-b)/N)  # 注释", "d = 1"),
      fn("s = 'é→'  # ü", "d = ('é' , (a-b))  # 注释", "d = 1")),
