@@ -325,7 +325,7 @@ def judge_convergence(ctx: Context, results: dict, name: str, y: np.ndarray, out
     details.update(accuracy=accuracy, final_loss=last)
     params = pick(r.get("outputs"), ("params",))
     if isinstance(params, dict) and all(isinstance(v, np.ndarray) for v in params.values()):
-        details["final_params"] = {k: v.tolist() for k, v in params.items()}
+        details["params"] = {k: v.tolist() for k, v in params.items()}
     text = (f"after {train.iters} iterations the loss went from {first:.4f} to {last:.4f}; "
             f"accuracy {accuracy:.3f}")
     if accuracy >= train.min_accuracy:

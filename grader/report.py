@@ -74,7 +74,7 @@ class Report:
             "error": self.error,
             "elapsed_seconds": None if self.elapsed is None else round(self.elapsed, 1),
             "convergence": {k: v for k, v in self.convergence.items()
-                            if k not in ("losses", "final_params")} or None,
+                            if k not in ("losses", "params")} or None,
             **({"injected": self.injected} if self.injected else {}),
             **({"budget": self.budget} if self.budget else {}),
         }
