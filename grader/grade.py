@@ -445,10 +445,7 @@ def _task_error(results: dict, tasks: dict, load: dict | None, limits: Limits) -
         tid, e = found[0]
         doing = _doing(tasks.get(tid))
         if kind == "timeout":
-            fn = e.get("running") or (tasks.get(tid) or {}).get("fn") or "the attempt"
-            return {"kind": "timeout", "message": f"{fn} {e.get('message', 'took too long')}{_where(e)}, while "
-                                                  f"{doing}; the checks that need {fn} were not run (a correct "
-                                                  "but slow attempt can be given more time with --timeout)"}
+            return {"kind": "timeout", "message": _timeout_message(tasks.get(tid) or {}, results[tid], e)}
         if kind == "memory":
             return {"kind": "memory", "message": f"the attempt ran out of memory{_where(e)} while {doing} "
                                                  f"(limit {limits.memory_mb} MiB, --memory)"}
@@ -458,6 +455,18 @@ def _task_error(results: dict, tasks: dict, load: dict | None, limits: Limits) -
         return {"kind": "output", "message": f"the attempt tried to write a file larger than "
                                              f"{limits.file_mb} MiB{_where(e)} while {doing}"}
     return None
+
+
+def _timeout_message(task: dict, result: dict, e: dict) -> str:
+    fn = e.get("running") or task.get("fn") or "the attempt"
+    stopped = f"{e.get('message', 'took too long')}{_where(e)}"
+    slow = " (a correct but slow attempt can be given more time with --timeout)"
+    if task.get("kind") == "train":
+        return (f"training {stopped}, in {fn}, after {result.get('iterations')} of {task.get('iters')} "
+                f"iterations{slow}")
+    if task.get("kind") == "fd":
+        return f"taking finite differences {stopped}, in {fn}; training was not run{slow}"
+    return f"{fn} {stopped}, while {_doing(task)}; the checks that need {fn} were not run{slow}"
 
 
 def _notes(run: RunResult, channel: Channel, limits: Limits) -> list[Diagnosis]:
