@@ -325,8 +325,9 @@ def _output(run: RunResult) -> dict:
 def _printable(line: str) -> str:
     """The attempt's line with control characters shown as escapes: it cannot move the cursor,
     clear the screen or recolour the grader's own report."""
-    shown = "".join(c if c.isprintable() or c == "\t" else repr(c)[1:-1] for c in line[:SHOWN_LINE_CHARS])
-    return shown + (" ..." if len(line) > SHOWN_LINE_CHARS else "")
+    from .wire import printable
+
+    return printable(line, SHOWN_LINE_CHARS) + (" ..." if len(line) > SHOWN_LINE_CHARS else "")
 
 
 # ---------------------------------------------------------------- report.error

@@ -32,7 +32,7 @@ def encode(value, depth=0):
     if value is None or isinstance(value, bool):
         return bool(value) if value is not None else None
     if isinstance(value, str):
-        return _str(value)[:200]
+        return _str(value)[:200]  # data, sent as it is: whatever shows it must make it printable
     if isinstance(value, int):
         number = _int(value)
         return number if abs(number) < 2**63 else _float(value)
@@ -69,7 +69,17 @@ def _key(key):
 
 
 def _type_name(value):
-    return _str(type(value).__name__)[:100]
+    return printable(type(value).__name__, 100)
+
+
+def printable(text, limit):
+    """text (a str) cut to `limit` characters, with whatever a terminal would act on (control
+    characters, line breaks, lone surrogates, bidi overrides) written as an escape instead.
+    Text that comes from an attempt passes through here before the grader shows it."""
+    text = _str(text)[:limit]
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] if c != "'" else c for c in text)
 
 
 def decode(data):

@@ -64,10 +64,10 @@ def _load_wire():
     namespace = {"__builtins__": __builtins__, "__name__": "drill_wire", "__file__": WIRE}
     with open(WIRE, encoding="utf-8") as f:
         exec(compile(f.read(), WIRE, "exec"), namespace)
-    return namespace["encode"], namespace["decode"]
+    return namespace["encode"], namespace["decode"], namespace["printable"]
 
 
-encode, decode = _load_wire()
+encode, decode, printable = _load_wire()
 
 # Bound before the attempt runs, so that patching numpy, json, os or signal cannot change
 # what this module does.
@@ -180,14 +180,14 @@ def describe(exc, attempt_file):
     where = None
     for frame, lineno in traceback.walk_tb(exc.__traceback__):
         if frame.f_code.co_filename == attempt_file:
-            where = {"line": lineno, "function": frame.f_code.co_name}
+            where = {"line": lineno, "function": printable(frame.f_code.co_name, 100)}
     kind = kind_of(exc)
     name = "MemoryError" if kind == "memory" else "Timeout" if kind == "timeout" else type(exc).__name__
     try:
         message = str(exc)
     except BaseException:  # a hostile __str__
         message = "<unprintable>"
-    out = {"type": str(name)[:100], "message": message[:500], "where": where}
+    out = {"type": printable(name, 100), "message": printable(message, 500), "where": where}
     if kind:
         out["kind"] = kind
     if kind == "timeout":
@@ -204,7 +204,7 @@ def describe_bounded(exc, attempt_file):
         finally:
             disarm()
     except TaskTimeout:  # the alarm came just as describe returned
-        return {"type": type(exc).__name__[:100], "message": "<unprintable>", "where": None}
+        return {"type": printable(type(exc).__name__, 100), "message": "<unprintable>", "where": None}
 
 
 # ---------------------------------------------------------------- partial attempts

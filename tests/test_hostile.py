@@ -23,6 +23,7 @@ import pytest
 
 from grader import sandbox
 from grader.grade import GradeUsageError, grade
+from grader.report import render_text
 from grader.sandbox import Limits
 
 FIXTURES = Path(__file__).parent / "fixtures" / "hostile"
@@ -60,6 +61,8 @@ CASES = {
     "returns_scalars.py": Case(None, zero=[c for c in ALL if c != "purity"]),
     "wrong_shapes.py": Case(None, zero=[c for c in ALL if c != "purity"]),
     "nan_inf.py": Case(None, zero=[c for c in ALL if c != "purity"]),
+    "escape_sequences.py": Case(None, zero=["forward", "finite-difference", "convergence", "purity"],
+                                full=["loss", *LINKS, "step", "stability"]),
     # code that ends the process
     "exit_at_import.py": Case("exited", zero=ALL),
     "os_exit_at_import.py": Case("exited", zero=ALL),
@@ -198,6 +201,15 @@ def test_cheating_names_what_was_tried(graded):
     assert "grader.reference" in graded["import_grader.py"][0].error["message"]
     assert "forge" in graded["forge_channel.py"][0].error["message"]
     assert "worker" in graded["patch_worker.py"][0].error["message"]
+
+
+def test_text_from_the_attempt_cannot_drive_the_terminal(graded):
+    """Exception names and messages reach the report as escapes: no fake line, no cursor moves."""
+    report = graded["escape_sequences.py"][0]
+    text = render_text(report)
+    assert not any(c in text for c in "\x1b\r\u202e"), text
+    assert not any(line.startswith("Score: 100") for line in text.splitlines())
+    assert "\\x1b" in next(c.message for c in report.checks if c.name == "forward")
 
 
 def test_files_the_attempt_writes_in_its_working_folder_are_removed(graded):
