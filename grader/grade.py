@@ -404,10 +404,13 @@ def _stopped(run: RunResult, channel: Channel, limits: Limits, tasks: dict) -> d
     during = " while " + _doing(tasks.get(channel.running) if channel.running else None)
     if "load" in channel.events and channel.running is None:
         during = " after its last result" if channel.results else " after loading the file"
-    if run.stopped == "timeout" or run.signal == signal.SIGALRM:
+    if run.stopped == "timeout":
         return {"kind": "timeout", "message": f"the attempt was still running after {limits.timeout:g} s, the "
                                               f"limit for the whole run (--timeout), and was stopped{during}; it "
                                               "kept the grader's own time limits from stopping it sooner"}
+    if run.signal == signal.SIGALRM:  # the attempt gave SIGALRM back its default action: to end the process
+        return {"kind": "timeout", "message": f"the attempt's time ran out{during}, and the grader's alarm ended "
+                                              "the whole process: the attempt had reset the alarm's handler"}
     if run.stopped == "flood":
         stream = "stdout" if run.stdout_bytes >= run.stderr_bytes else "stderr"
         size = max(run.stdout_bytes, run.stderr_bytes)

@@ -82,6 +82,8 @@ CASES = {
     "ignore_signals.py": Case("timeout", zero=NEEDS_BACKWARD, full=WITHOUT_BACKWARD),
     "block_signals.py": Case("timeout", zero=NEEDS_BACKWARD, full=WITHOUT_BACKWARD),
     "swallow_everything.py": Case("timeout", zero=NEEDS_BACKWARD, full=WITHOUT_BACKWARD),
+    "stop_itself.py": Case("timeout", zero=NEEDS_BACKWARD, full=WITHOUT_BACKWARD),
+    "alarm_default.py": Case("timeout", zero=NEEDS_BACKWARD, full=WITHOUT_BACKWARD),
     "fork_children.py": Case(None, **ROOMY_PASS, note="left 3 process(es) running"),
     "fork_new_session.py": Case(None, **ROOMY_PASS),
     "fork_in_backward.py": Case(None, **ROOMY_PASS, note="process(es) running"),
