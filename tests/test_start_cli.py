@@ -159,7 +159,7 @@ def test_installed_drill_finds_its_data_from_any_folder(tmp_path):
 
     listed = run(drill_script, "list")
     assert listed.returncode == 0, listed.stderr
-    assert listed.stdout.startswith("mlp_backprop ")
+    assert any(line.startswith("mlp_backprop ") for line in listed.stdout.splitlines())
     started = run(drill_script, "start")
     assert started.returncode == 0, started.stderr
     assert "todo(" in (tmp_path / STUB).read_text(encoding="utf-8")

@@ -6,7 +6,7 @@ import types
 import pytest
 from hypothesis import given, settings as hsettings, strategies as st
 
-from grader import stubgen
+from grader import catalog, stubgen
 from grader.catalog import CatalogError
 
 MARKER = re.compile(r"#\s*drill\b")
@@ -43,10 +43,16 @@ def blank_code(solution: str) -> dict[str, str]:
     return {m.name: "".join(line.strip() + "\n" for line in m.code) for m in stubgen.find_blanks(solution)}
 
 
-def test_committed_stub_is_what_the_generator_makes(exercise, stub):
+@pytest.mark.parametrize("exercise_id", sorted(catalog.exercises()))
+def test_every_committed_stub_is_what_the_generator_makes(exercise_id):
+    exercise = catalog.exercise(exercise_id)
+    stub = exercise.stub_path.read_text(encoding="utf-8")
     assert stub == stubgen.stub_for(exercise), (
         f"{exercise.stub_path} is out of date with {exercise.solution_path}: "
         "run `python -m grader.stubgen` and commit the result")
+    for blank in exercise.blanks:
+        assert f'todo("{blank.name}", "{blank.shape}")' in stub, blank.name
+    assert "# drill:" not in stub and "drill-begin" not in stub
 
 
 def test_every_blank_is_a_todo_naming_its_link_and_shape(exercise, stub):
