@@ -377,6 +377,14 @@ def _rename_call(node, src, old: str, new: str) -> list[Edit]:
     return [Edit(end - len(old), end, new)]
 
 
+@operator("drop-subtracted", "difference (-)")
+def drop_subtracted(node, src):
+    """`A * (dA - (dA * A).sum(axis=-1, keepdims=True))` -> `A * (dA)`: the subtracted term is dropped."""
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Sub):
+        return [src.lift(node.left, node)]
+    return []
+
+
 @operator("mean-to-sum", "mean (.mean() or np.mean)")
 def mean_to_sum(node, src):
     """`losses.mean()` -> `losses.sum()`; `np.mean(x)` -> `np.sum(x)`."""
