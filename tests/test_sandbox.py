@@ -61,6 +61,17 @@ def our_zombies():
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="uses /proc")
 
 
+@pytest.fixture(autouse=True)
+def reap_earlier_zombies():
+    """Zombies that other tests' killed processes left to this (subreaper) process are not
+    this file's business: reap them first, so each test sees only its own."""
+    for pid in our_zombies():
+        try:
+            os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            pass
+
+
 def test_normal_exit_with_channel_data():
     r = run("""
         import os
