@@ -172,6 +172,8 @@ def kind_of(exc):
         return "exited"
     if isinstance(exc, OSError) and exc.errno == errno.EFBIG:
         return "file-size"
+    if isinstance(exc, BadReturn):
+        return "bad-return"
     return None
 
 
@@ -182,7 +184,7 @@ def describe(exc, attempt_file):
         if frame.f_code.co_filename == attempt_file:
             where = {"line": lineno, "function": printable(frame.f_code.co_name, 100)}
     kind = kind_of(exc)
-    name = "MemoryError" if kind == "memory" else "Timeout" if kind == "timeout" else type(exc).__name__
+    name = {"memory": "MemoryError", "timeout": "Timeout", "bad-return": "TypeError"}.get(kind, type(exc).__name__)
     try:
         message = str(exc)
     except BaseException:  # a hostile __str__
@@ -319,6 +321,10 @@ def partial_version(fn, attempt_file):
 _STEP = re.compile(r"^\s*(?P<out>[\w\s,]+?)\s*=\s*(?P<fn>\w+)\((?P<args>[\w\s,]*)\)\s*$")
 
 
+class BadReturn(TypeError):
+    """A function of the attempt returned something a program step cannot unpack (kind bad-return)."""
+
+
 def parse_step(text):
     m = _STEP.match(text)
     if not m:
@@ -336,8 +342,8 @@ def run_steps(steps, env, functions):
             env[outs[0]] = result
         else:
             if not isinstance(result, (tuple, list)) or len(result) != len(outs):
-                raise TypeError(f"{fn} must return {len(outs)} values ({', '.join(outs)}), "
-                                f"not {type(result).__name__}")
+                raise BadReturn(f"{fn} must return {len(outs)} values ({', '.join(outs)}), "
+                                f"not {printable(type(result).__name__, 100)}")
             env.update(zip(outs, result))
     return env
 
