@@ -505,13 +505,14 @@ def _strings(value, depth=0):
             yield from _strings(item, depth + 1)
 
 
-def install_guard(channel, forbidden_dirs, forbidden_modules):
+def install_guard(channel, forbidden_dirs, forbidden_modules, attempt_file):
     """Refuse, and report, reading or changing the grader's files, running a command that names
     them, and importing the grader's package. This file and the wire format may be read: Python
-    reads them itself to print a traceback or a warning, and they hold nothing to copy."""
+    reads them itself to print a traceback or a warning, and they hold nothing to copy. So may
+    the attempt's own file, wherever it is (the reference itself is graded by the self-test)."""
     realpath, sep = os.path.realpath, os.sep
     dirs = tuple(realpath(d) for d in forbidden_dirs)
-    allowed = {realpath(__file__), realpath(WIRE)}
+    allowed = {realpath(__file__), realpath(WIRE), realpath(attempt_file)}
     reported = set()
 
     def forbidden(path):
@@ -731,7 +732,7 @@ def _grade(channel, plan, attempt_file, deadline):
         return True
 
     signal.signal(signal.SIGALRM, _on_alarm)
-    install_guard(channel, plan.get("forbidden_dirs", []), set(plan.get("forbidden_modules", [])))
+    install_guard(channel, plan.get("forbidden_dirs", []), set(plan.get("forbidden_modules", [])), attempt_file)
     left = deadline - _perf()
     cap = plan.get("seconds", {}).get("load", left)
     start = _perf()
