@@ -86,15 +86,21 @@ def unjudged(result: dict | None) -> bool:
     if result is None or "skipped" in result:
         return True
     error = result.get("error") or {}
-    return "result" not in result and error.get("type") == "NotImplementedError"
+    return "result" not in result and (error.get("type") == "NotImplementedError" or bool(error.get("not_run")))
 
 
 def raised(error: dict) -> str:
+    """What went wrong in the attempt's call, as the end of a sentence about the function."""
     where = error.get("where") or {}
     at = f" at line {where['line']}" if where.get("line") else ""
+    message = error.get("message", "")
     if error.get("type") == "NotImplementedError":
-        return f"is not finished: {error.get('message', '')}".rstrip(": ")
-    return f"raised {error.get('type')}{at}: {error.get('message', '')}".rstrip(": ")
+        return f"is not finished: {message}".rstrip(": ")
+    if error.get("kind") == "timeout":
+        return f"{message}{at}"
+    if error.get("kind") == "bad-return":
+        return f"returned what the grader cannot use: {message}".rstrip(": ")
+    return f"raised {error.get('type')}{at}: {message}".rstrip(": ")
 
 
 def pick(value, path: tuple):
@@ -109,21 +115,24 @@ def pick(value, path: tuple):
     return value
 
 
-def _shape_problem(value, path: tuple, fn: str) -> str | None:
-    """A message when the returned structure does not even hold the path."""
-    for depth, step in enumerate(path):
+def _shape_problem(value, path: tuple, fn: str, count: int = 0) -> str | None:
+    """A message when the returned structure does not even hold the path; count: how many
+    values fn should return, when it returns a tuple."""
+    what = f"{fn}'s result"
+    for step in path:
         if isinstance(step, int):
+            count = max(count, step + 1)
             if not isinstance(value, (tuple, list)):
-                return f"{fn} should return a tuple, not {_what(value)}"
+                return f"{fn} should return {count} values (a tuple), not one {_what(value)}"
             if len(value) <= step:
-                return f"{fn} returned {len(value)} values; it should return more"
-            value = value[step]
+                return f"{fn} returned {len(value)} values; it should return {count}"
+            value, what = value[step], f"{fn}'s value number {step + 1}"
         else:
             if not isinstance(value, dict) or "__type__" in value or "__blank__" in value:
-                return f"{fn} should return a dict here, not {_what(value)}"
+                return f"{what} should be a dict with the key {step!r}, not {_what(value)}"
             if step not in value:
-                return f"{fn}'s dict has no key {step!r}"
-            value = value[step]
+                return f"{what} (a dict) has no key {step!r}"
+            value, what = value[step], f"{what}[{step!r}]"
     return None
 
 
@@ -150,8 +159,9 @@ def judge_outputs(ctx: Context, name: str, fn: str, results: dict, task_ids: lis
         if why:
             return Outcome(name, False, context + why, open=unjudged(r))
         exp = expected(i)
+        count = 1 + max((p[0] for p in paths(i).values() if p and isinstance(p[0], int)), default=-1)
         for label, path in paths(i).items():
-            problem = _shape_problem(r["result"], path, fn)
+            problem = _shape_problem(r["result"], path, fn, count)
             if problem:
                 return Outcome(name, False, context + problem)
             got = pick(r["result"], path)

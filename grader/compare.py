@@ -55,12 +55,15 @@ def describe_value(value) -> str:
 
 
 def factor_name(factor: float, sizes: dict[str, int]) -> str:
+    """The size the factor equals (N, 1/N...), when exactly one size does: two sizes of the
+    same value would make the name a guess."""
+    names = []
     for name, n in sizes.items():
         if n > 1 and np.isclose(factor, n, rtol=1e-6):
-            return f"{name} = {n}"
-        if n > 1 and np.isclose(factor, 1.0 / n, rtol=1e-6):
-            return f"1/{name} = 1/{n}"
-    return ""
+            names.append(f"{name} = {n}")
+        elif n > 1 and np.isclose(factor, 1.0 / n, rtol=1e-6):
+            names.append(f"1/{name} = 1/{n}")
+    return names[0] if len(names) == 1 else ""
 
 
 def compare(name: str, got, expected, *, sizes: dict[str, int] | None = None,
