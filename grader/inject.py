@@ -138,21 +138,12 @@ def inject(exercise_id: str | None = None, bug_id: str | None = None, *, from_pa
         raise InjectError(f"{path} is a folder; pass --out with a file name")
     folder = _workspace_for(path)
     try:
-        workspace.load_state(folder)  # an unreadable state stops us before anything is written
+        saved = workspace.place(path, text, folder, force=force)
+    except workspace.Occupied:
+        raise InjectError(f"{path} already exists; pass --force to replace it "
+                          "(the old file is kept in .drill/backups/), or choose another --out.") from None
     except workspace.WorkspaceError as exc:
         raise InjectError(str(exc)) from None
-    saved = None
-    if path.exists():
-        if not force:
-            raise InjectError(f"{path} already exists; pass --force to replace it "
-                              "(the old file is kept in .drill/backups/), or choose another --out.")
-        saved = workspace.backup(path, folder)
-    try:
-        workspace.write_atomic(path, text, overwrite=force)
-    except FileExistsError:
-        raise InjectError(f"{path} appeared while writing; it was left as it is") from None
-    except OSError as exc:
-        raise InjectError(f"cannot write {path}: {exc.strerror or exc}") from None
     entry = {"bug": bug.id, "exercise": exercise.id, "at": workspace.now().isoformat(), "hidden": bug_id is None}
 
     def record(state):  # under the workspace's lock: another command's update is kept

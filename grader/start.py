@@ -50,30 +50,20 @@ def start(exercise_id: str | None, folder: Path, force: bool = False, links: str
         raise StartError(f"{folder} is a file, not a folder")
     path = folder / exercise.solution
     try:
-        workspace.load_state(folder)  # an unreadable state stops us before anything is written
+        saved = workspace.place(path, text, folder, force=force)
+    except workspace.Occupied:
+        raise StartError(f"{path} already exists: it may hold your work. Grade it with "
+                         f"`drill grade {path}`, or pass --force to start afresh "
+                         "(the old file is kept in .drill/backups/).") from None
     except workspace.WorkspaceError as exc:
         raise StartError(str(exc)) from None
-    saved = None
-    if path.exists():
-        if not force:
-            raise StartError(f"{path} already exists: it may hold your work. Grade it with "
-                             f"`drill grade {path}`, or pass --force to start afresh "
-                             "(the old file is kept in .drill/backups/).")
-        if path.is_dir():
-            raise StartError(f"{path} is a folder; move it away first")
-        saved = workspace.backup(path, folder)
     try:
-        workspace.write_atomic(path, text, overwrite=force)
         attempt = workspace.Attempt(
             exercise=exercise.id, file=exercise.solution, started_at=workspace.now().isoformat(),
             links=open_links, timed_minutes=timed_minutes)
         workspace.record_start(folder, attempt)
-    except FileExistsError:
-        raise StartError(f"{path} appeared while writing; it was left as it is") from None
-    except OSError as exc:
-        raise StartError(f"cannot write {path}: {exc.strerror or exc}") from None
-    except workspace.WorkspaceError as exc:
-        raise StartError(f"wrote {path}, but cannot record it: {exc}") from None
+    except (OSError, workspace.WorkspaceError) as exc:
+        raise StartError(f"wrote {path}, but cannot record it: {getattr(exc, 'strerror', None) or exc}") from None
     history.record_start(folder, attempt)  # best effort: a broken history only warns
     return Started(path=path, exercise=exercise, links=open_links, backup=saved)
 

@@ -80,6 +80,34 @@ def backup(path: Path, workspace: Path) -> Path:
     return target
 
 
+class Occupied(WorkspaceError):
+    """A file is already where a new one was to go, and replacing it was not asked for."""
+
+
+def place(path: Path, data: str | bytes, folder: Path, *, force: bool) -> Path | None:
+    """Write a new file for the user at path without ever losing what is there.
+
+    An unreadable workspace state stops it before anything is written; an existing file
+    stops it (Occupied) unless force, and with force it is first copied to the backups.
+    Returns that copy, or None. Every failure is a WorkspaceError with a clear message.
+    """
+    load_state(folder)
+    if path.is_dir():
+        raise WorkspaceError(f"{path} is a folder; move it away first")
+    saved = None
+    if path.exists():
+        if not force:
+            raise Occupied(f"{path} already exists")
+        saved = backup(path, folder)
+    try:
+        write_atomic(path, data, overwrite=force)
+    except FileExistsError:
+        raise WorkspaceError(f"{path} appeared while writing; it was left as it is") from None
+    except OSError as exc:
+        raise WorkspaceError(f"cannot write {path}: {exc.strerror or exc}") from None
+    return saved
+
+
 @dataclass
 class Attempt:
     """What `drill start` recorded about one exercise's attempt in this workspace."""
