@@ -173,27 +173,32 @@ def probe_module(exercise: catalog.Exercise):
 
 def _run_and_judge(path: Path, exercise: catalog.Exercise, limits: Limits, seed: int, report: Report):
     probes = probe_module(exercise)
-    ctx = _context(exercise, seed)
-    tasks = probes.build(ctx)
     key = secrets.token_hex(32)
-    plan = {
-        "attempt": str(path.resolve()),
-        "functions": list(exercise.functions),
-        "tasks": tasks,
-        "seconds": budgets(limits.timeout),
-        "key": key,
-        "grader_pid": os.getpid(),
-        "forbidden_dirs": [str(paths.solutions_dir()), str(Path(__file__).resolve().parent)],
-        "forbidden_modules": ["grader"],
-    }
+    made: dict = {}
+
+    def plan() -> bytes:
+        """The worker's plan; made while the worker starts up (importing numpy takes as long)."""
+        made["ctx"] = ctx = _context(exercise, seed)
+        made["tasks"] = tasks = probes.build(ctx)
+        return json.dumps({
+            "attempt": str(path.resolve()),
+            "functions": list(exercise.functions),
+            "tasks": tasks,
+            "seconds": budgets(limits.timeout),
+            "key": key,
+            "grader_pid": os.getpid(),
+            "forbidden_dirs": [str(paths.solutions_dir()), str(Path(__file__).resolve().parent)],
+            "forbidden_modules": ["grader"],
+        }).encode()
+
     with tempfile.TemporaryDirectory(prefix="drill-run-", ignore_cleanup_errors=True) as scratch:
         # The environment minus every PYTHON* variable (what -I would drop) and with TMPDIR in
         # the scratch folder; unlike -I, the sandbox's PYTHONHASHSEED and PYTHONDONTWRITEBYTECODE
         # still apply. `-s`: no user site-packages; the worker takes its own folder off sys.path.
         env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
         env["TMPDIR"] = scratch
-        run = run_isolated([sys.executable, "-s", str(WORKER)], json.dumps(plan).encode(), limits,
-                           cwd=scratch, env=env)
+        run = run_isolated([sys.executable, "-s", str(WORKER)], plan, limits, cwd=scratch, env=env)
+    ctx, tasks = made["ctx"], made["tasks"]
     channel = _read_channel(run.channel, key)
     report.output = _output(run)
     report.error = _error(run, channel, limits, {t["id"]: t for t in tasks})

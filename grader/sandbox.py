@@ -226,17 +226,42 @@ class _Pipes:
             setattr(self, name, None)
 
 
-def run_isolated(argv: list[str], stdin_data: bytes = b"", limits: Limits = Limits(),
+def run_isolated(argv: list[str], stdin_data=b"", limits: Limits = Limits(),
                  cwd: str | None = None, env: dict[str, str] | None = None) -> RunResult:
-    """Run argv bounded by `limits`; see the module docstring for what that means."""
+    """Run argv bounded by `limits`; see the module docstring for what that means.
+
+    stdin_data is bytes, or a function that makes them: it is then called in a thread
+    while the child starts up, so preparing the input and the child's start-up overlap
+    (an exception it raises is raised here, after the child has been stopped).
+    """
     with _terminable():
         return _run(argv, stdin_data, limits, cwd, env)
+
+
+class _Later:
+    """stdin_data made in a thread while the child starts."""
+
+    def __init__(self, make):
+        self.data, self.error = b"", None
+        self.thread = threading.Thread(target=self._make, args=(make,), daemon=True)
+        self.thread.start()
+
+    def _make(self, make):
+        try:
+            self.data = make()
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+            self.error = exc
+
+    def result(self) -> bytes:
+        self.thread.join()
+        return self.data
 
 
 def _run(argv, stdin_data, limits, cwd, env):
     import subprocess
 
     _become_subreaper()
+    later = _Later(stdin_data) if callable(stdin_data) else None
     marker = os.urandom(16).hex()
     chan_r, chan_w = os.pipe()
     if chan_w <= 2:  # the grader runs without stdio: keep the channel clear of 0-2
@@ -245,7 +270,7 @@ def _run(argv, stdin_data, limits, cwd, env):
         os.close(low)
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
-    in_r, in_w = os.pipe() if stdin_data else (subprocess.DEVNULL, None)
+    in_r, in_w = os.pipe() if (stdin_data or later) else (subprocess.DEVNULL, None)
     child_env = dict(os.environ if env is None else env)
     child_env.update(CHILD_ENV)
     child_env[RESULT_FD_VAR] = str(chan_w)
@@ -276,6 +301,10 @@ def _run(argv, stdin_data, limits, cwd, env):
     reason = "error"  # why the run ended: exit, timeout, flood, channel (error: we raised)
     pipes = None
     try:
+        if later is not None:
+            stdin_data = later.result()
+            if later.error is not None:
+                raise later.error
         pipes = _Pipes(in_w, stdin_data, out, err, chan, _pidfd_open(root))
         reason = pipes.run(root, limits, start + limits.timeout)
     finally:

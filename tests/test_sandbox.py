@@ -382,3 +382,23 @@ def test_runs_in_parallel_threads_keep_their_own_results():
     assert [r.leftovers for r in results] == [1 if c % 3 == 0 else 0 for c in codes]
     if sys.platform.startswith("linux"):
         assert our_zombies() == []
+
+
+def test_stdin_made_while_the_child_starts(tmp_path):
+    made = []
+
+    def later():
+        made.append(True)
+        return b"made later"
+
+    r = run("import sys; print(sys.stdin.read())", stdin_data=later)
+    assert made and r.stdout == "made later\n"
+
+
+def test_an_error_making_stdin_is_raised_and_the_child_is_stopped():
+    def broken():
+        raise ValueError("no plan")
+
+    with pytest.raises(ValueError, match="no plan"):
+        run("import time; time.sleep(30)", stdin_data=broken, limits=Limits(timeout=20))
+    assert our_zombies() == []
