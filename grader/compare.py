@@ -97,6 +97,9 @@ def compare(name: str, got, expected, *, sizes: dict[str, int] | None = None,
     ok = close(arr, exp)
     if ok.all():
         return Verdict(True, f"{name} is right")
+    if arr.ndim == 2 and arr.shape[0] == arr.shape[1] > 1 and np.all(close(arr.T, exp)):
+        return Verdict(False, f"{name} holds the expected values transposed: its entry [i, j] "
+                              "is the one expected at [j, i]", "transposed")
     denom = float(np.sum(exp * exp))
     if denom > 0:
         factor = float(np.sum(arr * exp) / denom)

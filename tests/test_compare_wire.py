@@ -92,3 +92,11 @@ def test_wire_round_trip_is_exact(value):
 def test_wire_rejects_what_it_did_not_send(forged):
     with pytest.raises(ValueError):
         wire.decode(forged)
+
+
+@settings(max_examples=30, deadline=None)
+@given(n=st.integers(2, 7), seed=st.integers(0, 2**32 - 1))
+def test_a_square_matrix_transposed_is_named_though_its_shape_is_right(n, seed):
+    expected = np.random.default_rng(seed).normal(size=(n, n))
+    v = compare("S", expected.T.copy(), expected)
+    assert not v.ok and v.kind == "transposed" and "transposed" in v.message

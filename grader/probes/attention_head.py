@@ -14,7 +14,7 @@ import numpy as np
 
 from .. import checks, settings
 from ..checks import Context, Outcome
-from ..compare import as_array, close
+
 
 # Probe sizes: in each, T, d_model, d_k and d_v all differ, so a transpose that only works
 # when two sizes coincide shows; the first is the exercise's default head.
@@ -27,7 +27,6 @@ FD_SIZES = {"T": 6, "d_model": 5, "d_k": 3, "d_v": 4}
 GRADS_OF = {"Wq": "dWq", "Wk": "dWk", "Wv": "dWv"}
 LINKS = ["dO", "dA", "dV", "dS", "dQ", "dK", "dWq", "dWk", "dWv", "dX"]
 # The links of shape (T, T): a transpose there keeps the shape, so only the values tell.
-SQUARE = {"S", "A", "dA", "dS"}
 # The forward pass's links, and the check that judges each group of them.
 FORWARD_CHECKS = {"projections": ["Q", "K", "V"], "scores": ["S"], "weights": ["A"], "output": ["O"]}
 # The convergence run (described in the exercise's YAML): fit a student head, its weights
@@ -123,23 +122,8 @@ def judge_forward(ctx: Context, results: dict) -> list[Outcome]:
     out = []
     for name, group in FORWARD_CHECKS.items():
         wrong = next((verdicts[link] for link in group if not verdicts[link].passed), None)
-        out.append(square_transposed(ctx, replace(wrong or verdicts[group[0]], name=name)))
+        out.append(replace(wrong or verdicts[group[0]], name=name))
     return out
-
-
-def square_transposed(ctx: Context, outcome: Outcome) -> Outcome:
-    """A failing (T, T) link whose values are the expected ones transposed: say so, since its
-    shape cannot (the generic comparison names a transpose only when the shapes differ)."""
-    ev = outcome.evidence[0] if outcome.evidence else {}
-    if outcome.passed or ev.get("link") not in SQUARE:
-        return outcome
-    got = as_array(ev["value"])
-    expected = checks.expected_links(ctx, ev["fn"], ev["args"], ev["grads"])[0].get(ev["link"])
-    if got is None or expected is None or got.shape != np.shape(expected) or not np.all(close(got.T, expected)):
-        return outcome
-    sizes = ", ".join(f"{k}={v}" for k, v in ev["sizes"].items())
-    return replace(outcome, message=f"{ev['link']} holds the expected values transposed: its entry [i, j] "
-                                    f"is the one expected at [j, i] (with {sizes})")
 
 
 def judge_convergence(ctx: Context, results: dict) -> Outcome:
@@ -190,9 +174,9 @@ def judge(ctx: Context, results: dict) -> list[Outcome]:
                                     sizes=lambda i: probes[i]["sizes"], scalars={"loss"},
                                     args=lambda i: [probes[i]["O"], probes[i]["target"]]))
     link_args = [(p["params"], p["cache"], p["O"], p["target"]) for p in probes]
-    out += [square_transposed(ctx, o) for o in checks.judge_links(
+    out += checks.judge_links(
         ctx, results, "backward", LINKS, [f"backward/{i}" for i in range(len(probes))], link_args,
-        sizes=[p["sizes"] for p in probes], regions=[{} for _ in probes])]
+        sizes=[p["sizes"] for p in probes], regions=[{} for _ in probes])
     out.append(checks.judge_finite_difference(ctx, results, "finite-difference", GRADS_OF, d["fd"]["params"]))
     out.append(judge_convergence(ctx, results))
     out.append(checks.judge_purity(ctx, results, {
