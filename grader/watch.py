@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from . import timing, workspace
+from . import workspace
 from .report import Report, duration
 
 INTERVAL = 0.5  # seconds between polls

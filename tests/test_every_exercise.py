@@ -1,0 +1,96 @@
+"""Every command works for every exercise: start, grade, hint, inject-bug, reveal, explain.
+
+Nothing here names an exercise: the table of exercises comes from the catalogue, so a new
+exercise is covered as soon as it ships.
+"""
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from grader import catalog, inject, stubgen
+from grader.cli import main
+
+EXERCISES = sorted(catalog.exercises())
+
+
+@pytest.fixture
+def here(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def drill(*args):
+    result = CliRunner().invoke(main, list(args))
+    assert "Traceback" not in result.output, result.output
+    return result
+
+
+def test_list_shows_every_exercise(here):
+    result = drill("list")
+    assert result.exit_code == 0
+    assert [line.split()[0] for line in result.output.splitlines()] == EXERCISES
+
+
+@pytest.mark.parametrize("exercise_id", EXERCISES)
+def test_start_grade_hint_then_the_reference_passes(here, exercise_id):
+    exercise = catalog.exercise(exercise_id)
+    result = drill("start", exercise_id)
+    assert result.exit_code == 0, result.output
+    stub = here / exercise.solution
+    assert stub.read_text(encoding="utf-8") == exercise.stub_path.read_text(encoding="utf-8")
+    assert "Blank links: " + ", ".join(b.name for b in exercise.blanks) in result.output
+
+    graded = drill("grade", "--json")
+    assert graded.exit_code == 1, graded.output
+    report = json.loads(graded.output)
+    assert (report["exercise"], report["score"], report["error"]) == (exercise_id, 0, None)
+
+    first = exercise.blanks[0]
+    hint = drill("hint")
+    assert hint.exit_code == 0, hint.output
+    assert f"Hint 1 of {len(first.hints)} for {first.name}" in hint.output
+
+    stub.write_text(stubgen.strip_markers(exercise.solution_path.read_text(encoding="utf-8")))
+    graded = drill("grade")
+    assert graded.exit_code == 0, graded.output
+    assert "Score: 100/100" in graded.output
+
+
+@pytest.mark.parametrize("exercise_id", EXERCISES)
+def test_inject_a_named_bug_and_grade_it(here, exercise_id):
+    bug = next(b for b in catalog.bugs(exercise_id).values() if b.severity == "error")
+    result = drill("inject-bug", exercise_id, "--bug", bug.id)
+    assert result.exit_code == 0, result.output
+    written = here / f"{exercise_id}_bug.py"
+    assert written.read_text(encoding="utf-8") == inject.reference_mutant(bug)
+    graded = drill("grade", written.name, "--json")
+    assert graded.exit_code == 1, graded.output
+    report = json.loads(graded.output)
+    assert report["exercise"] == exercise_id
+    assert bug.caught_by in [c["name"] for c in report["checks"] if not c["passed"]]
+    assert bug.id in [d["bug"] for d in report["diagnosis"]]
+
+
+@pytest.mark.parametrize("exercise_id", EXERCISES)
+def test_a_hidden_bug_is_revealed_and_explained(here, exercise_id):
+    assert drill("inject-bug", exercise_id, "--seed", "1", "--out", "drill.py").exit_code == 0
+    graded = json.loads(drill("grade", "drill.py", "--json").output)
+    assert graded["injected"] == {"hidden": True, "fixed": False, "bug": None}
+    assert not [d for d in graded["diagnosis"] if d["bug"]]  # naming it would spoil the drill
+    revealed = drill("reveal", "drill.py")
+    assert revealed.exit_code == 0, revealed.output
+    bug_id = revealed.output.split(" has the bug ")[1].split(":")[0]
+    assert catalog.bug(bug_id).exercise == exercise_id
+    explained = drill("explain", bug_id)
+    assert explained.exit_code == 0 and catalog.bug(bug_id).title in explained.output
+
+
+@pytest.mark.parametrize("exercise_id", EXERCISES)
+def test_every_bug_is_its_own_mutant(exercise_id):
+    reference = stubgen.strip_markers(catalog.exercise(exercise_id).solution_path.read_text(encoding="utf-8"))
+    bugs = catalog.bugs(exercise_id)
+    mutants = {bug.id: inject.reference_mutant(bug) for bug in bugs.values()}
+    assert len(mutants) >= 5
+    assert reference not in mutants.values()
+    assert len(set(mutants.values())) == len(mutants)

@@ -1,0 +1,43 @@
+"""Shared by the per-exercise tests: grade an exercise's fixture attempts, and check a verdict.
+
+Each test file keeps its own table of verdicts (file -> the checks it must fail, the bugs
+the diagnosis must name); "reference" and "stub" stand for the shipped solution and stub.
+"""
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from grader import catalog, stubgen
+from grader.grade import grade
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def grade_fixtures(exercise: catalog.Exercise, names, folder: Path) -> dict:
+    """The report of each named fixture of exercise (reference and stub written into folder)."""
+    (folder / "reference").write_text(stubgen.strip_markers(exercise.solution_path.read_text(encoding="utf-8")))
+    (folder / "stub").write_text(exercise.stub_path.read_text(encoding="utf-8"))
+    paths = {n: folder / n if n in ("reference", "stub") else FIXTURES / exercise.id / n for n in names}
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        graded = list(pool.map(lambda n: grade(paths[n], exercise.id), names))
+    return dict(zip(names, graded))
+
+
+def fixture_names(exercise: catalog.Exercise) -> list[str]:
+    return sorted(p.name for p in (FIXTURES / exercise.id).glob("*.py"))
+
+
+def assert_verdict(exercise: catalog.Exercise, name: str, report, failing: list[str], bugs: list[str]):
+    """The report fails exactly `failing` (in report order), scores the rest, names `bugs`;
+    the stub's failures are all 'open' (nothing written to judge), anyone else's are wrong answers."""
+    every = [c.name for c in exercise.checks]
+    assert report.error is None, report.to_json()
+    assert [c.name for c in report.checks] == every
+    assert [c.name for c in report.checks if not c.passed] == [c for c in every if c in failing], report.to_json()
+    assert report.score == 100 - sum(c.max_points for c in report.checks if c.name in failing)
+    assert report.passed == (not failing)
+    assert [d.bug for d in report.diagnosis if d.bug] == bugs
+    assert {c.status for c in report.checks if not c.passed} <= ({"open"} if name == "stub" else {"fail"})
+
+
+def message(report, check: str) -> str:
+    return next(c.message for c in report.checks if c.name == check)
