@@ -14,9 +14,10 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import TextIO
 
+from . import settings
 from .report import CheckResult, Report
 
-DEFAULT_POINTS = 100.0
+DEFAULT_POINTS = settings.GRADESCOPE_POINTS
 NO_ATTEMPT = "no-attempt"  # the error kind of a submission with no file to grade (Gradescope)
 
 

@@ -43,3 +43,6 @@ MIN_RESERVE_SECONDS = 1.0
 
 # How much of an attempt's own output a report shows.
 SHOWN_OUTPUT_LINES = 8
+
+# What a Gradescope assignment is worth unless the teacher says otherwise (--points).
+GRADESCOPE_POINTS = 100.0

@@ -78,7 +78,7 @@ _np_zeros_like = np.zeros_like
 _np_ndindex = np.ndindex
 _np_full = np.full
 _nan = math.nan
-_isfinite = np.isfinite
+_isfinite = math.isfinite  # bound before the attempt runs
 _write = os.write
 _fstat = os.fstat
 _getpid = os.getpid
@@ -341,14 +341,57 @@ def run_steps(steps, env, functions):
         if len(outs) == 1:
             env[outs[0]] = result
         else:
-            if not isinstance(result, (tuple, list)) or len(result) != len(outs):
-                raise BadReturn(f"{fn} must return {len(outs)} values ({', '.join(outs)}), "
-                                f"not {printable(type(result).__name__, 100)}")
-            env.update(zip(outs, result))
+            env.update(zip(outs, unpack(result, fn, outs)))
     return env
 
 
+def unpack(result, fn, outs):
+    """result as len(outs) values, or BadReturn saying what fn should have returned."""
+    if not isinstance(result, (tuple, list)) or len(result) != len(outs):
+        raise BadReturn(f"{fn} must return {len(outs)} values ({', '.join(outs)}), "
+                        f"not {printable(type(result).__name__, 100)}")
+    return tuple(result)
+
+
+def compile_loop(steps, record):
+    """A training loop over steps, as one function of plain local variables.
+
+    Same meaning as calling run_steps once an iteration and recording scalar(record), but
+    without a dictionary look-up per name and per call: the loop's own cost per iteration
+    stays far below the attempt's. Returns loop(env, functions, losses, state), which runs
+    len(losses) iterations (stopping at a non-finite loss), keeps state["i"] and
+    state["stopped"], and writes the variables back into env.
+    """
+    assigned = [o for _, _, outs in steps for o in outs]
+    lines = ["def loop(_env, _functions, _losses, _state):"]
+    for fn in dict.fromkeys(fn for fn, _, _ in steps):
+        lines.append(f"    {fn} = _functions[{fn!r}]")
+    for name in dict.fromkeys(a for _, args, _ in steps for a in args):
+        lines.append(f"    if {name!r} in _env: {name} = _env[{name!r}]")
+    lines += ["    for _i in range(len(_losses)):", "        _state['i'] = _i"]
+    for fn, args, outs in steps:
+        call = f"{fn}({', '.join(args)})"
+        lines.append(f"        _running['fn'] = {fn!r}")
+        if len(outs) == 1:
+            lines.append(f"        {outs[0]} = {call}")
+        else:
+            lines += [f"        _r = {call}",
+                      f"        {', '.join(outs)} = _r if type(_r) is tuple and len(_r) == {len(outs)} "
+                      f"else _unpack(_r, {fn!r}, {tuple(outs)!r})"]
+    lines += [f"        _loss = _losses[_i] = _scalar({record})",
+              "        if not _isfinite(_loss):",
+              "            _state['stopped'] = _i",
+              "            break",
+              "    _here = locals()",
+              f"    _env.update({{k: _here[k] for k in {tuple(dict.fromkeys(assigned))!r} if k in _here}})"]
+    namespace = {"_running": RUNNING, "_unpack": unpack, "_scalar": scalar, "_isfinite": _isfinite}
+    exec(compile("\n".join(lines) + "\n", "<drill training loop>", "exec"), namespace)
+    return namespace["loop"]
+
+
 def scalar(value):
+    if type(value) is float:  # the usual case, without a round trip through numpy
+        return value
     arr = _np_asarray(value, dtype=float)
     if arr.size != 1:
         raise TypeError(f"the loss must be one number, not an array of shape {arr.shape}")
@@ -460,12 +503,13 @@ def task_train(task, functions, attempt_file):
     start = _perf()
     i = 0
     try:
-        for i in range(iters):
-            run_steps(steps, env, functions)
-            losses[i] = scalar(env[lname])
-            if not _isfinite(losses[i]):
-                out["stopped"] = i
-                break
+        state = {"i": 0}
+        try:
+            compile_loop(steps, lname)(env, functions, losses, state)
+        finally:
+            i = state["i"]
+        if "stopped" in state:
+            out["stopped"] = state["stopped"]
         out["iterations"] = i + 1
         run_steps(final, env, functions)
         out["outputs"] = encode({name: env.get(name) for name in task["outputs"]})

@@ -4,7 +4,6 @@ from pathlib import Path
 import click
 
 from .. import settings
-from ..formats import DEFAULT_POINTS
 
 FORMATS = ("text", "json", "gradescope", "junit")
 
@@ -33,7 +32,7 @@ def limit_options(f):
                    "boundary, for several a heatmap of the checks that fail. Needs matplotlib.")
 @click.option("--jobs", "-j", type=click.IntRange(1, 1024), metavar="N",
               help="Attempts graded at once (default: one per CPU).")
-@click.option("--points", type=click.FloatRange(0, min_open=True), default=DEFAULT_POINTS, show_default=True,
+@click.option("--points", type=click.FloatRange(0, min_open=True), default=settings.GRADESCOPE_POINTS, show_default=True,
               help="With --format gradescope: what the assignment is worth; scores are scaled to it.")
 @limit_options
 def command(paths, exercise_id, as_json, fmt, csv_path, plot_path, jobs, points, timeout, memory_mb):

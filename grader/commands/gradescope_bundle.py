@@ -2,7 +2,7 @@ from pathlib import Path
 
 import click
 
-from ..formats import DEFAULT_POINTS
+from .. import settings
 from .grade import limit_options
 
 
@@ -10,7 +10,7 @@ from .grade import limit_options
 @click.argument("exercise", required=False)
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default="autograder.zip",
               show_default=True, help="The zip to write.")
-@click.option("--points", type=click.FloatRange(0, min_open=True), default=DEFAULT_POINTS, show_default=True,
+@click.option("--points", type=click.FloatRange(0, min_open=True), default=settings.GRADESCOPE_POINTS, show_default=True,
               help="What the assignment is worth on Gradescope; scores are scaled to it.")
 @limit_options
 @click.option("--force", is_flag=True, help="Replace the zip if it exists.")
