@@ -277,23 +277,32 @@ def blank_message(link: str, why: dict | None) -> str:
 
 
 def judge_finite_difference(ctx: Context, results: dict, name: str, grads_of: dict[str, str],
-                            params: dict) -> Outcome:
+                            params: dict, grads_fn: str = "backward") -> Outcome:
+    """Central differences of the attempt's own loss against its own gradients.
+
+    grads_of maps each parameter to its gradient's name; the worker's fd task gives dicts
+    of them, or single arrays when the parameter is one array (grads_of then has one entry).
+    grads_fn: the attempt's function that gives the gradients, for the messages."""
     r = results.get(name)
-    why = failure(r, "the loss or backward") if (r is None or "skipped" in r) else None
+    why = failure(r, f"the loss or {grads_fn}") if (r is None or "skipped" in r) else None
     if why:
         return Outcome(name, False, why, open=True)
     if r.get("error"):
         return Outcome(name, False, f"could not run: the attempt {raised(r['error'])}",
                        open=r["error"].get("type") == "NotImplementedError")
     numeric, analytic = r.get("numeric"), r.get("analytic")
+    if len(grads_of) == 1:  # one array each way: name them as the dicts would
+        (pname, gname), = grads_of.items()
+        numeric = {pname: numeric} if isinstance(numeric, np.ndarray) else numeric
+        analytic = {gname: analytic} if as_array(analytic) is not None else analytic
     if not isinstance(analytic, dict) or "__type__" in analytic:
-        return Outcome(name, False, f"backward should return a dict of gradients, not {_what(analytic)}")
+        return Outcome(name, False, f"{grads_fn} should return a dict of gradients, not {_what(analytic)}")
     worst_all = 0.0
     for pname, gname in grads_of.items():
         ana = as_array(analytic.get(gname))
         num = as_array(numeric.get(pname)) if isinstance(numeric, dict) else None
         if ana is None:
-            return Outcome(name, False, f"backward returned no usable {gname}")
+            return Outcome(name, False, f"{grads_fn} returned no usable {gname}")
         if num is None or not np.all(np.isfinite(num)):
             return Outcome(name, False, f"the loss is not finite when {pname} is nudged")
         if ana.shape != num.shape:

@@ -476,18 +476,20 @@ def task_fd(task, functions, attempt_file):
     try:
         analytic = run_steps(grad_steps, fresh(env), functions)[gname]
         out["analytic"] = encode(analytic)
+        # the parameters: a dict of arrays, or one array (e.g. the logits themselves)
+        whole = isinstance(env[pname], _np_ndarray)
         numeric = {}
-        for key, value in env[pname].items():
+        for key, value in ([(None, env[pname])] if whole else env[pname].items()):
             grad = _np_zeros_like(value, dtype=float)
             for index in _np_ndindex(value.shape):
                 losses = []
                 for sign in (1.0, -1.0):
                     trial = fresh(env)
-                    trial[pname][key][index] += sign * eps
+                    (trial[pname] if whole else trial[pname][key])[index] += sign * eps
                     losses.append(scalar(run_steps(loss_steps, trial, functions)[lname]))
                 grad[index] = (losses[0] - losses[1]) / (2 * eps)
             numeric[key] = grad
-        out["numeric"] = encode(numeric)
+        out["numeric"] = encode(numeric[None] if whole else numeric)
     except BaseException as exc:  # noqa: BLE001
         out["error"] = describe(exc, attempt_file)
     return out

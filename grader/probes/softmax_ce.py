@@ -6,10 +6,8 @@ softmax_cross_entropy(z, y) with the reference's formula applied to the probs th
 attempt itself returned (the traced reference, as for a gradient link); and
 grad_logits(probs, y) is given the reference's probs.
 
-Finite differences: the worker's "fd" task perturbs a dict of parameters, and here the only
-variable is the array z; so the loss at every z +- eps at one entry is asked for as its own
-call, and the central differences are formed here. The analytic side is grad_logits at
-the reference's softmax of z (the attempt's own when its softmax is right).
+Finite differences: the worker nudges every entry of z itself and takes the attempt's own
+loss; the analytic side is grad_logits at the attempt's own probs of z.
 """
 from __future__ import annotations
 
@@ -17,7 +15,7 @@ import numpy as np
 
 from .. import checks, settings
 from ..checks import Context, Outcome
-from ..compare import as_array, compare, describe_value
+from ..compare import as_array, compare
 
 # Probe sizes: N and C differ in each; C = 2 is the binary case.
 SIZES = [{"N": 8, "C": 3}, {"N": 5, "C": 7}, {"N": 6, "C": 2}]
@@ -35,19 +33,6 @@ def make_probe(ref, rng, sizes, scale=LOGIT_SCALE):
     return {"sizes": sizes, "z": z, "y": y, "loss": loss, "probs": probs, "dz": ref.grad_logits(probs, y)}
 
 
-def nudged(z, eps):
-    """(index, sign, z with that one entry moved by sign * eps), for every entry of z and both signs."""
-    for index in np.ndindex(z.shape):
-        for sign in (1.0, -1.0):
-            trial = z.copy()
-            trial[index] += sign * eps
-            yield index, sign, trial
-
-
-def fd_id(index, sign) -> str:
-    return f"fd/{'+' if sign > 0 else '-'}/" + ",".join(map(str, index))
-
-
 def build(ctx: Context) -> list[dict]:
     ref, rng = ctx.ref, ctx.rng
     probes = [make_probe(ref, rng, s) for s in SIZES]
@@ -61,9 +46,10 @@ def build(ctx: Context) -> list[dict]:
     shifted = probes[0]["z"] + settings.STABILITY_SHIFT
     tasks.append(checks.call("stability/softmax", "softmax", [shifted], keep_args=False))
     tasks.append(checks.call("stability/loss", "softmax_cross_entropy", [shifted, probes[0]["y"]], keep_args=False))
-    for index, sign, trial in nudged(fd["z"], settings.FD_EPS):
-        tasks.append(checks.call(fd_id(index, sign), "softmax_cross_entropy", [trial, fd["y"]], keep_args=False))
-    tasks.append(checks.call("fd/dz", "grad_logits", [fd["probs"], fd["y"]], keep_args=False))
+    loss = "loss, probs = softmax_cross_entropy(z, y)"
+    tasks.append(checks.finite_difference_task(
+        "finite-difference", {"z": fd["z"], "y": fd["y"]}, loss=[loss], grads=[loss, "dz = grad_logits(probs, y)"],
+        needs=["softmax_cross_entropy", "grad_logits"], params="z", grads_name="dz"))
     return tasks
 
 
@@ -78,7 +64,8 @@ def judge(ctx: Context, results: dict) -> list[Outcome]:
         checks.judge_outputs(ctx, "dz", "grad_logits", results, [f"dz/{i}" for i in range(len(probes))],
                              lambda i: {"dz": ()}, lambda i: {"dz": probes[i]["dz"]},
                              sizes=sizes, args=lambda i: [probes[i]["probs"], probes[i]["y"]]),
-        judge_finite_difference(ctx, results, ctx.data["fd"]),
+        checks.judge_finite_difference(ctx, results, "finite-difference", {"z": "dz"}, ctx.data["fd"]["z"],
+                                       grads_fn="grad_logits"),
         judge_stability(ctx, results, probes[0]),
         checks.judge_purity(ctx, results, {
             **{f"softmax/{i}": ("softmax", {"z": p["z"]}) for i, p in enumerate(probes)},
@@ -134,29 +121,3 @@ def judge_stability(ctx: Context, results: dict, probe: dict) -> Outcome:
             return outcome
     return Outcome("stability", True, "with every logit + 1000, softmax and the loss give the same finite "
                                      "values as for z")
-
-
-def judge_finite_difference(ctx: Context, results: dict, fd: dict) -> Outcome:
-    name, fn = "finite-difference", "softmax_cross_entropy"
-    losses = {}
-    for index, sign, _ in nudged(fd["z"], settings.FD_EPS):
-        r = results.get(fd_id(index, sign))
-        why = checks.failure(r, fn)
-        if why:
-            return Outcome(name, False, f"could not run: {why}", open=checks.unjudged(r))
-        loss = as_array(checks.pick(r["result"], (0,)))
-        if loss is None or loss.size != 1:
-            return Outcome(name, False, f"could not run: {fn} should return the loss as one number first")
-        losses[index, sign] = float(loss.reshape(-1)[0])
-    numeric = np.zeros_like(fd["z"])
-    for index in np.ndindex(numeric.shape):
-        numeric[index] = (losses[index, 1.0] - losses[index, -1.0]) / (2 * settings.FD_EPS)
-    r = results.get("fd/dz")
-    why = checks.failure(r, "grad_logits")
-    if why:
-        return Outcome(name, False, f"could not run: {why}", open=checks.unjudged(r))
-    if as_array(r["result"]) is None:
-        return Outcome(name, False, f"grad_logits should return a numpy array, not {describe_value(r['result'])}")
-    # The comparison itself is the generic one, given the two gradients as an fd task gives them.
-    ran = {"numeric": {"z": numeric}, "analytic": {"dz": r["result"]}}
-    return checks.judge_finite_difference(ctx, {name: ran}, name, {"z": "dz"}, {"z": fd["z"]})
