@@ -458,8 +458,8 @@ def main(argv=None):
 
     drill, python = find_drill(args.drill)
     info = machine(python)
+    info["drill"] = f"{drill} (python {python})"
     print("machine: " + "; ".join(f"{k} {v}" for k, v in info.items()), flush=True)
-    print(f"drill: {drill}  (python {python})", flush=True)
     ex = exercise_settings(python)
     reference = Path(ex.pop("reference"))
 
