@@ -172,12 +172,13 @@ def probe_module(exercise: catalog.Exercise):
 
 
 def _run_and_judge(path: Path, exercise: catalog.Exercise, limits: Limits, seed: int, report: Report):
-    probes = probe_module(exercise)
     key = secrets.token_hex(32)
     made: dict = {}
 
     def plan() -> bytes:
-        """The worker's plan; made while the worker starts up (importing numpy takes as long)."""
+        """The worker's plan; made while the worker starts up (importing numpy takes as long,
+        here as there: the probe module imports it)."""
+        made["probes"] = probes = probe_module(exercise)
         made["ctx"] = ctx = _context(exercise, seed)
         made["tasks"] = tasks = probes.build(ctx)
         return json.dumps({
@@ -198,7 +199,7 @@ def _run_and_judge(path: Path, exercise: catalog.Exercise, limits: Limits, seed:
         env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
         env["TMPDIR"] = scratch
         run = run_isolated([sys.executable, "-s", str(WORKER)], plan, limits, cwd=scratch, env=env)
-    ctx, tasks = made["ctx"], made["tasks"]
+    probes, ctx, tasks = made["probes"], made["ctx"], made["tasks"]
     channel = _read_channel(run.channel, key)
     report.output = _output(run)
     report.error = _error(run, channel, limits, {t["id"]: t for t in tasks})

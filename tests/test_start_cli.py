@@ -187,3 +187,16 @@ def test_main_help_lists_every_command():
     assert result.exit_code == 0
     listed = {line.split()[0] for line in result.output.split("Commands:")[1].splitlines() if line.strip()}
     assert listed == set(COMMANDS)
+
+
+@pytest.mark.parametrize("args, code, words", [(["list"], 0, "mlp_backprop"),
+                                               (["grade", "no_such_file.py"], 2, "no such file"),
+                                               (["start", "nope"], 2, "no exercise called")])
+def test_the_console_script_flushes_its_output_and_keeps_the_exit_status(tmp_path, args, code, words):
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", "from grader.cli import run; run()", *args],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert done.returncode == code, done.stderr
+    assert words in done.stdout + done.stderr

@@ -10,7 +10,7 @@ FORMATS = ("text", "json", "gradescope", "junit")
 
 def limit_options(f):
     """--timeout and --memory: the bounds of each attempt's process (also of drill gradescope-bundle)."""
-    f = click.option("--memory", "memory_mb", type=click.IntRange(64, 65536), default=settings.MEMORY_MB,
+    f = click.option("--memory", "memory_mb", type=click.IntRange(256, 65536), default=settings.MEMORY_MB,
                      show_default=True, help="Memory limit of each attempt's process, in MiB.")(f)
     return click.option("--timeout", type=click.FloatRange(1, 3600), default=settings.TIMEOUT_SECONDS,
                         show_default=True, help="Seconds each attempt may run in all.")(f)
@@ -124,10 +124,14 @@ def _check_output_paths(files, csv_path, plot_path):
 def _show(reports, graded, fmt, points):
     import json
 
-    from .. import formats
     from ..report import render_text
 
     color = sys.stdout.isatty()
+    if fmt == "text" and graded is None:  # the common case, without the formats module
+        click.echo(render_text(reports[0], color=color))
+        return
+    from .. import formats
+
     if fmt == "json":
         click.echo(reports[0].to_json() if graded is None else
                    json.dumps(graded.to_dict(), indent=2, allow_nan=False, default=str))
@@ -135,8 +139,6 @@ def _show(reports, graded, fmt, points):
         click.echo(json.dumps(formats.gradescope(reports[0], points), indent=2, allow_nan=False, default=str))
     elif fmt == "junit":
         click.echo(formats.junit(reports), nl=False)
-    elif graded is None:
-        click.echo(render_text(reports[0], color=color))
     else:
         click.echo(formats.batch_table(reports, graded.summary(), color=color))
 
