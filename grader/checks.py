@@ -321,21 +321,32 @@ def judge_finite_difference(ctx: Context, results: dict, name: str, grads_of: di
                                f"(worst relative error {worst_all:.1e})")
 
 
-def judge_convergence(ctx: Context, results: dict, name: str, y: np.ndarray, output: str) -> Outcome:
-    train = ctx.exercise.train
+def training_run(results: dict, name: str) -> tuple[Outcome | None, dict]:
+    """What every training check starts from: (a failing verdict when the run did not get to
+    the end, else None) and the run's details (the loss curve, iterations, seconds)."""
     r = results.get(name)
     if r is None or "skipped" in r:
-        return Outcome(name, False, failure(r, "training") or "training did not run", open=True)
+        return Outcome(name, False, failure(r, "training") or "training did not run", open=True), {}
     losses = as_array(r.get("losses"))
     details = {"losses": losses.tolist() if losses is not None else [],
                "iterations": r.get("iterations"), "seconds": r.get("seconds")}
     if r.get("error"):
         return Outcome(name, False, f"training stopped at iteration {r.get('iterations', 0)}: "
                                     f"the attempt {raised(r['error'])}", details=details,
-                       open=r["error"].get("type") == "NotImplementedError")
+                       open=r["error"].get("type") == "NotImplementedError"), details
     if "stopped" in r:
         return Outcome(name, False, f"the loss became NaN or infinite at iteration {r['stopped']}",
-                       details=details)
+                       details=details), details
+    return None, details
+
+
+def judge_convergence(ctx: Context, results: dict, name: str, y: np.ndarray, output: str) -> Outcome:
+    train = ctx.exercise.train
+    stopped, details = training_run(results, name)
+    if stopped:
+        return stopped
+    r = results[name]
+    losses = as_array(r.get("losses"))
     z = as_array(pick(r.get("outputs"), (output,)))
     if z is None or z.ndim != 2 or z.shape[0] != len(y):
         return Outcome(name, False, "after training, forward gave no usable logits", details=details)

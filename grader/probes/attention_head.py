@@ -129,20 +129,10 @@ def judge_forward(ctx: Context, results: dict) -> list[Outcome]:
 def judge_convergence(ctx: Context, results: dict) -> Outcome:
     """The loss of the attempt's final O (recomputed here) against the loss at the start."""
     name = "convergence"
-    r = results.get(name)
-    if r is None or "skipped" in r:
-        return Outcome(name, False, checks.failure(r, "training") or "training did not run", open=True)
-    losses = r.get("losses")
-    details = {"losses": np.asarray(losses).tolist() if isinstance(losses, np.ndarray) else [],
-               "iterations": r.get("iterations"), "seconds": r.get("seconds")}
-    if r.get("error"):
-        return Outcome(name, False, f"training stopped at iteration {r.get('iterations', 0)}: "
-                                    f"the attempt {checks.raised(r['error'])}", details=details,
-                       open=r["error"].get("type") == "NotImplementedError")
-    if "stopped" in r:
-        return Outcome(name, False, f"the loss became NaN or infinite at iteration {r['stopped']}",
-                       details=details)
-    O = checks.pick(r.get("outputs"), ("O",))
+    stopped, details = checks.training_run(results, name)
+    if stopped:
+        return stopped
+    O = checks.pick(results[name].get("outputs"), ("O",))
     target = ctx.data["target_train"]
     if not isinstance(O, np.ndarray) or O.shape != target.shape:
         return Outcome(name, False, "after training, forward gave no usable output O", details=details)
