@@ -130,7 +130,7 @@ def wheel() -> tuple[str, bytes]:
             files.update(_files_below(paths.data_root() / folder, f"grader/_data/{folder}"))
     files[f"{info}/METADATA"] = (dist.read_text("METADATA") or "").encode()
     files[f"{info}/entry_points.txt"] = (dist.read_text("entry_points.txt")
-                                         or "[console_scripts]\ndrill = grader.cli:main\n").encode()
+                                         or "[console_scripts]\ndrill = grader.cli:run\n").encode()
     files[f"{info}/WHEEL"] = (f"Wheel-Version: 1.0\nGenerator: backprop-drill {dist.version} (drill gradescope-bundle)\n"
                               "Root-Is-Purelib: true\nTag: py3-none-any\n").encode()
     record = "".join(f"{path},{_record_hash(data)},{len(data)}\n" for path, data in files.items())

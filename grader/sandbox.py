@@ -47,9 +47,12 @@ Choices, and why:
   `RunResult.stopped` says which of these ended a run (or the timeout); None when it exited.
 - `memory_exceeded` (best effort): the run did not end cleanly, and either stderr (its
   kept head or its last 4 KiB) mentions MemoryError, "Unable to allocate", bad_alloc,
-  "Cannot allocate memory", "out of memory" or "memory allocation", or the child died of
-  SIGKILL/SIGSEGV/SIGBUS/SIGABRT that the grader did not send, with a peak resident size
-  of at least half the limit (a plain segfault in a small process is not a memory error).
+  "Cannot allocate memory", "out of memory" or "memory allocation", or the child died of a
+  SIGKILL that the grader did not send (the kernel's OOM killer), with a peak resident
+  size of at least half the limit. A segfault or an abort is a crash, not a memory error:
+  under the address-space limit a failed allocation shows as MemoryError, and the peak
+  size wait4 reports for a child started by vfork counts the grader's own pages too, so it
+  cannot tell a large attempt from a large grader (a pytest run, a long batch).
 """
 
 import contextlib
@@ -85,7 +88,6 @@ DRAIN_SECONDS = 0.25  # how long the pipes are still read once every descendant 
 STDERR_TAIL = 4096  # the end of stderr kept (internally) to recognise a MemoryError
 MEMORY_SIGNS = (b"memoryerror", b"unable to allocate", b"bad_alloc",
                 b"cannot allocate memory", b"out of memory", b"memory allocation")
-CRASH_SIGNALS = (signal.SIGKILL, signal.SIGSEGV, signal.SIGBUS, signal.SIGABRT)
 _CHUNK = 65536
 
 
@@ -329,7 +331,7 @@ def _run(argv, stdin_data, limits, cwd, env):
     stderr_seen = (bytes(err.kept) + err.tail).lower()
     memory_exceeded = returncode != 0 and not timed_out and (
         any(sign in stderr_seen for sign in MEMORY_SIGNS)
-        or (sig in CRASH_SIGNALS and not killed_by_us
+        or (sig == signal.SIGKILL and not killed_by_us
             and _peak_rss_mb(usage) >= limits.memory_mb / 2))
     return RunResult(
         returncode=returncode,

@@ -71,7 +71,7 @@ def test_the_wheel_is_a_complete_installable_backprop_drill(built):
         assert {line.split(",")[0] for line in record} == names
     assert built["wheel"].name.startswith("backprop_drill-") and built["wheel"].name.endswith("-py3-none-any.whl")
     assert "Name: backprop-drill" in metadata and "Requires-Dist: numpy" in metadata
-    assert "drill = grader.cli:main" in entry_points
+    assert "drill = grader.cli:run" in entry_points
     exercise = catalog.exercise()
     for needed in ("grader/cli.py", "grader/worker.py", "grader/commands/grade.py",
                    f"grader/_data/exercises/{exercise.id}.yaml", f"grader/_data/solutions/{exercise.solution}",
