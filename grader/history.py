@@ -31,7 +31,7 @@ PASS, WRONG, OPEN = "pass", "wrong", "open"
 _SCHEMA = """
 CREATE TABLE events (
     id INTEGER PRIMARY KEY,
-    kind TEXT NOT NULL,            -- start, grade, hint, inject, solution
+    kind TEXT NOT NULL,            -- start, grade, hint, inject, reveal, solution
     exercise TEXT,
     at TEXT NOT NULL,              -- ISO 8601, UTC
     payload TEXT NOT NULL          -- JSON
@@ -302,6 +302,13 @@ def record_inject(folder: Path, file: str, entry: dict) -> None:
 
 
 @_best_effort
+def record_reveal(folder: Path, file: str, exercise: str, injected_at: str, at: datetime | None = None) -> None:
+    """`drill reveal` named the bug injected into file at injected_at: that hunt is given up."""
+    _write(folder, lambda conn: _event(conn, "reveal", exercise, _stamp(at),
+                                       {"file": file, "injected_at": injected_at}))
+
+
+@_best_effort
 def record_solution_view(folder: Path, exercise: str, forced: bool, at: datetime | None = None) -> None:
     """`drill solution` showed the reference of exercise (forced: before passing it)."""
     _write(folder, lambda conn: _event(conn, "solution", exercise, _stamp(at), {"forced": forced}))
@@ -319,6 +326,7 @@ class Rows:
     grades: list[dict] = field(default_factory=list)  # each with "checks": {name: status}
     hints: list[dict] = field(default_factory=list)
     injections: list[dict] = field(default_factory=list)
+    reveals: list[dict] = field(default_factory=list)  # {"at", "file", "injected_at"}: hunts given up
     solutions: list[dict] = field(default_factory=list)
 
 
@@ -358,6 +366,7 @@ def read(folder: Path) -> Rows:
                                   "ORDER BY e.at, h.event_id")
         rows.injections = _dicts(conn, "SELECT * FROM injections ORDER BY injected_at")
         solutions = _dicts(conn, "SELECT exercise, at, payload FROM events WHERE kind = 'solution' ORDER BY at")
+        reveals = _dicts(conn, "SELECT at, payload FROM events WHERE kind = 'reveal' ORDER BY at")
         conn.execute("COMMIT")
         for g in rows.grades:
             g["checks"] = checks.get(g["event_id"], {})
@@ -366,6 +375,7 @@ def read(folder: Path) -> Rows:
             a["links"] = json.loads(a["links"])
         rows.solutions = [{"exercise": s["exercise"], "at": s["at"],
                            "forced": bool(json.loads(s["payload"]).get("forced"))} for s in solutions]
+        rows.reveals = [{"at": r["at"], **json.loads(r["payload"])} for r in reveals]
         return rows
 
     try:

@@ -205,4 +205,5 @@ def reveal(path: Path | None = None, start: Path | None = None) -> Revealed:
         bug = catalog.bug(bug_id)
     except KeyError:
         raise InjectError(f"{path} was given the bug {bug_id!r}, which the catalogue no longer has") from None
+    history.record_reveal(folder, key, bug.exercise, str(entries[key].get("at", "")))  # best effort
     return Revealed(path=path, bug=bug, at=str(entries[key].get("at", "")))

@@ -132,9 +132,11 @@ def exercise_stats(rows: history.Rows, exercise: catalog.Exercise) -> dict:
 def bug_stats(rows: history.Rows) -> dict:
     """Per bug: injected copies (tries), those fixed, and the time from injection to the fix.
 
-    A hidden bug still being hunted (not fixed, and the newest injection into its file) is
-    only counted, never named, so that `drill stats` does not give it away.
+    A hidden bug still being hunted (not fixed, not revealed, and the newest injection into
+    its file) is only counted, never named, so that `drill stats` does not give it away. A
+    bug revealed before it was fixed is a try that failed.
     """
+    revealed = {(r.get("file"), r.get("injected_at")): r["at"] for r in rows.reveals}
     tries: dict[tuple[str, str], dict] = {}
     for i in rows.injections:
         tries[(i["file"], i["injected_at"])] = {"bug": i["bug"], "hidden": bool(i["hidden"]), "fixed_in": None}
@@ -143,7 +145,8 @@ def bug_stats(rows: history.Rows) -> dict:
             continue
         t = tries.setdefault((g["file"], g["injected_at"]),
                              {"bug": g["bug"], "hidden": bool(g["hidden"]), "fixed_in": None})
-        if g["passed"] and t["fixed_in"] is None:
+        gave_up = revealed.get((g["file"], g["injected_at"]))
+        if g["passed"] and t["fixed_in"] is None and (gave_up is None or g["at"] < gave_up):
             t["fixed_in"] = g["elapsed"]
     newest = {}
     for file, at in tries:
@@ -151,7 +154,7 @@ def bug_stats(rows: history.Rows) -> dict:
     out: dict[str, dict] = {}
     hunting = 0
     for (file, at), t in sorted(tries.items(), key=lambda kv: str(kv[0][1])):
-        if t["hidden"] and t["fixed_in"] is None and newest[file] == at:
+        if t["hidden"] and t["fixed_in"] is None and newest[file] == at and (file, at) not in revealed:
             hunting += 1
             continue
         s = out.setdefault(t["bug"], {"tries": 0, "fixed": 0, "times": []})

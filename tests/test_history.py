@@ -292,6 +292,16 @@ def test_a_hidden_bug_being_hunted_is_not_named(ws):
     assert "onehot" not in stats.render_text(summary) and "onehot" not in json.dumps(summary)
 
 
+def test_revealing_a_hidden_bug_is_a_try_given_up(ws):
+    p = injected(ws, "hunt.py", "onehot-off-by-one", T0, hidden=True)
+    assert history.record_reveal(ws.folder, "hunt.py", EXERCISE.id, T0.isoformat(), at=T0 + timedelta(minutes=9))
+    history.record_grade(p, make_report(p), at=T0 + timedelta(minutes=10))  # fixed after looking: no credit
+    spot = stats.load(ws.folder)["spot_the_bug"]
+    assert spot["hidden_open"] == 0
+    assert spot["bugs"]["onehot-off-by-one"] == {"tries": 1, "fixed": 0, "success_rate": 0.0,
+                                                 "best_seconds": None, "recent_seconds": None}
+
+
 # --- timed budget ------------------------------------------------------------------------
 
 @pytest.mark.parametrize("elapsed, passed, expected", [
