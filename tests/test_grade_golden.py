@@ -6,19 +6,22 @@ JSON files guard the wording; regenerate them after a deliberate change with
 """
 import json
 import os
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
+import verdicts
+from grader import catalog, stubgen
 from grader.grade import grade
 
-FIXTURES = Path(__file__).parent / "fixtures" / "mlp_backprop"
+EXERCISE = catalog.exercise("mlp_backprop")
+FIXTURES = verdicts.FIXTURES / EXERCISE.id
 GOLDEN = Path(__file__).parent / "golden" / "mlp_backprop"
 ALL_LINKS = ["dz2", "dW2", "db2", "da1", "dz1", "dW1", "db1"]
 EVERY_CHECK = ["forward", "loss", *ALL_LINKS, "step", "finite-difference", "convergence", "purity", "stability"]
 
-# fixture -> (the checks it must fail, the error kind or None)
+# fixture -> (the checks it must fail, the error kind or None); "stub" is the shipped stub
+
 VERDICTS = {
     "correct_reference.py": ([], None),
     "correct_einsum.py": ([], None),
@@ -40,7 +43,7 @@ VERDICTS = {
     "inplace_probs.py": (["purity"], None),
     "unstable_softmax.py": (["stability"], None),
     "partial_links.py": (["db2", "dz1", "dW1", "db1", "finite-difference", "convergence"], None),
-    "stub_untouched.py": (EVERY_CHECK, None),
+    "stub": (EVERY_CHECK, None),
     "broken_syntax.py": (EVERY_CHECK, "syntax"),
     "broken_empty.py": (EVERY_CHECK, "missing-function"),
     "broken_missing_function.py": ([c for c in EVERY_CHECK if c != "forward"], "missing-function"),
@@ -48,15 +51,18 @@ VERDICTS = {
 
 
 @pytest.fixture(scope="session")
-def reports():
-    names = sorted(VERDICTS)
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        graded = list(pool.map(lambda n: grade(FIXTURES / n), names))
-    return dict(zip(names, graded))
+def reports(tmp_path_factory):
+    return verdicts.grade_fixtures(EXERCISE, sorted(VERDICTS), tmp_path_factory.mktemp(EXERCISE.id))
 
 
 def test_every_fixture_has_a_verdict():
-    assert sorted(p.name for p in FIXTURES.glob("*.py")) == sorted(VERDICTS)
+    assert verdicts.fixture_names(EXERCISE) == sorted(n for n in VERDICTS if n.endswith(".py"))
+
+
+def test_the_reference_fixture_is_the_shipped_solution():
+    # other tests use it as a real file; it must never drift from the solution it copies
+    solution = stubgen.strip_markers(EXERCISE.solution_path.read_text(encoding="utf-8"))
+    assert (FIXTURES / "correct_reference.py").read_text(encoding="utf-8") == solution
 
 
 @pytest.mark.parametrize("name", sorted(VERDICTS))
@@ -109,7 +115,7 @@ def test_relu_ge_is_a_note_not_a_failure(reports):
 
 
 def test_stub_scores_zero_without_grader_error(reports):
-    report = reports["stub_untouched.py"]
+    report = reports["stub"]
     assert report.score == 0 and report.error is None
     assert all("not written yet" in c.message or "not finished" in c.message or "could not" in c.message
                for c in report.checks), report.to_json()
@@ -117,7 +123,7 @@ def test_stub_scores_zero_without_grader_error(reports):
 
 @pytest.mark.skipif(not os.environ.get("DRILL_SLOW"), reason="about a minute; set DRILL_SLOW=1 to run")
 def test_slow_triple_loop_attempt_passes_under_the_default_limits():
-    report = grade(Path(__file__).parent / "fixtures" / "slow" / "triple_loops.py")
+    report = grade(verdicts.FIXTURES / "slow" / "triple_loops.py")
     assert report.passed, report.to_json()
 
 
@@ -125,7 +131,7 @@ def test_status_tells_wrong_from_not_yet_written(reports):
     status = {c.name: c.status for c in reports["partial_links.py"].checks}
     assert status["dz2"] == "pass" and status["db2"] == "open" and status["dz1"] == "open"
     assert status["dW1"] == "open" and status["finite-difference"] == "open"
-    assert {c.status for c in reports["stub_untouched.py"].checks} == {"open"}
+    assert {c.status for c in reports["stub"].checks} == {"open"}
     crashed = {c.name: c.status for c in reports["crash_da1_shape.py"].checks}
     assert crashed["da1"] == "fail" and crashed["dz1"] == "open"
     assert {c.name: c.status for c in reports["wrong_missing_n.py"].checks}["dz2"] == "fail"
