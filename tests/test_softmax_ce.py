@@ -24,19 +24,7 @@ VERDICTS = {
 }
 
 
-@pytest.fixture(scope="module")
-def reports(tmp_path_factory):
-    return verdicts.grade_fixtures(EXERCISE, list(VERDICTS), tmp_path_factory.mktemp(EXERCISE.id))
-
-
-def test_every_fixture_has_a_verdict():
-    assert verdicts.fixture_names(EXERCISE) == sorted(n for n in VERDICTS if n.endswith(".py"))
-
-
-@pytest.mark.parametrize("name", list(VERDICTS))
-def test_verdict(reports, name):
-    failing, bugs = VERDICTS[name]
-    verdicts.assert_verdict(EXERCISE, name, reports[name], failing, bugs)
+reports, test_every_fixture_has_a_verdict, test_verdict = verdicts.suite(EXERCISE, VERDICTS)
 
 
 def test_messages_say_what_and_where(reports):

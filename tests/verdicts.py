@@ -6,6 +6,8 @@ the diagnosis must name); "reference" and "stub" stand for the shipped solution 
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import pytest
+
 from grader import catalog, stubgen
 from grader.grade import grade
 
@@ -41,3 +43,22 @@ def assert_verdict(exercise: catalog.Exercise, name: str, report, failing: list[
 
 def message(report, check: str) -> str:
     return next(c.message for c in report.checks if c.name == check)
+
+
+def suite(exercise: catalog.Exercise, table: dict):
+    """The module-scoped `reports` fixture and the two tests every exercise's table gets,
+    for a test module to bind: `reports, test_every_fixture_has_a_verdict, test_verdict =
+    verdicts.suite(EXERCISE, VERDICTS)`. table: file -> (checks it must fail, bugs named)."""
+    @pytest.fixture(scope="module")
+    def reports(tmp_path_factory):
+        return grade_fixtures(exercise, list(table), tmp_path_factory.mktemp(exercise.id))
+
+    def test_every_fixture_has_a_verdict():
+        assert fixture_names(exercise) == sorted(n for n in table if n.endswith(".py"))
+
+    @pytest.mark.parametrize("name", list(table))
+    def test_verdict(reports, name):
+        failing, bugs = table[name]
+        assert_verdict(exercise, name, reports[name], failing, bugs)
+
+    return reports, test_every_fixture_has_a_verdict, test_verdict
