@@ -113,7 +113,9 @@ def _connect(folder: Path, create: bool) -> sqlite3.Connection:
         raise _fail(db, exc) from None
     try:
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+        # Only a writer (holding the workspace lock) may switch the journal mode: the switch
+        # takes an exclusive lock that SQLite does not wait for, so two racing switches fail.
+        if create and conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
             conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")  # with WAL: a crash never corrupts
         _migrate(conn, db, create)
@@ -152,7 +154,20 @@ def _migrate(conn: sqlite3.Connection, db: Path, create: bool) -> None:
 
 
 def _write(folder: Path, rows) -> None:
-    """Run rows(conn) in one transaction of the history in folder."""
+    """Run rows(conn) in one transaction of the history in folder.
+
+    Writers take turns on the workspace lock as well as in SQLite: creating the history and
+    switching it to WAL are not covered by SQLite's busy wait, and two commands doing that at
+    once made one of them fail with "database is locked".
+    """
+    try:
+        with workspace.locked(folder):
+            _write_locked(folder, rows)
+    except workspace.WorkspaceError as exc:
+        raise HistoryError(str(exc)) from None
+
+
+def _write_locked(folder: Path, rows) -> None:
     conn = _connect(folder, create=True)
     try:
         conn.execute("BEGIN IMMEDIATE")
