@@ -9,7 +9,8 @@ here and only when a picture is asked for. Only matplotlib's object API is used 
 pyplot), so nothing depends on a display or on global figure state.
 
 The decision boundary is evaluated by the reference's own forward() on the attempt's
-trained params: the attempt's code never runs in the grader's process.
+trained params: the attempt's code never runs in the grader's process. A forward that
+depends on its batch (batch norm) classifies each grid point inside the training batch.
 """
 from __future__ import annotations
 
@@ -86,26 +87,55 @@ def draw_convergence(path: Path, losses, x=None, y=None, params: dict | None = N
     return _save(fig, path)
 
 
+def grid_classes(forward, params: dict, x, size: int = 200, batch_size: int = 60):
+    """The class forward(params, .) gives each point of a size x size grid around the points x:
+    (gx, gy, classes, number of classes).
+
+    A forward that uses statistics of its batch (batch norm in training mode) classifies a
+    point by the batch it comes in, so a grid pushed through it in one batch would show the
+    grid's statistics, not what the network learned. Such a forward is detected (a few rows
+    alone score differently than inside the whole batch), and each grid point is then
+    classified as one more row of the training batch x, on a coarser batch_size grid.
+    """
+    import numpy as np
+
+    with np.errstate(all="ignore"):
+        inside, _ = forward(params, x)
+        few = min(len(x), 5)
+        alone, _ = forward(params, x[:few])
+        batch_dependent = not np.allclose(np.asarray(alone, dtype=float), np.asarray(inside, dtype=float)[:few],
+                                          rtol=1e-6, atol=1e-9)
+        n = batch_size if batch_dependent else size
+        pad = 0.5
+        gx, gy = np.meshgrid(np.linspace(x[:, 0].min() - pad, x[:, 0].max() + pad, n),
+                             np.linspace(x[:, 1].min() - pad, x[:, 1].max() + pad, n))
+        points = np.column_stack([gx.ravel(), gy.ravel()])
+        if batch_dependent:
+            rows = np.vstack([x, points[:1]])
+            z = []
+            for point in points:
+                rows[-1] = point
+                z.append(np.asarray(forward(params, rows)[0], dtype=float)[-1])
+            z = np.array(z)
+        else:
+            z = np.asarray(forward(params, points)[0], dtype=float)
+    return gx, gy, z.argmax(axis=1).reshape(gx.shape), z.shape[1]
+
+
 def _draw_points(ax_xy, x, y, params, forward, accuracy):
     import numpy as np
 
-    pad = 0.5
-    gx, gy = np.meshgrid(np.linspace(x[:, 0].min() - pad, x[:, 0].max() + pad, 200),
-                         np.linspace(x[:, 1].min() - pad, x[:, 1].max() + pad, 200))
     classes = None
     if params is not None and forward is not None:
         try:  # the attempt's params: any shape, any value
             p = {k: np.asarray(v, dtype=float) for k, v in params.items()}
             if sum(v.size for v in p.values()) > MAX_PARAMS:
                 raise ValueError("too many params to evaluate on a grid")
-            with np.errstate(all="ignore"):
-                z2, _ = forward(p, np.column_stack([gx.ravel(), gy.ravel()]))
-            z2 = np.asarray(z2, dtype=float)
-            classes = z2.argmax(axis=1).reshape(gx.shape)
+            gx, gy, classes, n_classes = grid_classes(forward, p, x)
         except (ValueError, TypeError, KeyError, IndexError):
             ax_xy.set_title("XOR points (the trained params do not fit\nthe network, so no decision boundary)")
     if classes is not None:
-        levels = np.arange(z2.shape[1] + 1) - 0.5
+        levels = np.arange(n_classes + 1) - 0.5
         ax_xy.contourf(gx, gy, classes, levels=levels, cmap="coolwarm", alpha=0.25)
         ax_xy.contour(gx, gy, classes, levels=levels[1:-1], colors="k", linewidths=1.0)
         ax_xy.set_title("learned decision boundary" + (f" (accuracy {accuracy:.3f})" if accuracy is not None else ""))

@@ -199,6 +199,30 @@ def test_decision_boundary_of_the_reference_trained_params(tmp_path, reference, 
     assert plot.draw_convergence(tmp_path / "loss_only.png", losses).stat().st_size > 0  # no 2-D data
 
 
+@pytest.mark.parametrize("exercise_id", [e.id for e in catalog.exercises().values() if e.train is not None])
+def test_the_decision_boundary_classifies_the_training_points_as_training_did(exercise_id):
+    # batch norm's forward uses its batch's statistics: the grid must not be one batch of its own
+    from grader import plot, reference
+
+    ex = catalog.exercise(exercise_id)
+    ref = reference.load(ex.solution_path.read_text(encoding="utf-8"), str(ex.solution_path))
+    if not hasattr(ref, "make_xor"):
+        pytest.skip("no 2-D points to draw")
+    x, y = ref.make_xor(n=ex.train.n, seed=ex.train.seed)
+    params = ref.init_params(seed=ex.train.seed)
+    for _ in range(300):
+        z2, cache = ref.forward(params, x)
+        _, probs = ref.softmax_cross_entropy(z2, y)
+        params = ref.sgd_step(params, ref.backward(params, cache, probs, y), ex.train.lr)
+    predicted = ref.forward(params, x)[0].argmax(axis=1)
+    gx, gy, classes, n_classes = plot.grid_classes(ref.forward, params, x)
+    assert n_classes == 2 and classes.shape == gx.shape == gy.shape
+    # the grid cell of each training point gives the class training gave it (cells are coarse)
+    col = abs(gx[0][None, :] - x[:, :1]).argmin(axis=1)
+    row = abs(gy[:, 0][None, :] - x[:, 1:]).argmin(axis=1)
+    assert (classes[row, col] == predicted).mean() >= 0.95
+
+
 def test_drill_grade_plot_draws_one_attempt_and_a_batch_heatmap(tmp_path, reports):
     pytest.importorskip("matplotlib")
     from grader import plot
