@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import _classifier
 from .. import checks, settings
 from ..checks import Context, Outcome
 from ..compare import as_array
@@ -36,11 +37,6 @@ QUIET_UNIT_SCALE = 1e-2
 # error. db1 is held to this absolute bound instead (still far below any wrong db1).
 ZERO_GRADIENT_NOISE = 1e-8
 
-FORWARD = "z2, cache = forward(params, x)"
-LOSS = "loss, probs = softmax_cross_entropy(z2, y)"
-BACKWARD = "grads = backward(params, cache, probs, y)"
-STEP = "params = sgd_step(params, grads, lr)"
-
 
 def random_params(rng, D, H, C, fan_in=False):
     """Non-trivial parameters: biases, a gamma that is not 1 and a beta that is not 0."""
@@ -50,37 +46,9 @@ def random_params(rng, D, H, C, fan_in=False):
             "W2": rng.normal(0, s2, (H, C)), "b2": rng.normal(0, 0.5, C)}
 
 
-def make_probe(ref, rng, sizes, fan_in=False, quiet_unit=True):
-    N, D, H, C = (sizes[k] for k in "NDHC")
-    params = random_params(rng, D, H, C, fan_in)
-    if quiet_unit:
-        params["W1"][:, 0] *= QUIET_UNIT_SCALE
-    x = rng.normal(0, 1, (N, D))
-    y = rng.permutation(np.arange(N) % C).astype(np.int64)  # every class appears
-    z2, cache = ref.forward(params, x)
-    loss, probs = ref.softmax_cross_entropy(z2, y)
-    return {"sizes": sizes, "params": params, "x": x, "y": y, "z2": z2,
-            "cache": {k: cache[k] for k in CACHE_KEYS}, "loss": loss, "probs": probs}
-
-
-def zero_probe(ref, rng):
-    """A probe whose h has exact zeros: only the ReLU convention at 0 can tell there."""
-    probe = make_probe(ref, rng, SIZES[1])
-    h = probe["cache"]["h"].copy()
-    h[::2, ::2] = 0.0
-    probe["cache"]["h"] = h
-    probe["cache"]["a1"] = np.maximum(h, 0.0)
-    return probe
-
-
-def fd_probe(ref, rng):
-    """Every entry of h at least FD_KINK_MARGIN from the ReLU's kink; weights scaled by fan-in
-    so the softmax is not saturated; no quiet unit (its large inv_std would magnify rounding)."""
-    for _ in range(1000):
-        probe = make_probe(ref, rng, FD_SIZES, fan_in=True, quiet_unit=False)
-        if np.abs(probe["cache"]["h"]).min() > settings.FD_KINK_MARGIN:
-            return probe
-    raise RuntimeError("no finite-difference probe away from the kink")  # pragma: no cover
+def quiet_unit(params):
+    """One unit whose z1 hardly varies over the batch: there EPS changes inv_std by percents."""
+    params["W1"][:, 0] *= QUIET_UNIT_SCALE
 
 
 def step_inputs(rng):
@@ -89,51 +57,6 @@ def step_inputs(rng):
     shapes = {"dz2": (7, 4), "da1": (7, 5), "dh": (7, 5), "dxhat": (7, 5), "dz1": (7, 5),
               **{f"d{k}": v.shape for k, v in params.items()}}
     return params, {link: rng.normal(0, 1, shapes[link]) for link in LINKS}, 0.1
-
-
-def build(ctx: Context) -> list[dict]:
-    ref, rng = ctx.ref, ctx.rng
-    probes = [make_probe(ref, rng, s) for s in SIZES]
-    zero, fd = zero_probe(ref, rng), fd_probe(ref, rng)
-    train, sizes = ctx.exercise.train, ctx.exercise.sizes
-    x_train, y_train = ref.make_xor(n=train.n, seed=train.seed)
-    init = ref.init_params(sizes["D"], sizes["H"], sizes["C"], seed=train.seed)
-    step = step_inputs(rng)
-    ctx.data.update(probes=probes, zero=zero, fd=fd, y_train=y_train, step=step)
-    tasks = []
-    for i, p in enumerate(probes):
-        tasks.append(checks.call(f"forward/{i}", "forward", [p["params"], p["x"]]))
-        tasks.append(checks.call(f"loss/{i}", "softmax_cross_entropy", [p["z2"], p["y"]]))
-    shifted = probes[0]["z2"] + settings.STABILITY_SHIFT
-    tasks.append(checks.call("stability", "softmax_cross_entropy", [shifted, probes[0]["y"]]))
-    tasks.append(checks.call("step", "sgd_step", list(step), keep_args=False))
-    for i, p in enumerate(probes):
-        # The attempt's own cache (with any extra keys it keeps) under the grader's values.
-        tasks.append(checks.call(f"backward/{i}", "backward", backward_args(p), partial=True,
-                                 cache_from={"task": f"forward/{i}", "index": 1, "arg": 1}))
-    tasks.append(checks.call("backward/zero", "backward", backward_args(zero), partial=True))
-    tasks.append(checks.finite_difference_task(
-        "finite-difference", {"params": fd["params"], "x": fd["x"], "y": fd["y"]},
-        loss=[FORWARD, LOSS], grads=[FORWARD, LOSS, BACKWARD],
-        needs=["forward", "softmax_cross_entropy", "backward"]))
-    tasks.append(checks.train_task(
-        "convergence", {"params": init, "x": x_train, "y": y_train, "lr": train.lr},
-        steps=[FORWARD, LOSS, BACKWARD, STEP], iters=train.iters, final=[FORWARD],
-        outputs=["z2", "params"], needs=list(ctx.exercise.functions)))
-    return tasks
-
-
-def backward_args(probe) -> tuple:
-    return probe["params"], probe["cache"], probe["probs"], probe["y"]
-
-
-def regions(probe) -> dict:
-    h = probe["cache"]["h"]
-    true_class = np.zeros(probe["probs"].shape, dtype=bool)
-    true_class[np.arange(len(probe["y"])), probe["y"]] = True
-    return {"where h < 0": h < 0, "where h > 0": h > 0, "where h is exactly 0": h == 0,
-            "in each row's true-class column": true_class,
-            "outside each row's true-class column": ~true_class}
 
 
 def judge_finite_difference(ctx: Context, results: dict, params: dict) -> Outcome:
@@ -159,43 +82,15 @@ def judge_finite_difference(ctx: Context, results: dict, params: dict) -> Outcom
     return outcome
 
 
+NETWORK = _classifier.Network(
+    sizes=SIZES, fd_sizes=FD_SIZES, links=LINKS, cache_keys=CACHE_KEYS, forward_outputs=FORWARD_OUTPUTS,
+    relu_input="h", random_params=random_params, step_inputs=step_inputs, tweak=quiet_unit,
+    judge_fd=judge_finite_difference)
+
+
+def build(ctx: Context) -> list[dict]:
+    return _classifier.build(NETWORK, ctx)
+
+
 def judge(ctx: Context, results: dict) -> list[Outcome]:
-    d = ctx.data
-    probes, zero = d["probes"], d["zero"]
-    n = range(len(probes))
-    sizes = lambda i: probes[i]["sizes"]  # noqa: E731
-    out = [
-        checks.judge_outputs(ctx, "forward", "forward", results, [f"forward/{i}" for i in n],
-                             lambda i: FORWARD_OUTPUTS,
-                             lambda i: {label: checks.pick((probes[i]["z2"], probes[i]["cache"]), path)
-                                        for label, path in FORWARD_OUTPUTS.items()},
-                             sizes=sizes, args=lambda i: [probes[i]["params"], probes[i]["x"]]),
-        checks.judge_outputs(ctx, "loss", "softmax_cross_entropy", results, [f"loss/{i}" for i in n],
-                             lambda i: {"loss": (0,), "probs": (1,)},
-                             lambda i: {"loss": probes[i]["loss"], "probs": probes[i]["probs"]},
-                             sizes=sizes, scalars={"loss"}, args=lambda i: [probes[i]["z2"], probes[i]["y"]]),
-    ]
-    out += checks.judge_links(ctx, results, "backward", LINKS, [f"backward/{i}" for i in n],
-                              [backward_args(p) for p in probes], sizes=[p["sizes"] for p in probes],
-                              regions=[regions(p) for p in probes],
-                              tolerated=("backward/zero", backward_args(zero), regions(zero),
-                                         "where h is exactly 0"))
-    params, grads, lr = d["step"]
-    expected = {k: v - lr * grads[f"d{k}"] for k, v in params.items()}
-    out.append(checks.judge_outputs(ctx, "step", "sgd_step", results, ["step"], lambda i: {k: (k,) for k in params},
-                                    lambda i: expected, sizes=lambda i: {}, args=lambda i: [params, grads, lr]))
-    out.append(judge_finite_difference(ctx, results, d["fd"]["params"]))
-    out.append(checks.judge_convergence(ctx, results, "convergence", d["y_train"], "z2"))
-    out.append(checks.judge_purity(ctx, results, {
-        **{f"forward/{i}": ("forward", {"params": probes[i]["params"], "x": probes[i]["x"]}) for i in n},
-        **{f"loss/{i}": ("softmax_cross_entropy", {"z2": probes[i]["z2"], "y": probes[i]["y"]}) for i in n},
-        **{f"backward/{i}": ("backward", dict(zip(("params", "cache", "probs", "y"), backward_args(probes[i]))))
-           for i in n},
-    }))
-    shifted = [probes[0]["z2"] + settings.STABILITY_SHIFT, probes[0]["y"]]
-    out.append(checks.judge_outputs(ctx, "stability", "softmax_cross_entropy", results, ["stability"],
-                                    lambda i: {"loss": (0,), "probs": (1,)},
-                                    lambda i: {"loss": probes[0]["loss"], "probs": probes[0]["probs"]},
-                                    sizes=sizes, scalars={"loss"}, context="with every logit shifted by +1000, ",
-                                    args=lambda i: shifted))
-    return out
+    return _classifier.judge(NETWORK, ctx, results)

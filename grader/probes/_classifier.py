@@ -1,0 +1,169 @@
+"""What the classifier exercises share: the probes and verdicts of a network with the
+interface forward(params, x) -> (z2, cache), softmax_cross_entropy(z2, y) -> (loss, probs),
+backward(params, cache, probs, y) -> grads and sgd_step(params, grads, lr) -> params, a
+ReLU somewhere in the chain, trained on the XOR set.
+
+An exercise module (mlp_backprop, batchnorm_mlp) describes its own network in a Network
+(sizes, parameters, cache, links, which value feeds the ReLU) and hands it to build() and
+judge() here; grader/checks.py holds the pieces that know no interface at all.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from .. import checks, settings
+from ..checks import Context, Outcome
+
+FORWARD = "z2, cache = forward(params, x)"
+LOSS = "loss, probs = softmax_cross_entropy(z2, y)"
+BACKWARD = "grads = backward(params, cache, probs, y)"
+STEP = "params = sgd_step(params, grads, lr)"
+BACKWARD_ARGS = ("params", "cache", "probs", "y")
+
+
+@dataclass(frozen=True)
+class Network:
+    """One classifier exercise, as its probes see it."""
+
+    sizes: list[dict]  # the link probes' sizes (N, D, H, C); N, D, H and C differ in each
+    fd_sizes: dict  # the finite-difference probe's sizes
+    links: list[str]  # the gradient links, in chain order
+    cache_keys: tuple[str, ...]  # the cache entries the grader gives backward (its own values)
+    forward_outputs: dict  # label in messages -> path into (z2, cache), in chain order
+    relu_input: str  # the cache entry the ReLU is applied to
+    # random_params(rng, D, H, C, fan_in): non-trivial parameters; fan_in scales weights by fan-in
+    random_params: Callable[..., dict]
+    # step_inputs(rng) -> (params, grads, lr): the update step's inputs
+    step_inputs: Callable[..., tuple]
+    # tweak(params): changes the link probes' parameters (not the finite-difference probe's)
+    tweak: Callable[[dict], None] | None = None
+    # judge_fd(ctx, results, params) -> Outcome: instead of the generic finite-difference check
+    judge_fd: Callable[..., Outcome] | None = None
+
+
+def make_probe(net: Network, ref, rng, sizes: dict, *, fan_in: bool = False, tweak: bool = True) -> dict:
+    N, D, H, C = (sizes[k] for k in "NDHC")
+    params = net.random_params(rng, D, H, C, fan_in)
+    if tweak and net.tweak is not None:
+        net.tweak(params)
+    x = rng.normal(0, 1, (N, D))
+    y = rng.permutation(np.arange(N) % C).astype(np.int64)  # every class appears
+    z2, cache = ref.forward(params, x)
+    loss, probs = ref.softmax_cross_entropy(z2, y)
+    return {"sizes": sizes, "params": params, "x": x, "y": y, "z2": z2,
+            "cache": {k: cache[k] for k in net.cache_keys}, "loss": loss, "probs": probs}
+
+
+def zero_probe(net: Network, ref, rng) -> dict:
+    """A probe whose ReLU input has exact zeros: only the ReLU convention at 0 can tell there."""
+    probe = make_probe(net, ref, rng, net.sizes[1])
+    before = probe["cache"][net.relu_input].copy()
+    before[::2, ::2] = 0.0
+    probe["cache"][net.relu_input] = before
+    probe["cache"]["a1"] = np.maximum(before, 0.0)
+    return probe
+
+
+def fd_probe(net: Network, ref, rng) -> dict:
+    """A probe whose ReLU input keeps FD_KINK_MARGIN away from the kink, with weights scaled by
+    fan-in so the softmax is not saturated (saturated gradients are too small to measure)."""
+    for _ in range(1000):
+        probe = make_probe(net, ref, rng, net.fd_sizes, fan_in=True, tweak=False)
+        if np.abs(probe["cache"][net.relu_input]).min() > settings.FD_KINK_MARGIN:
+            return probe
+    raise RuntimeError("no finite-difference probe away from the kink")  # pragma: no cover
+
+
+def regions(net: Network, probe: dict) -> dict:
+    """Named masks over the probe's values, for messages that say where a link is wrong."""
+    r = net.relu_input
+    before = probe["cache"][r]
+    true_class = np.zeros(probe["probs"].shape, dtype=bool)
+    true_class[np.arange(len(probe["y"])), probe["y"]] = True
+    return {f"where {r} < 0": before < 0, f"where {r} > 0": before > 0, f"where {r} is exactly 0": before == 0,
+            "in each row's true-class column": true_class,
+            "outside each row's true-class column": ~true_class}
+
+
+def backward_args(probe: dict) -> tuple:
+    return tuple(probe[k] for k in BACKWARD_ARGS)
+
+
+def build(net: Network, ctx: Context) -> list[dict]:
+    ref, rng = ctx.ref, ctx.rng
+    probes = [make_probe(net, ref, rng, s) for s in net.sizes]
+    zero, fd = zero_probe(net, ref, rng), fd_probe(net, ref, rng)
+    train, sizes = ctx.exercise.train, ctx.exercise.sizes
+    x_train, y_train = ref.make_xor(n=train.n, seed=train.seed)
+    init = ref.init_params(sizes["D"], sizes["H"], sizes["C"], seed=train.seed)
+    step = net.step_inputs(rng)
+    ctx.data.update(probes=probes, zero=zero, fd=fd, y_train=y_train, step=step)
+    tasks = []
+    for i, p in enumerate(probes):
+        tasks.append(checks.call(f"forward/{i}", "forward", [p["params"], p["x"]]))
+        tasks.append(checks.call(f"loss/{i}", "softmax_cross_entropy", [p["z2"], p["y"]]))
+    shifted = probes[0]["z2"] + settings.STABILITY_SHIFT
+    tasks.append(checks.call("stability", "softmax_cross_entropy", [shifted, probes[0]["y"]]))
+    tasks.append(checks.call("step", "sgd_step", list(step), keep_args=False))
+    for i, p in enumerate(probes):
+        # The attempt's own cache (with any extra keys it keeps) under the grader's values.
+        tasks.append(checks.call(f"backward/{i}", "backward", list(backward_args(p)), partial=True,
+                                 cache_from={"task": f"forward/{i}", "index": 1, "arg": 1}))
+    tasks.append(checks.call("backward/zero", "backward", list(backward_args(zero)), partial=True))
+    tasks.append(checks.finite_difference_task(
+        "finite-difference", {"params": fd["params"], "x": fd["x"], "y": fd["y"]},
+        loss=[FORWARD, LOSS], grads=[FORWARD, LOSS, BACKWARD],
+        needs=["forward", "softmax_cross_entropy", "backward"]))
+    tasks.append(checks.train_task(
+        "convergence", {"params": init, "x": x_train, "y": y_train, "lr": train.lr},
+        steps=[FORWARD, LOSS, BACKWARD, STEP], iters=train.iters, final=[FORWARD],
+        outputs=["z2", "params"], needs=list(ctx.exercise.functions)))
+    return tasks
+
+
+def judge(net: Network, ctx: Context, results: dict) -> list[Outcome]:
+    d = ctx.data
+    probes, zero = d["probes"], d["zero"]
+    n = range(len(probes))
+    sizes = lambda i: probes[i]["sizes"]  # noqa: E731
+    loss_outputs = lambda i: {"loss": (0,), "probs": (1,)}  # noqa: E731
+    out = [
+        checks.judge_outputs(ctx, "forward", "forward", results, [f"forward/{i}" for i in n],
+                             lambda i: net.forward_outputs,
+                             lambda i: {label: checks.pick((probes[i]["z2"], probes[i]["cache"]), path)
+                                        for label, path in net.forward_outputs.items()},
+                             sizes=sizes, args=lambda i: [probes[i]["params"], probes[i]["x"]]),
+        checks.judge_outputs(ctx, "loss", "softmax_cross_entropy", results, [f"loss/{i}" for i in n],
+                             loss_outputs, lambda i: {"loss": probes[i]["loss"], "probs": probes[i]["probs"]},
+                             sizes=sizes, scalars={"loss"}, args=lambda i: [probes[i]["z2"], probes[i]["y"]]),
+    ]
+    out += checks.judge_links(ctx, results, "backward", net.links, [f"backward/{i}" for i in n],
+                              [backward_args(p) for p in probes], sizes=[p["sizes"] for p in probes],
+                              regions=[regions(net, p) for p in probes],
+                              tolerated=("backward/zero", backward_args(zero), regions(net, zero),
+                                         f"where {net.relu_input} is exactly 0"))
+    params, grads, lr = d["step"]
+    expected = {k: v - lr * grads[f"d{k}"] for k, v in params.items()}
+    out.append(checks.judge_outputs(ctx, "step", "sgd_step", results, ["step"], lambda i: {k: (k,) for k in params},
+                                    lambda i: expected, sizes=lambda i: {}, args=lambda i: [params, grads, lr]))
+    fd_params = d["fd"]["params"]
+    if net.judge_fd is not None:
+        out.append(net.judge_fd(ctx, results, fd_params))
+    else:
+        out.append(checks.judge_finite_difference(ctx, results, "finite-difference",
+                                                  {k: f"d{k}" for k in fd_params}, fd_params))
+    out.append(checks.judge_convergence(ctx, results, "convergence", d["y_train"], "z2"))
+    out.append(checks.judge_purity(ctx, results, {
+        **{f"forward/{i}": ("forward", {"params": probes[i]["params"], "x": probes[i]["x"]}) for i in n},
+        **{f"loss/{i}": ("softmax_cross_entropy", {"z2": probes[i]["z2"], "y": probes[i]["y"]}) for i in n},
+        **{f"backward/{i}": ("backward", dict(zip(BACKWARD_ARGS, backward_args(probes[i])))) for i in n},
+    }))
+    shifted = [probes[0]["z2"] + settings.STABILITY_SHIFT, probes[0]["y"]]
+    out.append(checks.judge_outputs(ctx, "stability", "softmax_cross_entropy", results, ["stability"],
+                                    loss_outputs, lambda i: {"loss": probes[0]["loss"], "probs": probes[0]["probs"]},
+                                    sizes=sizes, scalars={"loss"}, context="with every logit shifted by +1000, ",
+                                    args=lambda i: shifted))
+    return out
