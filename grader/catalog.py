@@ -245,13 +245,28 @@ def exercises() -> dict[str, Exercise]:
 DEFAULT_EXERCISE = "mlp_backprop"
 
 
+def no_such(what: str, name: str, known, listing: str = "", where: str = "") -> str:
+    """The message for an unknown name: the close matches first when there are any, and every
+    known name while the list is short (else the command that lists them)."""
+    import difflib
+
+    known = list(known)
+    close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
+    message = f"no {what} called {name!r}{where}"
+    if close:
+        message += f"; did you mean {' or '.join(close)}?"
+    if len(known) <= 12 or not listing:
+        return message + f"{' ' if close else '; '}there is: {', '.join(known)}"
+    return message + f" (`{listing}` lists them all)"
+
+
 def exercise(name: str | None = None) -> Exercise:
     """The exercise called name (the default one when None); KeyError lists what exists.
     Only that exercise's file is read: `drill grade` pays for one, not for all."""
     files = _exercise_files()
     name = name or DEFAULT_EXERCISE
     if name not in files:
-        raise KeyError(f"no exercise called {name!r}; there is: {', '.join(files)}")
+        raise KeyError(no_such("exercise", name, files))
     return _load_exercise(name)
 
 
@@ -387,5 +402,5 @@ def bug(bug_id: str) -> Bug:
     """The bug called bug_id; KeyError lists what exists."""
     table = _all_bugs()
     if bug_id not in table:
-        raise KeyError(f"no bug called {bug_id!r}; there is: {', '.join(table)}")
+        raise KeyError(no_such("bug", bug_id, table, "drill bugs"))
     return table[bug_id]

@@ -90,7 +90,8 @@ def _choose(exercise: catalog.Exercise, bug_id: str | None, source: str, origin:
     table = catalog.bugs(exercise.id)
     if bug_id is not None:
         if bug_id not in table:
-            raise UnknownName(f"no bug called {bug_id!r} in {exercise.id}; there is: {', '.join(table)}")
+            raise UnknownName(catalog.no_such("bug", bug_id, table, f"drill bugs {exercise.id}",
+                                              where=f" in {exercise.id}"))
         return table[bug_id]
     # a note is no exercise in finding a bug: `drill grade` passes the attempt anyway
     candidates = [b for b in fitting_bugs(source, exercise.id, origin) if b.severity == "error"]

@@ -25,8 +25,20 @@ def test_the_catalogue_covers_the_whole_chain():
 
 def test_bug_lookup_names_what_exists():
     assert catalog.bug("missing-n").link == "dz2"
-    with pytest.raises(KeyError, match="no bug called 'nope'; there is: .*missing-n"):
+    with pytest.raises(KeyError, match=r"no bug called 'nope' \(`drill bugs` lists them all\)"):
         catalog.bug("nope")
+    with pytest.raises(KeyError, match="no bug called 'misssing-n'; did you mean missing-n"):
+        catalog.bug("misssing-n")
+
+
+def test_an_unknown_name_gets_its_close_matches_and_a_short_list_in_full():
+    assert catalog.no_such("exercise", "softmax", ["mlp_backprop", "softmax_ce"]) == \
+        "no exercise called 'softmax'; did you mean softmax_ce? there is: mlp_backprop, softmax_ce"
+    assert catalog.no_such("exercise", "xyz", ["a", "b"]) == "no exercise called 'xyz'; there is: a, b"
+    many = [f"bug-{i}" for i in range(30)]
+    assert catalog.no_such("bug", "zzz", many, "drill bugs") == "no bug called 'zzz' (`drill bugs` lists them all)"
+    assert catalog.no_such("bug", "bug-1x", many, "drill bugs", where=" in e").startswith(
+        "no bug called 'bug-1x' in e; did you mean bug-1")
 
 
 GOOD = {

@@ -156,12 +156,14 @@ def test_force_keeps_a_backup(here):
 
 
 @pytest.mark.parametrize("args, names", [
-    (("inject-bug", "--bug", "nope"), "missing-n"),
+    (("inject-bug", "--bug", "nope"), "`drill bugs mlp_backprop` lists them all"),
+    (("inject-bug", "--bug", "missing_n"), "did you mean missing-n or"),
     (("inject-bug", "cnn"), "mlp_backprop"),
-    (("explain", "nope"), "unstable-softmax"),
+    (("explain", "nope"), "`drill bugs` lists them all"),
+    (("explain", "relu_ge"), "did you mean relu-ge or bn-relu-ge?"),
     (("bugs", "cnn"), "mlp_backprop"),
 ])
-def test_unknown_names_are_usage_errors_listing_what_exists(here, args, names):
+def test_unknown_names_are_usage_errors_saying_what_exists(here, args, names):
     result = drill(*args)
     assert result.exit_code == 2, result.output
     assert names in result.output and "Traceback" not in result.output

@@ -23,7 +23,7 @@ def command(exercise, self_test, jobs):
     """
     try:
         if exercise is not None and exercise not in catalog.exercises():
-            raise click.UsageError(f"no exercise called {exercise!r}; there is: {', '.join(catalog.exercises())}")
+            raise click.UsageError(catalog.no_such("exercise", exercise, catalog.exercises()))
         table = catalog.bugs(exercise)
     except catalog.CatalogError as exc:
         raise click.ClickException(str(exc)) from None
