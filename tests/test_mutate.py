@@ -1,9 +1,15 @@
 """The mutation operators: one table of (operator, selector, source, expected mutant) rows."""
 import ast
+import functools
+import os
+import re
 
 import pytest
+from hypothesis import given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
-from grader import mutate, paths
+from grader import catalog, inject, mutate, paths, stubgen
 
 
 def fn(*body: str, name: str = "f") -> str:
@@ -149,3 +155,58 @@ def test_unknown_operator_and_bad_source_are_mutation_errors():
         mutate.apply("def f(:\n", "drop-term", "f", "a")
     assert not mutate.fits(fn("a = 1"), "drop-term", "f", "a")
     assert mutate.fits(fn("a = 1 + b"), "drop-term", "f", "a")
+
+
+# --- property: a user's own formatting never changes what a bug does, and always survives ------
+
+def _code_lines(source: str) -> list[int]:
+    """Indexes of the lines where a comment may go at the end: the last line of each simple
+    statement (never inside a string, and never after a backslash continuation)."""
+    tree = ast.parse(source)
+    ends = {n.end_lineno - 1 for n in ast.walk(tree) if isinstance(n, ast.stmt) and not hasattr(n, "body")}
+    lines = source.splitlines()
+    return sorted(i for i in ends if not lines[i].rstrip().endswith("\\"))
+
+
+@functools.lru_cache(maxsize=None)
+def _reference_and_mutants(exercise: str) -> tuple[str, dict[str, str]]:
+    source = stubgen.strip_markers(catalog.exercise(exercise).solution_path.read_text(encoding="utf-8"))
+    return source, {bug.id: inject.mutant(source, bug) for bug in catalog.bugs(exercise).values()}
+
+
+@hsettings(max_examples=20, deadline=None, derandomize=True, database=None)
+@given(data=st.data())
+def test_every_bug_goes_into_restyled_code_exactly_as_into_the_reference(data):
+    """Comments on any lines and comment lines between statements: every catalogued bug still
+    fits, every added comment outside the edit stays, and removing them again gives exactly
+    the reference's mutant."""
+    exercise = data.draw(st.sampled_from(sorted(catalog.exercises())), label="exercise")
+    source, mutants = _reference_and_mutants(exercise)
+    lines = source.splitlines(keepends=True)
+    ends = _code_lines(source)
+    commented = data.draw(st.sets(st.sampled_from(ends), max_size=12), label="commented lines")
+    spaced = data.draw(st.sets(st.sampled_from(ends), max_size=6), label="lines followed by a comment line")
+    restyled = []
+    for i, line in enumerate(lines):
+        if i in commented:
+            line = line.rstrip("\n") + f"  # mine {i} é\n"
+        restyled.append(line)
+        if i in spaced:
+            indent = line[:len(line) - len(line.lstrip())]
+            restyled.append(f"{indent}# my note after line {i}\n\n")
+    restyled = "".join(restyled)
+
+    def unstyle(text: str) -> str:
+        text = re.sub(r"  # mine \d+ é\n", "\n", text)
+        return re.sub(r"[ \t]*# my note after line \d+\n\n", "", text)
+
+    assert unstyle(restyled) == source
+    for bug in catalog.bugs(exercise).values():
+        got = inject.mutant(restyled, bug)
+        assert unstyle(got) == mutants[bug.id], bug.id
+        # the edit is one span; every comment before or after it is still there
+        head = len(os.path.commonprefix([restyled, got]))
+        tail = len(os.path.commonprefix([restyled[::-1], got[::-1]]))
+        for m in re.finditer(r"# (?:mine|my note after line) \d+", restyled):
+            if m.end() <= head or m.start() >= len(restyled) - tail:
+                assert m.group() in got, (bug.id, m.group())
