@@ -224,10 +224,10 @@ class Blank:
         object.__setattr__(self, "error", error)
 
     def _raise(self, *args, **kwargs):
-        raise BlankUsed(self.name)
+        raise BlankUsed(self)
 
     def __getattr__(self, item):
-        raise BlankUsed(self.name)
+        raise BlankUsed(self)
 
     for _op in ("add", "sub", "mul", "truediv", "floordiv", "matmul", "pow", "mod"):
         locals()[f"__{_op}__"] = _raise
@@ -239,11 +239,17 @@ class Blank:
 
 
 class BlankUsed(NotImplementedError):
-    pass
+    """A Blank was used; .blank is the one."""
+
+    def __init__(self, blank):
+        super().__init__(blank.name)
+        self.blank = blank
 
 
 def _blank_for(exc, scope, names, attempt_file):
     """Why a statement's targets are left blank: the Blank it used, or the error it raised."""
+    if isinstance(exc, BlankUsed):
+        return {"kind": "depends", "on": exc.blank.name, "error": exc.blank.error}
     for n in names:
         if isinstance(scope.get(n), Blank):
             used = scope[n]
@@ -252,26 +258,106 @@ def _blank_for(exc, scope, names, attempt_file):
     return {"kind": kind, **describe(exc, attempt_file)}
 
 
-def _target_names(target):
-    """The variables an assignment target binds or changes: `a, b` -> a, b; `d[i]` -> d."""
+def _blanked(target):
+    """What a failed assignment to target leaves blank: ("name", n) for a variable, or
+    ("key", n, key) for `n["key"]`, an entry of a dict of gradients filled key by key."""
     import ast
 
     if isinstance(target, ast.Name):
-        return [target.id]
+        return [("name", target.id)]
     if isinstance(target, (ast.Tuple, ast.List)):
-        return [n for elt in target.elts for n in _target_names(elt)]
+        return [b for elt in target.elts for b in _blanked(elt)]
     if isinstance(target, ast.Starred):
-        return _target_names(target.value)
+        return _blanked(target.value)
+    if (isinstance(target, ast.Subscript) and isinstance(target.value, ast.Name)
+            and isinstance(target.slice, ast.Constant) and isinstance(target.slice.value, str)):
+        return [("key", target.value.id, target.slice.value)]
     while isinstance(target, (ast.Subscript, ast.Attribute)):
-        target = target.value
-    return [target.id] if isinstance(target, ast.Name) else []
+        target = target.value  # an array changed in place: the whole array is unfinished
+    return [("name", target.id)] if isinstance(target, ast.Name) else []
+
+
+def _stored(stmt):
+    """Everything a statement assigns, nested blocks included (not nested functions)."""
+    import ast
+
+    found, todo = [], [stmt]
+    while todo:
+        node = todo.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)) and node is not stmt:
+            continue
+        if isinstance(node, ast.Assign):
+            for t in node.targets:
+                found += _blanked(t)
+        elif isinstance(node, (ast.AugAssign, ast.AnnAssign, ast.For, ast.AsyncFor)):
+            found += _blanked(node.target)
+        elif isinstance(node, ast.withitem) and node.optional_vars is not None:
+            found += _blanked(node.optional_vars)
+        elif isinstance(node, ast.NamedExpr):
+            found += _blanked(node.target)
+        todo.extend(ast.iter_child_nodes(node))
+    return list(dict.fromkeys(found))
+
+
+_BLOCKS = ("body", "orelse", "finalbody")
+
+
+def _guarded(stmts, top):
+    """stmts with each statement in a try whose handler leaves what it assigns blank.
+
+    Statements inside blocks (if, for, with, try; not while) are guarded one by one too,
+    and the block as a whole for what its header raises. A `raise` inside a block is left to reach
+    the block's guard, so an unfinished block leaves everything it assigns blank."""
+    import ast
+
+    out = []
+    for stmt in stmts:
+        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            out.append(stmt)
+            continue
+        if isinstance(stmt, ast.Raise) and not top:
+            out.append(stmt)
+            continue
+        # what the user's statement reads and assigns, before its blocks get guards of their own
+        loaded = sorted({n.id for n in ast.walk(stmt) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)})
+        stored = _stored(stmt)
+        if not isinstance(stmt, ast.While):  # guarded inside, a while loop could spin for ever
+            for field in _BLOCKS:
+                inner = getattr(stmt, field, None)
+                if inner and isinstance(inner, list):
+                    setattr(stmt, field, _guarded(inner, top=False))
+            for handler in getattr(stmt, "handlers", None) or []:
+                handler.body = _guarded(handler.body, top=False)
+        lines = []
+        for b in stored:
+            if b[0] == "name":
+                n = b[1]
+                lines.append(f"    if not isinstance(locals().get({n!r}), __drill_blank__):\n"
+                             f"        {n} = __drill_blank__({n!r}, __drill_why__)\n")
+            else:
+                _, n, key = b
+                lines.append(f"    if isinstance(locals().get({n!r}), dict):\n"
+                             f"        if not isinstance({n}.get({key!r}), __drill_blank__):\n"
+                             f"            {n}[{key!r}] = __drill_blank__({key!r}, __drill_why__)\n"
+                             f"    elif not isinstance(locals().get({n!r}), __drill_blank__):\n"
+                             f"        {n} = __drill_blank__({n!r}, __drill_why__)\n")
+        handler = ast.parse(
+            "try:\n    pass\n"
+            "except Exception as __drill_exc__:\n"
+            f"    __drill_why__ = __drill_blank_for__(__drill_exc__, locals(), {tuple(loaded)!r})\n"
+            + "".join(lines) + "    pass\n"
+        ).body[0]
+        handler.body = [stmt]
+        ast.copy_location(handler, stmt)
+        out.append(handler)
+    return out
 
 
 def partial_version(fn, attempt_file):
     """fn rewritten so that a statement raising NotImplementedError leaves its targets blank.
 
-    Only the top-level statements of fn's body are wrapped; returns None when fn cannot be
-    rewritten (defined elsewhere, decorated, a closure).
+    Every statement of fn's body is guarded, those inside blocks too (see _guarded); returns
+    None when fn cannot be rewritten (defined elsewhere, decorated, a closure).
     """
     import ast
 
@@ -287,25 +373,7 @@ def partial_version(fn, attempt_file):
                  and n.name == fn.__name__ and n.lineno <= code.co_firstlineno <= n.body[0].lineno), None)
     if node is None or node.decorator_list:
         return None
-    body = []
-    for stmt in node.body:
-        targets = []
-        if isinstance(stmt, (ast.Assign, ast.AugAssign, ast.AnnAssign)):
-            for t in (stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]):
-                targets += _target_names(t)
-        loaded = sorted({n.id for n in ast.walk(stmt) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)})
-        handler = ast.parse(
-            "try:\n    pass\n"
-            "except Exception as __drill_exc__:\n"
-            f"    __drill_why__ = __drill_blank_for__(__drill_exc__, locals(), {tuple(loaded)!r})\n"
-            + "".join(f"    {t} = __drill_blank__({t!r}, __drill_why__)\n" for t in targets)
-            + ("    pass\n" if not targets else "")
-        ).body[0]
-        handler.body = [stmt]
-        ast.copy_location(handler, stmt)
-        ast.fix_missing_locations(handler)
-        body.append(handler)
-    node.body = body
+    node.body = _guarded(node.body, top=True)
     module = ast.Module(body=[node], type_ignores=[])
     ast.fix_missing_locations(module)
     namespace = fn.__globals__
