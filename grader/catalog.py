@@ -270,6 +270,39 @@ def exercise(name: str | None = None) -> Exercise:
     return _load_exercise(name)
 
 
+def guess(source: str) -> Exercise | None:
+    """The exercise a file attempts, told from its text; None when it defines none of any
+    exercise's functions.
+
+    The exercise most of whose functions the file defines (or imports) wins; between those
+    that tie (mlp_backprop and batchnorm_mlp ask for the same four), the one most of whose
+    blank names (z1, dgamma, ...) the text mentions, then the one with more of them found,
+    then the default exercise.
+    """
+    import ast
+    import re
+
+    words = set(re.findall(r"[A-Za-z_][A-Za-z_0-9]*", source))
+    try:
+        body = ast.parse(source).body
+        defined = {n.name for n in body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
+        defined |= {a.asname or a.name for n in body if isinstance(n, (ast.Import, ast.ImportFrom)) for a in n.names}
+        defined |= {t.id for n in body if isinstance(n, ast.Assign) for t in n.targets if isinstance(t, ast.Name)}
+    except (SyntaxError, ValueError):
+        defined = set(re.findall(r"^\s*def\s+([A-Za-z_][A-Za-z_0-9]*)\s*\(", source, re.MULTILINE))
+    best, best_key = None, None
+    for ex in exercises().values():
+        has = sum(f in defined for f in ex.functions)
+        if not has:
+            continue
+        names = [b.name for b in ex.blanks]
+        found = sum(n in words for n in names)
+        key = (has / len(ex.functions), round(found / len(names), 2), found, ex.id == DEFAULT_EXERCISE)
+        if best_key is None or key > best_key:
+            best, best_key = ex, key
+    return best
+
+
 # --- the bug catalogue: bugs/*.yaml ----------------------------------------------------
 
 SEVERITIES = ("error", "note")

@@ -208,3 +208,17 @@ def test_one_file_json_is_still_exactly_its_report(course):
     assert result.exit_code == 1
     data = json.loads(result.stdout)
     assert "results" not in data and data["error"]["kind"] == "syntax" and data["score"] == 0
+
+
+def test_without_exercise_each_file_is_graded_as_the_exercise_it_attempts(tmp_path):
+    # a teacher's folder where nothing was made by `drill start`: names tell nothing
+    from grader import stubgen
+
+    for ex in ("softmax_ce", "batchnorm_mlp"):
+        solution = catalog.exercise(ex).solution_path.read_text(encoding="utf-8")
+        touch(tmp_path / ex[:2] / "submission.py", stubgen.strip_markers(solution))
+    result = invoke("grade", tmp_path, "--json", "-j", "2")
+    assert result.exit_code == 0, result.output
+    rows = {Path(r["file"]).parent.name: r for r in json.loads(result.stdout)["results"]}
+    assert rows["so"]["exercise"] == "softmax_ce" and rows["ba"]["exercise"] == "batchnorm_mlp"
+    assert all(r["score"] == 100 for r in rows.values())

@@ -1,5 +1,6 @@
 """grader.catalog: the shipped exercise loads, and every kind of bad exercise file is rejected by name."""
 import copy
+from pathlib import Path
 
 import pytest
 import yaml
@@ -98,3 +99,29 @@ def test_unreadable_exercise_file_is_rejected_naming_the_file(tmp_path, text, wo
     with pytest.raises(CatalogError, match=words) as info:
         catalog.load_exercise_file(path)
     assert str(path) in str(info.value)
+
+
+# --- which exercise an unnamed file attempts ------------------------------------------------
+
+FIXTURE_ROOT = Path(__file__).parent / "fixtures"
+
+
+@pytest.mark.parametrize("path", sorted(p for p in FIXTURE_ROOT.glob("*/*.py") if p.parent.name in catalog.exercises()),
+                         ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_every_fixture_is_told_its_exercise_without_being_named(path, tmp_path):
+    from grader.grade import _guess
+
+    copy = tmp_path / "attempt.py"  # a name that tells nothing
+    copy.write_text(path.read_text(encoding="utf-8"), encoding="utf-8")
+    assert _guess(copy).id == path.parent.name
+
+
+def test_a_file_name_that_is_an_exercise_id_decides(tmp_path):
+    from grader.grade import _guess
+
+    for ex in catalog.exercises():
+        f = tmp_path / f"my_{ex}_try2.py"
+        f.write_text("x = 1\n")
+        assert _guess(f).id == ex
+    assert _guess(tmp_path / "nothing_here.py").id == catalog.DEFAULT_EXERCISE  # no such file: the default
+    assert catalog.guess("import os\n") is None and catalog.guess("def forward(:\n") is not None

@@ -19,7 +19,8 @@ def limit_options(f):
 @click.command("grade")
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--exercise", "exercise_id", metavar="NAME", help="The exercise the files attempt "
-              "(default: the one `drill start` recorded, else mlp_backprop).")
+              "(default: the one `drill start` recorded for the file, else the one its name or its "
+              "functions tell, else mlp_backprop).")
 @click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), help="What to print on stdout (default: text). "
               "json: for one FILE exactly its report (SPEC §4); for a folder or several files one object "
