@@ -34,7 +34,7 @@ def made_up(file="=HYPERLINK(1)&<x>.py", stdout=("\x1b[31mred\x1b[0m", "nul \x00
                           "dz2 is wrong \x07 where z1 < 0" if c.name == "dz2" else "fine")
               for c in catalog.exercise().checks]
     return Report(exercise="mlp_backprop", file=file, checks=checks, seconds=1.25,
-                  diagnosis=[Diagnosis("missing-n", "dz2", "error", "not divided by N", hint="ratio?")],
+                  diagnosis=[Diagnosis("missing-n", "dz2", "error", "N times too large", hint="ratio?")],
                   output={"stdout": list(stdout), "stderr": []})
 
 
