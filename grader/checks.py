@@ -363,6 +363,72 @@ def judge_convergence(ctx: Context, results: dict, name: str, y: np.ndarray, out
     return Outcome(name, False, f"{text}, below the {train.min_accuracy:.2f} needed", details=details)
 
 
+def spread(z: np.ndarray, columns) -> np.ndarray:
+    """z with one entry per row (columns[i] in row i) STABILITY_SPREAD above the rest: a
+    softmax that subtracts anything but the row's max (nothing, the mean, the min) overflows."""
+    out = np.array(z, dtype=float, copy=True)
+    out[np.arange(len(out)), columns] += settings.STABILITY_SPREAD
+    return out
+
+
+@dataclass
+class Shifted:
+    """One stability case: fn on the shifted input (task shifted_id) gives the same outputs
+    (labels -> paths into its result) as fn gave itself on the plain input (task own_id)."""
+
+    fn: str
+    own_id: str
+    shifted_id: str
+    outputs: dict
+    args: list
+    sizes: dict
+    scalars: frozenset = frozenset({"loss"})
+
+
+def judge_stability(ctx: Context, results: dict, shifted: list[Shifted], spread_cases: list[tuple[str, str, dict]],
+                    what: str = "logit") -> Outcome:
+    """Numerical stability, judged against the attempt itself, never against the reference
+    (a wrong value is another check's business): for every logit + STABILITY_SHIFT the same
+    finite outputs as for the logits themselves; and finite outputs for logits with one per
+    row STABILITY_SPREAD above the others (spread_cases: (fn, task id, labels -> paths))."""
+    shift, gap = f"{settings.STABILITY_SHIFT:g}", f"{settings.STABILITY_SPREAD:g}"
+    for case in shifted:
+        own = results.get(case.own_id)
+        why = failure(own, case.fn)
+        if why:
+            return Outcome("stability", False, f"could not be checked: {why}", open=unjudged(own))
+        mine = {label: pick(own["result"], path) for label, path in case.outputs.items()}
+        for label, value in mine.items():
+            if as_array(value) is None or not np.all(np.isfinite(as_array(value))):
+                return Outcome("stability", False, f"could not be checked: {case.fn} gives no finite {label} "
+                                                   f"for the unshifted {what}s")
+        outcome = judge_outputs(ctx, "stability", case.fn, results, [case.shifted_id], lambda i: case.outputs,
+                                lambda i: mine, sizes=lambda i: case.sizes, scalars=case.scalars,
+                                context=f"with every {what} + {shift} (against your own result without it), ",
+                                args=lambda i: case.args)
+        if not outcome.passed:
+            return outcome
+    for fn, tid, outputs in spread_cases:
+        r = results.get(tid)
+        why = failure(r, fn)
+        context = f"with one {what} per row {gap} above the others, "
+        if why:
+            return Outcome("stability", False, context + why, open=unjudged(r))
+        for label, path in outputs.items():
+            value = as_array(pick(r["result"], path))
+            if value is None:
+                return Outcome("stability", False, context + f"{fn} returned no {label} to look at")
+            bad = ~np.isfinite(value)
+            if bad.any():
+                kinds = " and ".join(k for k, m in (("nan", np.isnan(value)), ("inf", np.isinf(value))) if m.any())
+                where = f"in {int(bad.sum())} of {value.size} entries" if value.size > 1 else f"({kinds})"
+                kinds = f" ({kinds})" if value.size > 1 else ""
+                return Outcome("stability", False, context + f"{label} is not finite{kinds} {where}: "
+                                                   "something overflows")
+    return Outcome("stability", True, f"finite and unchanged with every {what} + {shift}, and finite with one "
+                                      f"{what} per row {gap} above the others")
+
+
 def judge_purity(ctx: Context, results: dict, inputs: dict[str, tuple[str, dict]]) -> Outcome:
     """The attempt's functions leave their inputs as they were given."""
     for tid, (fn, named) in inputs.items():
@@ -370,14 +436,15 @@ def judge_purity(ctx: Context, results: dict, inputs: dict[str, tuple[str, dict]
         if r is None or "skipped" in r or "args_after" not in r:
             return Outcome("purity", False, f"could not be checked: {fn} did not run to the end", open=True)
         for position, ((arg, before), after) in enumerate(zip(named.items(), r["args_after"])):
-            changed = _changed(before, after)
+            # a cache arrives merged with the extra keys the attempt's own forward keeps
+            changed = _changed(before, after, added_keys=arg != "cache")
             if changed:
                 return Outcome("purity", False, f"{fn} changed its input {arg}{changed}",
                                evidence=[{"fn": fn, "args": list(named.values()), "changed": position}])
     return Outcome("purity", True, "no function changed its inputs")
 
 
-def _changed(before, after) -> str:
+def _changed(before, after, added_keys: bool = True) -> str:
     if isinstance(before, dict):
         if not isinstance(after, dict) or "__type__" in after:
             return " (replaced it)"
@@ -387,6 +454,9 @@ def _changed(before, after) -> str:
             inner = _changed(value, after[key])
             if inner:
                 return f"[{key!r}]{inner}"
+        added = [k for k in after if k not in before] if added_keys else []
+        if added:
+            return f" (added the key {added[0]!r})"
         return ""
     a = as_array(after)
     b = np.asarray(before)

@@ -18,6 +18,7 @@ FD_KINK_MARGIN = 1e-3
 
 # The shift used by the stability check: softmax is shift-invariant, exp(1000) is not finite.
 STABILITY_SHIFT = 1000.0
+STABILITY_SPREAD = 2000.0  # one logit per row this far above the rest: exp() of it overflows
 
 # Seed of the grader's probe inputs; fixed so that a grade is reproducible.
 PROBE_SEED = 20240601

@@ -36,7 +36,7 @@ def test_messages_say_what_and_where(reports):
         "S holds the expected values transposed: its entry [i, j] is the one expected at [j, i]")
     assert verdicts.message(reports["wrong_no_scale_anywhere.py"], "scores").startswith("S is 2 times the expected value")
     assert "dWk disagrees with central differences" in verdicts.message(reports["wrong_dk_from_ds.py"], "finite-difference")
-    assert verdicts.message(reports["unstable_softmax.py"], "stability").startswith("with every score shifted by +1000, ")
+    assert verdicts.message(reports["unstable_softmax.py"], "stability").startswith("with every score + 1000 (against your own result without it), ")
     assert verdicts.message(reports["stub"], "projections") == "Q is not written yet"
     assert verdicts.message(reports["stub"], "dS") == "dS is not written yet"
     assert verdicts.message(reports["reference"], "finite-difference").startswith("analytic gradients agree")

@@ -39,9 +39,12 @@ VERDICTS = {
     "wrong_db1_mean.py": (["db1", "finite-difference"], None),
     "wrong_step_sign.py": (["step", "convergence"], None),
     "wrong_forward_bias.py": (["forward", "finite-difference"], None),
-    "wrong_loss_sum.py": (["loss", "finite-difference", "stability"], None),
+    "wrong_loss_sum.py": (["loss", "finite-difference"], None),
     "inplace_probs.py": (["purity"], None),
     "unstable_softmax.py": (["stability"], None),
+    "unstable_mean_shift.py": (["stability"], None),
+    "wrong_step_by_position.py": (["step", "convergence"], None),
+    "impure_params_key.py": (["purity", "convergence"], None),
     "partial_links.py": (["db2", "dz1", "dW1", "db1", "finite-difference", "convergence"], None),
     "partial_grads_dict.py": (["dz1", "dW1", "db1", "finite-difference", "convergence"], None),
     "partial_blocks.py": (["db2", "dz1", "dW1", "db1", "finite-difference", "convergence"], None),
@@ -105,6 +108,12 @@ def test_messages_say_where_without_the_fix(reports):
     assert "transpose" in dw2.message and "a1.T" not in dw2.message
     purity = next(c for c in reports["inplace_probs.py"].checks if c.name == "purity")
     assert "probs" in purity.message and "backward" in purity.message
+    stability = verdicts.message(reports["unstable_mean_shift.py"], "stability")
+    assert stability == ("with one logit per row 2000 above the others, loss is not finite (nan): "
+                         "something overflows")
+    assert "added the key 'W2T'" in verdicts.message(reports["impure_params_key.py"], "purity")
+    # a step that pairs parameters and gradients by position meets gradients in chain order
+    assert "sgd_step raised ValueError" in verdicts.message(reports["wrong_step_by_position.py"], "step")
     partial = {c.name: c.message for c in reports["partial_links.py"].checks}
     assert partial["dz1"] == "dz1 is not written yet"
     assert "computed from dz1" in partial["dW1"]

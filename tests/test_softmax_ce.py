@@ -20,6 +20,8 @@ VERDICTS = {
     "wrong_normalise_axis.py": (["softmax", "finite-difference"], ["ce-normalise-wrong-axis"]),
     "wrong_loss_sum.py": (["loss", "finite-difference"], ["ce-loss-sum"]),
     "unstable.py": (["stability"], ["ce-no-max-shift"]),
+    "unstable_min_shift.py": (["stability"], []),
+    "wrong_dz_stale_probs.py": (["dz"], []),
     "inplace_probs.py": (["purity"], ["ce-inplace-probs"]),
 }
 

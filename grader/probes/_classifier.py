@@ -99,14 +99,19 @@ def build(net: Network, ctx: Context) -> list[dict]:
     train, sizes = ctx.exercise.train, ctx.exercise.sizes
     x_train, y_train = ref.make_xor(n=train.n, seed=train.seed)
     init = ref.init_params(sizes["D"], sizes["H"], sizes["C"], seed=train.seed)
-    step = net.step_inputs(rng)
+    params, grads, lr = net.step_inputs(rng)
+    # in chain order, not the order of params: a step that pairs them by position fails
+    step = (params, {k: grads[k] for k in sorted(grads, key=lambda k: net.links.index(k) if k in net.links
+                                                 else len(net.links))}, lr)
     ctx.data.update(probes=probes, zero=zero, fd=fd, y_train=y_train, step=step)
     tasks = []
     for i, p in enumerate(probes):
         tasks.append(checks.call(f"forward/{i}", "forward", [p["params"], p["x"]]))
         tasks.append(checks.call(f"loss/{i}", "softmax_cross_entropy", [p["z2"], p["y"]]))
-    shifted = probes[0]["z2"] + settings.STABILITY_SHIFT
-    tasks.append(checks.call("stability", "softmax_cross_entropy", [shifted, probes[0]["y"]]))
+    p0 = probes[0]
+    tasks.append(checks.call("stability", "softmax_cross_entropy", [p0["z2"] + settings.STABILITY_SHIFT, p0["y"]]))
+    tasks.append(checks.call("stability/spread", "softmax_cross_entropy", [checks.spread(p0["z2"], p0["y"]), p0["y"]],
+                             keep_args=False))
     tasks.append(checks.call("step", "sgd_step", list(step), keep_args=False))
     for i, p in enumerate(probes):
         # The attempt's own cache (with any extra keys it keeps) under the grader's values.
@@ -129,7 +134,6 @@ def judge(net: Network, ctx: Context, results: dict) -> list[Outcome]:
     probes, zero = d["probes"], d["zero"]
     n = range(len(probes))
     sizes = lambda i: probes[i]["sizes"]  # noqa: E731
-    loss_outputs = lambda i: {"loss": (0,), "probs": (1,)}  # noqa: E731
     out = [
         checks.judge_outputs(ctx, "forward", "forward", results, [f"forward/{i}" for i in n],
                              lambda i: net.forward_outputs,
@@ -137,7 +141,7 @@ def judge(net: Network, ctx: Context, results: dict) -> list[Outcome]:
                                         for label, path in net.forward_outputs.items()},
                              sizes=sizes, args=lambda i: [probes[i]["params"], probes[i]["x"]]),
         checks.judge_outputs(ctx, "loss", "softmax_cross_entropy", results, [f"loss/{i}" for i in n],
-                             loss_outputs, lambda i: {"loss": probes[i]["loss"], "probs": probes[i]["probs"]},
+                             lambda i: {"loss": (0,), "probs": (1,)}, lambda i: {"loss": probes[i]["loss"], "probs": probes[i]["probs"]},
                              sizes=sizes, scalars={"loss"}, args=lambda i: [probes[i]["z2"], probes[i]["y"]]),
     ]
     out += checks.judge_links(ctx, results, "backward", net.links, [f"backward/{i}" for i in n],
@@ -161,9 +165,9 @@ def judge(net: Network, ctx: Context, results: dict) -> list[Outcome]:
         **{f"loss/{i}": ("softmax_cross_entropy", {"z2": probes[i]["z2"], "y": probes[i]["y"]}) for i in n},
         **{f"backward/{i}": ("backward", dict(zip(BACKWARD_ARGS, backward_args(probes[i])))) for i in n},
     }))
-    shifted = [probes[0]["z2"] + settings.STABILITY_SHIFT, probes[0]["y"]]
-    out.append(checks.judge_outputs(ctx, "stability", "softmax_cross_entropy", results, ["stability"],
-                                    loss_outputs, lambda i: {"loss": probes[0]["loss"], "probs": probes[0]["probs"]},
-                                    sizes=sizes, scalars={"loss"}, context="with every logit shifted by +1000, ",
-                                    args=lambda i: shifted))
+    p0, outputs = probes[0], {"loss": (0,), "probs": (1,)}
+    out.append(checks.judge_stability(
+        ctx, results, [checks.Shifted("softmax_cross_entropy", "loss/0", "stability", outputs,
+                                      [p0["z2"] + settings.STABILITY_SHIFT, p0["y"]], p0["sizes"])],
+        [("softmax_cross_entropy", "stability/spread", outputs)]))
     return out

@@ -74,7 +74,10 @@ def build(ctx: Context) -> list[dict]:
     tasks = []
     for i, (S, axis) in enumerate(soft):
         tasks.append(checks.call(f"softmax/{i}", "softmax", [S, axis]))
-    tasks.append(checks.call("stability", "softmax", [soft[0][0] + settings.STABILITY_SHIFT, -1]))
+    S0 = soft[0][0]
+    tasks.append(checks.call("stability", "softmax", [S0 + settings.STABILITY_SHIFT, -1]))
+    tasks.append(checks.call("stability/spread", "softmax", [checks.spread(S0, S0.argmax(axis=1)), -1],
+                             keep_args=False))
     for i, p in enumerate(probes):
         tasks.append(checks.call(f"forward/{i}", "forward", [p["params"], p["X"]], partial=True))
         tasks.append(checks.call(f"loss/{i}", "mse_loss", [p["O"], p["target"]]))
@@ -176,10 +179,9 @@ def judge(ctx: Context, results: dict) -> list[Outcome]:
         **{f"backward/{i}": ("backward", {"params": p["params"], "cache": p["cache"], "O": p["O"],
                                           "target": p["target"]}) for i, p in enumerate(probes)},
     }))
-    S0 = soft[0][0]
-    out.append(checks.judge_outputs(ctx, "stability", "softmax", results, ["stability"],
-                                    lambda i: {_label(soft[0]): ()}, lambda i: {_label(soft[0]): softmax_of[0]},
-                                    sizes=lambda i: {},
-                                    context="with every score shifted by +1000, ",
-                                    args=lambda i: [S0 + settings.STABILITY_SHIFT, -1]))
+    S0, label = soft[0][0], _label(soft[0])
+    out.append(checks.judge_stability(
+        ctx, results, [checks.Shifted("softmax", "softmax/0", "stability", {label: ()},
+                                      [S0 + settings.STABILITY_SHIFT, -1], {})],
+        [("softmax", "stability/spread", {label: ()})], what="score"))
     return out

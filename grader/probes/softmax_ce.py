@@ -15,14 +15,13 @@ import numpy as np
 
 from .. import checks, settings
 from ..checks import Context, Outcome
-from ..compare import as_array, compare
+from ..compare import compare
 
 # Probe sizes: N and C differ in each; C = 2 is the binary case.
 SIZES = [{"N": 8, "C": 3}, {"N": 5, "C": 7}, {"N": 6, "C": 2}]
 FD_SIZES = {"N": 5, "C": 4}
 LOGIT_SCALE = 2.0
 FD_LOGIT_SCALE = 1.0  # unsaturated: no gradient entry too small to measure
-SHIFTED = "with every logit + 1000 (against your own result for z), "
 
 
 def make_probe(ref, rng, sizes, scale=LOGIT_SCALE):
@@ -38,14 +37,17 @@ def build(ctx: Context) -> list[dict]:
     probes = [make_probe(ref, rng, s) for s in SIZES]
     fd = make_probe(ref, rng, FD_SIZES, scale=FD_LOGIT_SCALE)
     ctx.data.update(probes=probes, fd=fd)
-    tasks = []
-    for i, p in enumerate(probes):
-        tasks.append(checks.call(f"softmax/{i}", "softmax", [p["z"]]))
-        tasks.append(checks.call(f"loss/{i}", "softmax_cross_entropy", [p["z"], p["y"]]))
-        tasks.append(checks.call(f"dz/{i}", "grad_logits", [p["probs"], p["y"]]))
-    shifted = probes[0]["z"] + settings.STABILITY_SHIFT
+    # grad_logits runs last, after calls on other probes: one that reuses the probs a previous
+    # call left behind, instead of the probs it is given, fails
+    tasks = [checks.call(f"softmax/{i}", "softmax", [p["z"]]) for i, p in enumerate(probes)]
+    tasks += [checks.call(f"loss/{i}", "softmax_cross_entropy", [p["z"], p["y"]]) for i, p in enumerate(probes)]
+    p0 = probes[0]
+    shifted, spread = p0["z"] + settings.STABILITY_SHIFT, checks.spread(p0["z"], p0["y"])
     tasks.append(checks.call("stability/softmax", "softmax", [shifted], keep_args=False))
-    tasks.append(checks.call("stability/loss", "softmax_cross_entropy", [shifted, probes[0]["y"]], keep_args=False))
+    tasks.append(checks.call("stability/loss", "softmax_cross_entropy", [shifted, p0["y"]], keep_args=False))
+    tasks.append(checks.call("stability/spread-softmax", "softmax", [spread], keep_args=False))
+    tasks.append(checks.call("stability/spread-loss", "softmax_cross_entropy", [spread, p0["y"]], keep_args=False))
+    tasks += [checks.call(f"dz/{i}", "grad_logits", [p["probs"], p["y"]]) for i, p in enumerate(probes)]
     loss = "loss, probs = softmax_cross_entropy(z, y)"
     tasks.append(checks.finite_difference_task(
         "finite-difference", {"z": fd["z"], "y": fd["y"]}, loss=[loss], grads=[loss, "dz = grad_logits(probs, y)"],
@@ -100,24 +102,12 @@ def judge_loss(ctx: Context, results: dict, probes: list[dict]) -> Outcome:
 
 def judge_stability(ctx: Context, results: dict, probe: dict) -> Outcome:
     """softmax and softmax_cross_entropy give, for z + 1000, the same finite values as they
-    themselves give for z: a wrong softmax is the softmax check's business, not this one's."""
+    themselves give for z (a wrong softmax is the softmax check's business, not this one's),
+    and finite values for a row with one logit far above the others."""
     shifted = probe["z"] + settings.STABILITY_SHIFT
-    for fn, own_id, shifted_id, label, path, args in (
-            ("softmax", "softmax/0", "stability/softmax", "probs", (), [shifted]),
-            ("softmax_cross_entropy", "loss/0", "stability/loss", "loss", (0,), [shifted, probe["y"]])):
-        own = results.get(own_id)
-        why = checks.failure(own, fn)
-        mine = None if why else checks.pick(own["result"], path)
-        if why:
-            return Outcome("stability", False, f"could not be checked: {why}", open=checks.unjudged(own))
-        if as_array(mine) is None or not np.all(np.isfinite(as_array(mine))):
-            return Outcome("stability", False, f"could not be checked: {fn} gives no finite {label} "
-                                               "for the unshifted logits")
-        outcome = checks.judge_outputs(ctx, "stability", fn, results, [shifted_id], lambda i: {label: path},
-                                       lambda i: {label: mine}, sizes=lambda i: probe["sizes"],
-                                       scalars={"loss"}, context=SHIFTED,
-                                       args=lambda i: args)
-        if not outcome.passed:
-            return outcome
-    return Outcome("stability", True, "with every logit + 1000, softmax and the loss give the same finite "
-                                     "values as for z")
+    return checks.judge_stability(ctx, results, [
+        checks.Shifted("softmax", "softmax/0", "stability/softmax", {"probs": ()}, [shifted], probe["sizes"]),
+        checks.Shifted("softmax_cross_entropy", "loss/0", "stability/loss", {"loss": (0,)}, [shifted, probe["y"]],
+                       probe["sizes"])],
+        [("softmax", "stability/spread-softmax", {"probs": ()}),
+         ("softmax_cross_entropy", "stability/spread-loss", {"loss": (0,), "probs": (1,)})])
