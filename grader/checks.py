@@ -13,7 +13,7 @@ import numpy as np
 
 from . import reference, settings
 from .catalog import Exercise
-from .compare import Verdict, as_array, compare
+from .compare import Verdict, as_array, compare, factor_name
 from .wire import encode
 
 
@@ -185,6 +185,8 @@ def judge_links(ctx: Context, results: dict, fn: str, links: list[str], task_ids
     """Each link right given its own inputs: the reference's formula applied to the attempt's
     own upstream links (or matching the reference outright), on every probe."""
     verdicts: dict[str, Outcome] = {}
+    judged: dict[int, tuple] = {}  # probe -> (grads, given, plain)
+    scaled: dict[str, tuple] = {}  # link -> (probe, Verdict) where it is first a multiple
     for i, tid in enumerate(task_ids):
         r = results.get(tid)
         why = failure(r, fn)
@@ -199,19 +201,40 @@ def judge_links(ctx: Context, results: dict, fn: str, links: list[str], task_ids
                                                                f"not {_what(grads)}"))
             continue
         given, plain = expected_links(ctx, fn, link_args[i], grads)
+        judged[i] = (grads, given, plain)
         for link in links:
             if link in verdicts:
                 continue
             got = grads.get(link)
             v = judge_link(link, got, given.get(link), plain.get(link), sizes[i], regions[i])
             if not v.ok:
+                if v.kind == "scaled":
+                    scaled[link] = (i, v)
                 message = v.message if v.kind == "blank" else _sized(v.message, sizes[i])
                 verdicts[link] = Outcome(link, False, message, open=v.kind == "blank",
                                          evidence=[{"fn": fn, "link": link, "args": link_args[i],
                                                     "value": got, "grads": grads, "sizes": sizes[i]}])
+    for link, (i, v) in scaled.items():
+        named = factor_name(v.factor, sizes[i])
+        if named and not _same_size_everywhere(link, named, judged, sizes, regions):
+            verdicts[link].message = verdicts[link].message.replace(f" (a factor of {named})", "")
     if tolerated:
         _judge_tolerated(ctx, results, fn, links, tolerated, verdicts)
     return [verdicts.get(link) or Outcome(link, True, "right for every probe") for link in links]
+
+
+def _same_size_everywhere(link, named: str, judged: dict, sizes: list[dict], regions: list[dict]) -> bool:
+    """Whether the link is off by the size named ("N = 16", "1/H = 1/8") in every probe where
+    it was judged: a factor of 2 that is D in one probe is not D when D is 3 in the next."""
+    key = named.split(" = ")[0]
+    inverse = key.startswith("1/")
+    key = key.removeprefix("1/")
+    for j, (grads, given, plain) in judged.items():
+        v = judge_link(link, grads.get(link), given.get(link), plain.get(link), sizes[j], regions[j])
+        n = sizes[j].get(key)
+        if v.ok or v.kind != "scaled" or not n or not np.isclose(v.factor, 1.0 / n if inverse else n, rtol=1e-6):
+            return False
+    return True
 
 
 def _judge_tolerated(ctx, results, fn, links, tolerated, verdicts):

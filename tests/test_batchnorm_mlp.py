@@ -21,6 +21,7 @@ VERDICTS = {
     "wrong_dgamma_no_xhat.py": (["dgamma", "finite-difference"], ["bn-dgamma-missing-xhat"]),
     "wrong_unbiased_var.py": (["forward", "finite-difference"], ["bn-unbiased-variance"]),
     "wrong_no_eps.py": (["forward"], ["bn-missing-eps"]),
+    "wrong_dxhat_double.py": (["dxhat", "finite-difference"], []),
 }
 
 
@@ -28,6 +29,8 @@ reports, test_every_fixture_has_a_verdict, test_verdict = verdicts.suite(EXERCIS
 
 
 def test_messages_say_what_and_where(reports):
+    # 2 is D in the first probe but not in the others: no size is blamed for it
+    assert verdicts.message(reports["wrong_dxhat_double.py"], "dxhat").startswith("dxhat is 2 times the expected value (with")
     assert verdicts.message(reports["wrong_unbiased_var.py"], "forward").startswith("cache['var'] is 1.09091 times")
     assert verdicts.message(reports["wrong_no_eps.py"], "forward").startswith("cache['inv_std'] is wrong")
     assert "dW1 disagrees with central differences" in verdicts.message(reports["wrong_dz1_no_mean.py"], "finite-difference")
