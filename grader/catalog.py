@@ -288,7 +288,7 @@ def guess(source: str) -> Exercise | None:
         defined = {n.name for n in body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
         defined |= {a.asname or a.name for n in body if isinstance(n, (ast.Import, ast.ImportFrom)) for a in n.names}
         defined |= {t.id for n in body if isinstance(n, ast.Assign) for t in n.targets if isinstance(t, ast.Name)}
-    except (SyntaxError, ValueError):
+    except (SyntaxError, ValueError, RecursionError, MemoryError):  # not Python, or nested too deep
         defined = set(re.findall(r"^\s*def\s+([A-Za-z_][A-Za-z_0-9]*)\s*\(", source, re.MULTILINE))
     best, best_key = None, None
     for ex in exercises().values():

@@ -403,6 +403,7 @@ class Shifted:
     own_id: str
     shifted_id: str
     outputs: dict
+    shapes: dict  # label -> the shape the output must have (a constant is not stable, it is wrong)
     args: list
     sizes: dict
     scalars: frozenset = frozenset({"loss"})
@@ -422,9 +423,10 @@ def judge_stability(ctx: Context, results: dict, shifted: list[Shifted], spread_
             return Outcome("stability", False, f"could not be checked: {why}", open=unjudged(own))
         mine = {label: pick(own["result"], path) for label, path in case.outputs.items()}
         for label, value in mine.items():
-            if as_array(value) is None or not np.all(np.isfinite(as_array(value))):
+            arr = as_array(value)
+            if arr is None or arr.shape != tuple(case.shapes[label]) or not np.all(np.isfinite(arr)):
                 return Outcome("stability", False, f"could not be checked: {case.fn} gives no finite {label} "
-                                                   f"for the unshifted {what}s")
+                                                   f"of shape {tuple(case.shapes[label])} for the unshifted {what}s")
         outcome = judge_outputs(ctx, "stability", case.fn, results, [case.shifted_id], lambda i: case.outputs,
                                 lambda i: mine, sizes=lambda i: case.sizes, scalars=case.scalars,
                                 context=f"with every {what} + {shift} (against your own result without it), ",

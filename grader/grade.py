@@ -189,16 +189,15 @@ def probe_module(exercise: catalog.Exercise):
     return importlib.import_module(f"grader.probes.{exercise.id}")
 
 
-def _run_and_judge(path: Path, exercise: catalog.Exercise, limits: Limits, seed: int, report: Report):
+def _run_worker(path: Path, exercise: catalog.Exercise, limits: Limits, tasks_of):
+    """One run of the attempt in a worker process: (run, channel, tasks). tasks_of() makes
+    the task list; it is called while the worker starts up (importing numpy takes as long,
+    here as there: the probe modules import it)."""
     key = secrets.token_hex(32)
     made: dict = {}
 
     def plan() -> bytes:
-        """The worker's plan; made while the worker starts up (importing numpy takes as long,
-        here as there: the probe module imports it)."""
-        made["probes"] = probes = probe_module(exercise)
-        made["ctx"] = ctx = _context(exercise, seed)
-        made["tasks"] = tasks = probes.build(ctx)
+        made["tasks"] = tasks = tasks_of()
         return json.dumps({
             "attempt": str(path.resolve()),
             "functions": list(exercise.functions),
@@ -217,10 +216,23 @@ def _run_and_judge(path: Path, exercise: catalog.Exercise, limits: Limits, seed:
         env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
         env["TMPDIR"] = scratch
         run = run_isolated([sys.executable, "-s", str(WORKER)], plan, limits, cwd=scratch, env=env)
-    probes, ctx, tasks = made["probes"], made["ctx"], made["tasks"]
-    channel = _read_channel(run.channel, key)
+    return run, _read_channel(run.channel, key), made["tasks"]
+
+
+def _run_and_judge(path: Path, exercise: catalog.Exercise, limits: Limits, seed: int, report: Report):
+    made: dict = {}
+
+    def tasks_of():
+        made["probes"] = probes = probe_module(exercise)
+        made["ctx"] = ctx = _context(exercise, seed)
+        return probes.build(ctx)
+
+    run, channel, tasks = _run_worker(path, exercise, limits, tasks_of)
+    probes, ctx = made["probes"], made["ctx"]
     report.output = _output(run)
     report.error = _error(run, channel, limits, {t["id"]: t for t in tasks})
+    if report.error is None:
+        _fill_and_rerun(path, exercise, limits, ctx, tasks, channel, report)
     try:
         outcomes = probes.judge(ctx, channel.results)
     except Exception as exc:  # noqa: BLE001 - a bug of the grader's: say so, never a traceback
@@ -245,6 +257,53 @@ def _run_and_judge(path: Path, exercise: catalog.Exercise, limits: Limits, seed:
         if o.name not in explained:
             report.diagnosis += [Diagnosis(bug=None, link=o.name, severity="note", message=n) for n in o.notes]
     report.diagnosis += _notes(run, channel, limits)
+
+
+def _fill_and_rerun(path: Path, exercise: catalog.Exercise, limits: Limits, ctx, tasks: list[dict],
+                    channel, report: Report) -> None:
+    """Finished links computed from a link left blank (a todo, or a statement that raised)
+    earn their points too: the calls where that happened run again, in a second worker, with
+    the blank links' expected values (given the attempt's own upstream values) in their
+    place. The blank links stay blank in the results: they earn nothing either way, and the
+    values sent are only theirs, so nothing can be learnt that would pass another link."""
+    from . import checks
+    from .wire import decode, encode
+
+    by_id = {t["id"]: t for t in tasks}
+    again, roots_of = [], {}
+    for t in tasks:
+        r = channel.results.get(t["id"])
+        grads = (r or {}).get("result")
+        if not t.get("partial") or not isinstance(grads, dict) or "__type__" in grads or "__blank__" in grads:
+            continue
+        blanks = {k: v for k, v in grads.items() if isinstance(v, dict) and "__blank__" in v}
+        if not any((v.get("error") or {}).get("kind") == "depends" for v in blanks.values()):
+            continue
+        roots = [k for k, v in blanks.items() if (v.get("error") or {}).get("kind") != "depends"]
+        try:
+            given, _ = checks.expected_links(ctx, t["fn"], tuple(decode(a) for a in t["args"]), grads)
+        except (ValueError, TypeError, KeyError, IndexError, ArithmeticError):
+            continue  # the reference cannot run on these values: the first run's verdicts stand
+        fill = {str(blanks[k]["__blank__"]): encode(given[k]) for k in roots if given.get(k) is not None}
+        if not fill:
+            continue
+        earlier = (t.get("cache_from") or {}).get("task")
+        if earlier in by_id and all(a["id"] != earlier for a in again):
+            again.append(by_id[earlier])  # the call whose output (the attempt's cache) it takes
+        again.append({**t, "fill": fill})
+        roots_of[t["id"]] = {k: grads[k] for k in roots}
+    if not roots_of:
+        return
+    run, second, _ = _run_worker(path, exercise, limits, lambda: again)
+    problem = _error(run, second, limits, {t["id"]: t for t in again})
+    if problem and problem["kind"] == "cheating":
+        report.error = problem
+        return
+    for tid, roots in roots_of.items():
+        r = second.results.get(tid)
+        if r is not None and isinstance(r.get("result"), dict) and "__type__" not in r["result"]:
+            r["result"].update(roots)
+            channel.results[tid] = r
 
 
 def budgets(timeout: float) -> dict:

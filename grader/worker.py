@@ -333,14 +333,14 @@ def _guarded(stmts, top):
             if b[0] == "name":
                 n = b[1]
                 lines.append(f"    if not isinstance(locals().get({n!r}), __drill_blank__):\n"
-                             f"        {n} = __drill_blank__({n!r}, __drill_why__)\n")
+                             f"        {n} = __drill_value__({n!r}, __drill_why__)\n")
             else:
                 _, n, key = b
                 lines.append(f"    if isinstance(locals().get({n!r}), dict):\n"
                              f"        if not isinstance({n}.get({key!r}), __drill_blank__):\n"
-                             f"            {n}[{key!r}] = __drill_blank__({key!r}, __drill_why__)\n"
+                             f"            {n}[{key!r}] = __drill_value__({key!r}, __drill_why__)\n"
                              f"    elif not isinstance(locals().get({n!r}), __drill_blank__):\n"
-                             f"        {n} = __drill_blank__({n!r}, __drill_why__)\n")
+                             f"        {n} = __drill_value__({n!r}, __drill_why__)\n")
         handler = ast.parse(
             "try:\n    pass\n"
             "except Exception as __drill_exc__:\n"
@@ -353,11 +353,13 @@ def _guarded(stmts, top):
     return out
 
 
-def partial_version(fn, attempt_file):
+def partial_version(fn, attempt_file, fill=None):
     """fn rewritten so that a statement raising NotImplementedError leaves its targets blank.
 
     Every statement of fn's body is guarded, those inside blocks too (see _guarded); returns
-    None when fn cannot be rewritten (defined elsewhere, decorated, a closure).
+    None when fn cannot be rewritten (defined elsewhere, decorated, a closure). fill: values
+    the grader sends for targets left blank in a first run (by name), so that the statements
+    after them can be judged; those targets themselves earn nothing either way.
     """
     import ast
 
@@ -378,6 +380,9 @@ def partial_version(fn, attempt_file):
     ast.fix_missing_locations(module)
     namespace = fn.__globals__
     namespace["__drill_blank__"] = Blank
+    fill = fill or {}
+    namespace["__drill_value__"] = lambda name, why: (fill[name].copy() if hasattr(fill.get(name), "copy")
+                                                      else fill[name]) if name in fill else Blank(name, why)
     namespace["__drill_blank_for__"] = lambda exc, scope, names: _blank_for(exc, scope, names, attempt_file)
     local = {}
     exec(compile(module, attempt_file, "exec"), namespace, local)
@@ -514,7 +519,8 @@ def task_call(task, functions, attempt_file):
         out["error"] = describe(exc, attempt_file)
         # Running it again statement by statement would only meet the same limit again.
         retry = task.get("partial") and kind_of(exc) is None
-        rewritten = partial_version(fn, attempt_file) if retry else None
+        fill = {k: decode(v) for k, v in task["fill"].items()} if retry and task.get("fill") else None
+        rewritten = partial_version(fn, attempt_file, fill) if retry else None
         if rewritten is None:
             out["seconds"] = _perf() - start
             return out

@@ -168,6 +168,7 @@ def judge(net: Network, ctx: Context, results: dict) -> list[Outcome]:
     p0, outputs = probes[0], {"loss": (0,), "probs": (1,)}
     out.append(checks.judge_stability(
         ctx, results, [checks.Shifted("softmax_cross_entropy", "loss/0", "stability", outputs,
+                                      {"loss": (), "probs": p0["probs"].shape},
                                       [p0["z2"] + settings.STABILITY_SHIFT, p0["y"]], p0["sizes"])],
         [("softmax_cross_entropy", "stability/spread", outputs)]))
     return out

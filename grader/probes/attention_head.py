@@ -181,7 +181,7 @@ def judge(ctx: Context, results: dict) -> list[Outcome]:
     }))
     S0, label = soft[0][0], _label(soft[0])
     out.append(checks.judge_stability(
-        ctx, results, [checks.Shifted("softmax", "softmax/0", "stability", {label: ()},
+        ctx, results, [checks.Shifted("softmax", "softmax/0", "stability", {label: ()}, {label: S0.shape},
                                       [S0 + settings.STABILITY_SHIFT, -1], {})],
         [("softmax", "stability/spread", {label: ()})], what="score"))
     return out

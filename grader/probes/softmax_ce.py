@@ -106,8 +106,9 @@ def judge_stability(ctx: Context, results: dict, probe: dict) -> Outcome:
     and finite values for a row with one logit far above the others."""
     shifted = probe["z"] + settings.STABILITY_SHIFT
     return checks.judge_stability(ctx, results, [
-        checks.Shifted("softmax", "softmax/0", "stability/softmax", {"probs": ()}, [shifted], probe["sizes"]),
-        checks.Shifted("softmax_cross_entropy", "loss/0", "stability/loss", {"loss": (0,)}, [shifted, probe["y"]],
-                       probe["sizes"])],
+        checks.Shifted("softmax", "softmax/0", "stability/softmax", {"probs": ()}, {"probs": probe["probs"].shape},
+                       [shifted], probe["sizes"]),
+        checks.Shifted("softmax_cross_entropy", "loss/0", "stability/loss", {"loss": (0,)}, {"loss": ()},
+                       [shifted, probe["y"]], probe["sizes"])],
         [("softmax", "stability/spread-softmax", {"probs": ()}),
          ("softmax_cross_entropy", "stability/spread-loss", {"loss": (0,), "probs": (1,)})])
