@@ -179,11 +179,29 @@ def _sized(message: str, sizes: dict) -> str:
     return message + " (with " + ", ".join(f"{k}={v}" for k, v in sizes.items()) + ")"
 
 
+def extra_cache_caveat(results: dict, forward_ids: list[str], known: tuple, forward_passed: bool) -> str:
+    """When forward is wrong and keeps values of its own in the cache (beyond those the grader
+    gives backward), a link of backward may be wrong only through them: said so, not hidden."""
+    if forward_passed:
+        return ""
+    extra = set()
+    for tid in forward_ids:
+        cache = pick((results.get(tid) or {}).get("result"), (1,))
+        if isinstance(cache, dict) and "__type__" not in cache and "__blank__" not in cache:
+            extra |= {str(k) for k in cache if k not in known}
+    if not extra:
+        return ""
+    keys = ", ".join(sorted(extra)[:4])
+    return (f"; note: backward also gets {keys} from your own forward's cache, and forward is wrong: "
+            "if backward uses them, fix forward first")
+
+
 def judge_links(ctx: Context, results: dict, fn: str, links: list[str], task_ids: list[str],
                 link_args: list[tuple], *, sizes: list[dict], regions: list[dict],
-                tolerated: tuple | None = None) -> list[Outcome]:
+                tolerated: tuple | None = None, caveat: str = "") -> list[Outcome]:
     """Each link right given its own inputs: the reference's formula applied to the attempt's
-    own upstream links (or matching the reference outright), on every probe."""
+    own upstream links (or matching the reference outright), on every probe. caveat: added to
+    the message of every link judged wrong (see extra_cache_caveat)."""
     verdicts: dict[str, Outcome] = {}
     judged: dict[int, tuple] = {}  # probe -> (grads, given, plain)
     scaled: dict[str, tuple] = {}  # link -> (probe, Verdict) where it is first a multiple
@@ -210,7 +228,7 @@ def judge_links(ctx: Context, results: dict, fn: str, links: list[str], task_ids
             if not v.ok:
                 if v.kind == "scaled":
                     scaled[link] = (i, v)
-                message = v.message if v.kind == "blank" else _sized(v.message, sizes[i])
+                message = v.message if v.kind == "blank" else _sized(v.message, sizes[i]) + caveat
                 verdicts[link] = Outcome(link, False, message, open=v.kind == "blank",
                                          evidence=[{"fn": fn, "link": link, "args": link_args[i],
                                                     "value": got, "grads": grads, "sizes": sizes[i]}])
@@ -379,11 +397,16 @@ def judge_convergence(ctx: Context, results: dict, name: str, y: np.ndarray, out
     params = pick(r.get("outputs"), ("params",))
     if isinstance(params, dict) and all(isinstance(v, np.ndarray) for v in params.values()):
         details["params"] = {k: v.tolist() for k, v in params.items()}
-    text = (f"after {train.iters} iterations the loss went from {first:.4f} to {last:.4f}; "
+    text = (f"after {train.iters} iterations the loss went from {loss_text(first)} to {loss_text(last)}; "
             f"accuracy {accuracy:.3f}")
     if accuracy >= train.min_accuracy:
         return Outcome(name, True, text, details=details)
     return Outcome(name, False, f"{text}, below the {train.min_accuracy:.2f} needed", details=details)
+
+
+def loss_text(value: float) -> str:
+    """A loss for a message: four decimals, or four digits when it is huge or tiny."""
+    return f"{value:.4f}" if value == 0 or 1e-3 <= abs(value) < 1e5 else f"{value:.4g}"
 
 
 def spread(z: np.ndarray, columns) -> np.ndarray:
@@ -460,6 +483,8 @@ def judge_purity(ctx: Context, results: dict, inputs: dict[str, tuple[str, dict]
         r = results.get(tid)
         if r is None or "skipped" in r or "args_after" not in r:
             return Outcome("purity", False, f"could not be checked: {fn} did not run to the end", open=True)
+        if r.get("partial") and not _wrote_anything(r.get("result")):
+            return Outcome("purity", False, f"could not be checked: {fn} is not written yet", open=True)
         for position, ((arg, before), after) in enumerate(zip(named.items(), r["args_after"])):
             # a cache arrives merged with the extra keys the attempt's own forward keeps
             changed = _changed(before, after, added_keys=arg != "cache")
@@ -467,6 +492,15 @@ def judge_purity(ctx: Context, results: dict, inputs: dict[str, tuple[str, dict]
                 return Outcome("purity", False, f"{fn} changed its input {arg}{changed}",
                                evidence=[{"fn": fn, "args": list(named.values()), "changed": position}])
     return Outcome("purity", True, "no function changed its inputs")
+
+
+def _wrote_anything(result) -> bool:
+    """Whether a partial run of a function gave any value that is not blank."""
+    if isinstance(result, dict) and "__blank__" not in result and "__type__" not in result:
+        return any(_wrote_anything(v) for v in result.values())
+    if isinstance(result, (list, tuple)):
+        return any(_wrote_anything(v) for v in result)
+    return result is not None and not (isinstance(result, dict) and "__blank__" in result)
 
 
 def _changed(before, after, added_keys: bool = True) -> str:

@@ -124,7 +124,10 @@ def compare(name: str, got, expected, *, sizes: dict[str, int] | None = None,
         if mask.shape == wrong.shape and wrong.any() and not (wrong & ~mask).any():
             msg += f", only {label}"
             break
-    worst = np.unravel_index(np.argmax(np.abs(arr - exp)), arr.shape) if arr.ndim else ()
-    at = f" at {list(map(int, worst))}" if arr.ndim else ""
-    msg += f"; the largest difference is {float(np.abs(arr - exp)[worst]):.3g}{at}"
+    if arr.ndim == 0:
+        ratio = f" ({float(arr) / float(exp):.4g} times it)" if float(exp) != 0 else ""
+        return Verdict(False, f"{name} is {float(arr):.6g}, not the expected value{ratio}", "values")
+    # the worst of the entries that are wrong: a large entry may differ more and still be right
+    worst = np.unravel_index(np.argmax(np.where(wrong, np.abs(arr - exp), -1.0)), arr.shape)
+    msg += f"; the largest difference is {float(np.abs(arr - exp)[worst]):.3g} at {list(map(int, worst))}"
     return Verdict(False, msg, "values")

@@ -302,6 +302,31 @@ def _stored(stmt):
 _BLOCKS = ("body", "orelse", "finalbody")
 
 
+def _split_return(stmt):
+    """`return {"dz2": dz2, "dz1": todo()}` (or `return dict(dz2=..., ...)`) as one statement
+    per entry and a return, so that a todo in one entry leaves only that entry blank."""
+    import ast
+
+    value = getattr(stmt, "value", None) if isinstance(stmt, ast.Return) else None
+    if isinstance(value, ast.Dict) and all(isinstance(k, ast.Constant) and isinstance(k.value, str)
+                                           for k in value.keys):
+        items = [(k.value, v) for k, v in zip(value.keys, value.values)]
+    elif (isinstance(value, ast.Call) and isinstance(value.func, ast.Name) and value.func.id == "dict"
+          and not value.args and all(k.arg for k in value.keywords)):
+        items = [(k.arg, k.value) for k in value.keywords]
+    else:
+        return [stmt]
+    name = ast.Name("__drill_returned__", ast.Store())
+    out = [ast.Assign([name], ast.Dict([], []))]
+    for key, item in items:
+        target = ast.Subscript(ast.Name("__drill_returned__", ast.Load()), ast.Constant(key), ast.Store())
+        out.append(ast.copy_location(ast.Assign([target], item), item))
+    out.append(ast.Return(ast.Name("__drill_returned__", ast.Load())))
+    for node in (out[0], out[-1]):
+        ast.copy_location(node, stmt)
+    return out
+
+
 def _guarded(stmts, top):
     """stmts with each statement in a try whose handler leaves what it assigns blank.
 
@@ -311,7 +336,7 @@ def _guarded(stmts, top):
     import ast
 
     out = []
-    for stmt in stmts:
+    for stmt in [s for stmt in stmts for s in _split_return(stmt)]:
         if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             out.append(stmt)
             continue
@@ -530,6 +555,10 @@ def task_call(task, functions, attempt_file):
             out["partial"] = True
         except BaseException as exc2:  # noqa: BLE001 - the attempt's own failure is data
             out["error"] = describe(exc2, attempt_file)
+            out["seconds"] = _perf() - start
+            return out
+        if result is None:  # it never reached a return: what it raised at first is the answer
+            out.pop("partial")
             out["seconds"] = _perf() - start
             return out
     out["seconds"] = _perf() - start

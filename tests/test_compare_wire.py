@@ -100,3 +100,24 @@ def test_a_square_matrix_transposed_is_named_though_its_shape_is_right(n, seed):
     expected = np.random.default_rng(seed).normal(size=(n, n))
     v = compare("S", expected.T.copy(), expected)
     assert not v.ok and v.kind == "transposed" and "transposed" in v.message
+
+
+def test_a_wrong_number_says_what_it_is_and_how_far_off():
+    v = compare("loss", 12.5, 0.5, scalar=True)
+    assert not v.ok and v.message == "loss is 12.5, not the expected value (25 times it)"
+    assert "entries" not in compare("loss", 0.3, 0.0, scalar=True).message
+
+
+def test_the_largest_difference_named_is_one_of_the_wrong_entries():
+    expected = np.array([[1e6, 1.0, 1.0]])
+    got = np.array([[1e6 + 0.5, 1.2, 1.0]])  # off by 0.5 at [0, 0], 5e-7 relative: right; [0, 1] is wrong
+    v = compare("g", got, expected)
+    assert "wrong in 1 of 3 entries" in v.message and v.message.endswith("at [0, 1]")
+
+
+@pytest.mark.parametrize("value, text", [(0.6024, "0.6024"), (0.0, "0.0000"), (1e140, "1e+140"), (7.7e-05, "7.7e-05"),
+                                         (float("nan"), "nan"), (123456.7, "1.235e+05")])
+def test_a_loss_in_a_message_never_runs_to_a_hundred_digits(value, text):
+    from grader.checks import loss_text
+
+    assert loss_text(value) == text

@@ -49,6 +49,8 @@ VERDICTS = {
     "partial_then_wrong.py": (["db2", "dz1", "dW1", "finite-difference", "convergence"], None),
     "partial_grads_dict.py": (["dz1", "finite-difference", "convergence"], None),
     "partial_blocks.py": (["db2", "dz1", "finite-difference", "convergence"], None),
+    "partial_return_literal.py": (["dW1", "finite-difference", "convergence"], None),
+    "partial_no_backward.py": ([*ALL_LINKS, "finite-difference", "convergence", "purity"], None),
     "stub": (EVERY_CHECK, None),
     "broken_syntax.py": (EVERY_CHECK, "syntax"),
     "broken_empty.py": (EVERY_CHECK, "missing-function"),
@@ -145,6 +147,11 @@ def test_status_tells_wrong_from_not_yet_written(reports):
     assert status["dz2"] == "pass" and status["db2"] == "open" and status["dz1"] == "open"
     assert status["dW1"] == "pass" and status["finite-difference"] == "open"
     assert {c.name: c.status for c in reports["partial_then_wrong.py"].checks}["dW1"] == "fail"
+    # a backward not begun: every link and purity open, not 'returned None'
+    status = {c.name: c.status for c in reports["partial_no_backward.py"].checks}
+    assert all(status[c] == "open" for c in [*ALL_LINKS, "purity"]), status
+    assert verdicts.message(reports["partial_no_backward.py"], "dz2").startswith("backward is not finished")
+    assert {c.name: c.status for c in reports["partial_return_literal.py"].checks}["dW1"] == "open"
     assert {c.status for c in reports["stub"].checks} == {"open"}
     crashed = {c.name: c.status for c in reports["crash_da1_shape.py"].checks}
     assert crashed["da1"] == "fail" and crashed["dz1"] == "pass"

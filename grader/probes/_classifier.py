@@ -148,10 +148,14 @@ def judge(net: Network, ctx: Context, results: dict) -> list[Outcome]:
                               [backward_args(p) for p in probes], sizes=[p["sizes"] for p in probes],
                               regions=[regions(net, p) for p in probes],
                               tolerated=("backward/zero", backward_args(zero), regions(net, zero),
-                                         f"where {net.relu_input} is exactly 0"))
+                                         f"where {net.relu_input} is exactly 0"),
+                              caveat=checks.extra_cache_caveat(results, [f"forward/{i}" for i in n],
+                                                               net.cache_keys, out[0].passed))
     params, grads, lr = d["step"]
-    expected = {k: v - lr * grads[f"d{k}"] for k, v in params.items()}
-    out.append(checks.judge_outputs(ctx, "step", "sgd_step", results, ["step"], lambda i: {k: (k,) for k in params},
+    # labelled as what they are: the new params sgd_step returned
+    expected = {f"the returned {k}": v - lr * grads[f"d{k}"] for k, v in params.items()}
+    out.append(checks.judge_outputs(ctx, "step", "sgd_step", results, ["step"],
+                                    lambda i: {f"the returned {k}": (k,) for k in params},
                                     lambda i: expected, sizes=lambda i: {}, args=lambda i: [params, grads, lr]))
     fd_params = d["fd"]["params"]
     if net.judge_fd is not None:

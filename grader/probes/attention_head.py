@@ -143,10 +143,10 @@ def judge_convergence(ctx: Context, results: dict) -> Outcome:
     last = float(0.5 * np.sum((O.astype(np.float64) - target) ** 2) / target.shape[0])
     details.update(start_loss=first, final_loss=last)
     goal = TRAIN["fraction"] * first
-    text = f"after {TRAIN['iters']} steps the loss went from {first:.4f} to {last:.4f}"
+    text = f"after {TRAIN['iters']} steps the loss went from {checks.loss_text(first)} to {checks.loss_text(last)}"
     if np.isfinite(last) and last <= goal:
         return Outcome(name, True, text, details=details)
-    return Outcome(name, False, f"{text}; it should fall below {goal:.4f} "
+    return Outcome(name, False, f"{text}; it should fall below {checks.loss_text(goal)} "
                                 f"({TRAIN['fraction']:g} of the start)", details=details)
 
 
