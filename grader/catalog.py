@@ -270,34 +270,55 @@ def exercise(name: str | None = None) -> Exercise:
     return _load_exercise(name)
 
 
-def guess(source: str) -> Exercise | None:
-    """The exercise a file attempts, told from its text; None when it defines none of any
-    exercise's functions.
-
-    The exercise most of whose functions the file defines (or imports) wins; between those
-    that tie (mlp_backprop and batchnorm_mlp ask for the same four), the one most of whose
-    blank names (z1, dgamma, ...) the text mentions, then the one with more of them found,
-    then the default exercise.
-    """
+def _defined(source: str) -> set[str]:
+    """The names a module defines at its top level (functions, imports, assignments), blocks
+    such as `if` and `try` included, functions and classes' insides not."""
     import ast
     import re
 
-    words = set(re.findall(r"[A-Za-z_][A-Za-z_0-9]*", source))
     try:
-        body = ast.parse(source).body
-        defined = {n.name for n in body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
-        defined |= {a.asname or a.name for n in body if isinstance(n, (ast.Import, ast.ImportFrom)) for a in n.names}
-        defined |= {t.id for n in body if isinstance(n, ast.Assign) for t in n.targets if isinstance(t, ast.Name)}
+        todo = list(ast.parse(source).body)
     except (SyntaxError, ValueError, RecursionError, MemoryError):  # not Python, or nested too deep
-        defined = set(re.findall(r"^\s*def\s+([A-Za-z_][A-Za-z_0-9]*)\s*\(", source, re.MULTILINE))
+        return set(re.findall(r"^\s*def\s+([A-Za-z_][A-Za-z_0-9]*)\s*\(", source, re.MULTILINE))
+    names = set()
+    while todo:
+        node = todo.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names |= {a.asname or a.name for a in node.names}
+        elif isinstance(node, ast.Assign):
+            names |= {t.id for t in node.targets if isinstance(t, ast.Name)}
+        else:
+            for field in ("body", "orelse", "finalbody", "handlers"):
+                todo.extend(getattr(node, field, None) or [])
+    return names
+
+
+def guess(source: str, named: str | None = None) -> Exercise | None:
+    """The exercise a file attempts, told from its text (and named, an exercise its file
+    name mentions); None when it defines none of any exercise's functions.
+
+    An exercise whose functions the file all defines (or imports) wins, the one with most
+    functions first (an MLP attempt may define softmax_ce's helpers too); then the one its
+    name mentions; then the one most of whose functions it defines. Ties (mlp_backprop and
+    batchnorm_mlp ask for the same four) go to the one most of whose blank names (z1,
+    dgamma, ...) the text mentions, then to the default exercise.
+    """
+    import re
+
+    words = set(re.findall(r"[A-Za-z_][A-Za-z_0-9]*", source))
+    defined = _defined(source)
     best, best_key = None, None
     for ex in exercises().values():
         has = sum(f in defined for f in ex.functions)
-        if not has:
+        if not has and ex.id != named:
             continue
         names = [b.name for b in ex.blanks]
         found = sum(n in words for n in names)
-        key = (has / len(ex.functions), round(found / len(names), 2), found, ex.id == DEFAULT_EXERCISE)
+        complete = has == len(ex.functions)
+        key = (complete, complete and has, ex.id == named, has / len(ex.functions), round(found / len(names), 2),
+               found, ex.id == DEFAULT_EXERCISE)
         if best_key is None or key > best_key:
             best, best_key = ex, key
     return best

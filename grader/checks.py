@@ -220,10 +220,11 @@ def judge_links(ctx: Context, results: dict, fn: str, links: list[str], task_ids
             continue
         given, plain = expected_links(ctx, fn, link_args[i], grads)
         judged[i] = (grads, given, plain)
+        filled = r.get("filled") or {}  # blank in the first run; a stand-in fed the links after
         for link in links:
             if link in verdicts:
                 continue
-            got = grads.get(link)
+            got = filled.get(link, grads.get(link))
             v = judge_link(link, got, given.get(link), plain.get(link), sizes[i], regions[i])
             if not v.ok:
                 if v.kind == "scaled":
@@ -436,8 +437,10 @@ def judge_stability(ctx: Context, results: dict, shifted: list[Shifted], spread_
                     what: str = "logit") -> Outcome:
     """Numerical stability, judged against the attempt itself, never against the reference
     (a wrong value is another check's business): for every logit + STABILITY_SHIFT the same
-    finite outputs as for the logits themselves; and finite outputs for logits with one per
-    row STABILITY_SPREAD above the others (spread_cases: (fn, task id, labels -> paths))."""
+    finite outputs as for the logits themselves; and finite probabilities for logits with one
+    per row STABILITY_SPREAD above the others (spread_cases: (fn, task id, labels -> paths)).
+    Only probabilities there: a loss written as sum(onehot * log(probs)) is NaN where probs
+    underflow to 0, and SPEC's stability is about the softmax overflowing."""
     shift, gap = f"{settings.STABILITY_SHIFT:g}", f"{settings.STABILITY_SPREAD:g}"
     for case in shifted:
         own = results.get(case.own_id)
@@ -485,12 +488,14 @@ def judge_purity(ctx: Context, results: dict, inputs: dict[str, tuple[str, dict]
             return Outcome("purity", False, f"could not be checked: {fn} did not run to the end", open=True)
         if r.get("partial") and not _wrote_anything(r.get("result")):
             return Outcome("purity", False, f"could not be checked: {fn} is not written yet", open=True)
-        for position, ((arg, before), after) in enumerate(zip(named.items(), r["args_after"])):
-            # a cache arrives merged with the extra keys the attempt's own forward keeps
-            changed = _changed(before, after, added_keys=arg != "cache")
-            if changed:
-                return Outcome("purity", False, f"{fn} changed its input {arg}{changed}",
-                               evidence=[{"fn": fn, "args": list(named.values()), "changed": position}])
+        # a call run again (a partial attempt) is pure only if every run of it was
+        for afters in [r["args_after"], *(r.get("args_after_more") or [])]:
+            for position, ((arg, before), after) in enumerate(zip(named.items(), afters)):
+                # a cache arrives merged with the extra keys the attempt's own forward keeps
+                changed = _changed(before, after, added_keys=arg != "cache")
+                if changed:
+                    return Outcome("purity", False, f"{fn} changed its input {arg}{changed}",
+                                   evidence=[{"fn": fn, "args": list(named.values()), "changed": position}])
     return Outcome("purity", True, "no function changed its inputs")
 
 

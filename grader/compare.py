@@ -125,8 +125,9 @@ def compare(name: str, got, expected, *, sizes: dict[str, int] | None = None,
             msg += f", only {label}"
             break
     if arr.ndim == 0:
-        ratio = f" ({float(arr) / float(exp):.4g} times it)" if float(exp) != 0 else ""
-        return Verdict(False, f"{name} is {float(arr):.6g}, not the expected value{ratio}", "values")
+        a, e = float(arr), float(exp)
+        how = (f"{a / e:.4g} times it" if e != 0 and abs(a / e - 1) >= 1e-3 else f"off by {abs(a - e):.2g}")
+        return Verdict(False, f"{name} is {a:.6g}, not the expected value ({how})", "values")
     # the worst of the entries that are wrong: a large entry may differ more and still be right
     worst = np.unravel_index(np.argmax(np.where(wrong, np.abs(arr - exp), -1.0)), arr.shape)
     msg += f"; the largest difference is {float(np.abs(arr - exp)[worst]):.3g} at {list(map(int, worst))}"

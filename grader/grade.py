@@ -40,7 +40,7 @@ import secrets
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from . import catalog, paths, settings, workspace
@@ -97,13 +97,11 @@ def grade(path: Path, exercise_id: str | None = None, limits: Limits | None = No
 
 
 def _guess(path: Path) -> catalog.Exercise:
-    """The exercise of a file nobody named one for: its own name when that is an exercise's
-    (batchnorm_mlp.py, my_softmax_ce_try.py), else the functions and names it defines (see
-    catalog.guess), else the default one."""
+    """The exercise of a file nobody named one for: the one whose functions it defines, else
+    the one its file name mentions (batchnorm_mlp.py, my_softmax_ce_try.py), see
+    catalog.guess; else the default one."""
     ids = sorted(catalog.exercises(), key=len, reverse=True)
     named = next((i for i in ids if i in path.stem), None)
-    if named:
-        return catalog.exercise(named)
     text = ""
     if path.is_file():  # never open a pipe or a device: reading it could block
         try:
@@ -111,7 +109,7 @@ def _guess(path: Path) -> catalog.Exercise:
                 text = f.read(MAX_FILE_BYTES).decode("utf-8", errors="replace")
         except OSError:
             pass
-    return catalog.guess(text) or catalog.exercise()
+    return catalog.guess(text, named) or catalog.exercise(named)
 
 
 def _unreadable(path: Path, exercise: catalog.Exercise) -> dict | None:
@@ -189,12 +187,17 @@ def probe_module(exercise: catalog.Exercise):
     return importlib.import_module(f"grader.probes.{exercise.id}")
 
 
-def _run_worker(path: Path, exercise: catalog.Exercise, limits: Limits, tasks_of):
+def _run_worker(path: Path, exercise: catalog.Exercise, limits: Limits, tasks_of, left: float | None = None):
     """One run of the attempt in a worker process: (run, channel, tasks). tasks_of() makes
     the task list; it is called while the worker starts up (importing numpy takes as long,
-    here as there: the probe modules import it)."""
+    here as there: the probe modules import it). left: seconds left of limits.timeout, for a
+    second run: each call keeps its usual bound, the run as a whole gets only what is left."""
     key = secrets.token_hex(32)
     made: dict = {}
+    seconds = budgets(limits.timeout)
+    if left is not None:
+        seconds["total"] = min(seconds["total"], left - (limits.timeout - seconds["total"]))
+        limits = replace(limits, timeout=left)
 
     def plan() -> bytes:
         made["tasks"] = tasks = tasks_of()
@@ -202,7 +205,7 @@ def _run_worker(path: Path, exercise: catalog.Exercise, limits: Limits, tasks_of
             "attempt": str(path.resolve()),
             "functions": list(exercise.functions),
             "tasks": tasks,
-            "seconds": budgets(limits.timeout),
+            "seconds": seconds,
             "key": key,
             "grader_pid": os.getpid(),
             "forbidden_dirs": [str(paths.solutions_dir()), str(Path(__file__).resolve().parent)],
@@ -220,6 +223,7 @@ def _run_worker(path: Path, exercise: catalog.Exercise, limits: Limits, tasks_of
 
 
 def _run_and_judge(path: Path, exercise: catalog.Exercise, limits: Limits, seed: int, report: Report):
+    started = time.perf_counter()
     made: dict = {}
 
     def tasks_of():
@@ -232,7 +236,7 @@ def _run_and_judge(path: Path, exercise: catalog.Exercise, limits: Limits, seed:
     report.output = _output(run)
     report.error = _error(run, channel, limits, {t["id"]: t for t in tasks})
     if report.error is None:
-        _fill_and_rerun(path, exercise, limits, ctx, tasks, channel, report)
+        _fill_and_rerun(path, exercise, limits, ctx, tasks, channel, report, time.perf_counter() - started)
     try:
         outcomes = probes.judge(ctx, channel.results)
     except Exception as exc:  # noqa: BLE001 - a bug of the grader's: say so, never a traceback
@@ -260,15 +264,20 @@ def _run_and_judge(path: Path, exercise: catalog.Exercise, limits: Limits, seed:
 
 
 def _fill_and_rerun(path: Path, exercise: catalog.Exercise, limits: Limits, ctx, tasks: list[dict],
-                    channel, report: Report) -> None:
+                    channel, report: Report, spent: float) -> None:
     """Finished links computed from a link left blank (a todo, or a statement that raised)
     earn their points too: the calls where that happened run again, in a second worker, with
-    the blank links' expected values (given the attempt's own upstream values) in their
-    place. The blank links stay blank in the results: they earn nothing either way, and the
-    values sent are only theirs, so nothing can be learnt that would pass another link."""
+    a stand-in value in each blank link's place, and the links after it are judged given
+    that value (as every link is judged given its own inputs). The stand-ins are random,
+    drawn afresh for every grade, never the expected values: the attempt learns nothing
+    from them. The blank links keep their first-run verdicts. The second run gets what is
+    left of --timeout, and is skipped when too little is."""
+    import numpy as np
+
     from . import checks
     from .wire import decode, encode
 
+    rng = np.random.default_rng(secrets.randbits(64))
     by_id = {t["id"]: t for t in tasks}
     again, roots_of = [], {}
     for t in tasks:
@@ -280,11 +289,16 @@ def _fill_and_rerun(path: Path, exercise: catalog.Exercise, limits: Limits, ctx,
         if not any((v.get("error") or {}).get("kind") == "depends" for v in blanks.values()):
             continue
         roots = [k for k, v in blanks.items() if (v.get("error") or {}).get("kind") != "depends"]
-        try:
+        try:  # only the shape and scale of each blank link are taken from the reference
             given, _ = checks.expected_links(ctx, t["fn"], tuple(decode(a) for a in t["args"]), grads)
         except (ValueError, TypeError, KeyError, IndexError, ArithmeticError):
             continue  # the reference cannot run on these values: the first run's verdicts stand
-        fill = {str(blanks[k]["__blank__"]): encode(given[k]) for k in roots if given.get(k) is not None}
+        fill = {}
+        for k in roots:
+            like = np.asarray(given.get(k)) if given.get(k) is not None else None
+            if like is not None and like.dtype.kind == "f":
+                scale = float(np.std(like)) or 1.0
+                fill[str(blanks[k]["__blank__"])] = encode(rng.normal(0.0, scale, like.shape))
         if not fill:
             continue
         earlier = (t.get("cache_from") or {}).get("task")
@@ -292,9 +306,11 @@ def _fill_and_rerun(path: Path, exercise: catalog.Exercise, limits: Limits, ctx,
             again.append(by_id[earlier])  # the call whose output (the attempt's cache) it takes
         again.append({**t, "fill": fill})
         roots_of[t["id"]] = {k: grads[k] for k in roots}
-    if not roots_of:
+    left = limits.timeout - spent
+    reserve = limits.timeout - budgets(limits.timeout)["total"]
+    if not roots_of or left - reserve < settings.MIN_SECOND_RUN_SECONDS:
         return
-    run, second, _ = _run_worker(path, exercise, limits, lambda: again)
+    run, second, _ = _run_worker(path, exercise, limits, lambda: again, left=left)
     problem = _error(run, second, limits, {t["id"]: t for t in again})
     if problem and problem["kind"] == "cheating":
         report.error = problem
@@ -302,7 +318,10 @@ def _fill_and_rerun(path: Path, exercise: catalog.Exercise, limits: Limits, ctx,
     for tid, roots in roots_of.items():
         r = second.results.get(tid)
         if r is not None and isinstance(r.get("result"), dict) and "__type__" not in r["result"]:
-            r["result"].update(roots)
+            r["filled"] = roots  # judged as in the first run; their stand-ins feed the links after
+            first = channel.results[tid]  # purity holds only if it held in every run
+            r["args_after_more"] = ([first["args_after"]] if "args_after" in first else []) + \
+                first.get("args_after_more", []) + r.get("args_after_more", [])
             channel.results[tid] = r
 
 
@@ -395,6 +414,8 @@ def _decode_result(obj: dict, decode) -> dict:
             out[key] = decode(out[key])
     if "args_after" in out:
         out["args_after"] = [decode(a) for a in out["args_after"]]
+    if "args_after_more" in out:
+        out["args_after_more"] = [[decode(a) for a in afters] for afters in out["args_after_more"]]
     return out
 
 

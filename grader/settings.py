@@ -41,6 +41,9 @@ FD_SHARE = 0.15
 RESERVE_SHARE = 0.02
 MIN_TASK_SECONDS = 0.5
 MIN_RESERVE_SECONDS = 1.0
+# A partial attempt's second run (links after a blank one, see grade._fill_and_rerun) gets
+# what is left of the timeout; with less than this left (beyond the reserve) it is not started.
+MIN_SECOND_RUN_SECONDS = 2.0
 
 # How much of an attempt's own output a report shows.
 SHOWN_OUTPUT_LINES = 8

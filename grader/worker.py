@@ -246,8 +246,33 @@ class BlankUsed(NotImplementedError):
         self.blank = blank
 
 
+CAUGHT = []  # (type, line) of what the guards of a partial run caught, in order
+
+
+def _forget_partial(fn):
+    """Take the partial rewrite's helpers out of the attempt's globals again."""
+    namespace = getattr(fn, "__globals__", None)
+    if isinstance(namespace, dict):
+        for name in ("__drill_blank__", "__drill_value__", "__drill_blank_for__", "__drill_names__"):
+            namespace.pop(name, None)
+
+
+def _names_variable(exc, name):
+    """Whether exc is a todo whose message starts with the variable name ('dS: later')."""
+    if not isinstance(exc, NotImplementedError) or isinstance(exc, BlankUsed):
+        return False
+    try:
+        text = str(exc)
+    except Exception:  # noqa: BLE001 - a hostile __str__
+        return False
+    return re.match(rf"\s*{re.escape(name)}\b", text) is not None
+
+
 def _blank_for(exc, scope, names, attempt_file):
     """Why a statement's targets are left blank: the Blank it used, or the error it raised."""
+    if not isinstance(exc, BlankUsed):
+        where = describe(exc, attempt_file)
+        CAUGHT.append((where["type"], (where.get("where") or {}).get("line")))
     if isinstance(exc, BlankUsed):
         return {"kind": "depends", "on": exc.blank.name, "error": exc.blank.error}
     for n in names:
@@ -327,12 +352,14 @@ def _split_return(stmt):
     return out
 
 
-def _guarded(stmts, top):
+def _guarded(stmts, top, names=()):
     """stmts with each statement in a try whose handler leaves what it assigns blank.
 
     Statements inside blocks (if, for, with, try; not while) are guarded one by one too,
-    and the block as a whole for what its header raises. A `raise` inside a block is left to reach
-    the block's guard, so an unfinished block leaves everything it assigns blank."""
+    and the block as a whole for what its header raises. A `raise` inside a block is left to
+    reach the block's guard, so an unfinished block leaves everything it assigns blank, and
+    the variable among names (the function's) that its NotImplementedError message starts
+    with: `raise NotImplementedError("dS: later")` in a loop that fills a ready array dS."""
     import ast
 
     out = []
@@ -350,10 +377,15 @@ def _guarded(stmts, top):
             for field in _BLOCKS:
                 inner = getattr(stmt, field, None)
                 if inner and isinstance(inner, list):
-                    setattr(stmt, field, _guarded(inner, top=False))
+                    setattr(stmt, field, _guarded(inner, top=False, names=names))
             for handler in getattr(stmt, "handlers", None) or []:
-                handler.body = _guarded(handler.body, top=False)
+                handler.body = _guarded(handler.body, top=False, names=names)
         lines = []
+        if isinstance(stmt, ast.Raise) or any(getattr(stmt, f, None) for f in _BLOCKS):  # may name its link
+            for n in names:
+                lines.append(f"    if __drill_names__(__drill_exc__, {n!r}) and "
+                             f"not isinstance(locals().get({n!r}), __drill_blank__):\n"
+                             f"        {n} = __drill_value__({n!r}, __drill_why__)\n")
         for b in stored:
             if b[0] == "name":
                 n = b[1]
@@ -381,27 +413,51 @@ def _guarded(stmts, top):
 def partial_version(fn, attempt_file, fill=None):
     """fn rewritten so that a statement raising NotImplementedError leaves its targets blank.
 
-    Every statement of fn's body is guarded, those inside blocks too (see _guarded); returns
-    None when fn cannot be rewritten (defined elsewhere, decorated, a closure). fill: values
-    the grader sends for targets left blank in a first run (by name), so that the statements
-    after them can be judged; those targets themselves earn nothing either way.
+    Every statement of fn's body is guarded, those inside blocks too (see _guarded). A
+    decorated fn is rewritten without its decorators when they kept the original (as
+    functools.wraps does), and a closure keeps its free variables' values. Returns None
+    when fn cannot be rewritten (not defined in the attempt's file, its source not found).
+    fill: stand-in values the grader sends for targets left blank in a first run (by name),
+    so that the statements after them can be judged.
     """
     import ast
 
+    for _ in range(10):  # through decorators that kept the original function
+        inner = getattr(fn, "__wrapped__", None)
+        if inner is None or not callable(inner):
+            break
+        fn = inner
     code = getattr(fn, "__code__", None)
-    if code is None or code.co_filename != attempt_file or fn.__closure__:
+    if code is None or code.co_filename != attempt_file:
+        return None
+    try:
+        free = [cell.cell_contents for cell in (fn.__closure__ or ())]
+    except ValueError:  # a free variable not bound yet
         return None
     try:
         with open(attempt_file, encoding="utf-8") as f:
             tree = ast.parse(f.read(), attempt_file)
-    except (OSError, SyntaxError, ValueError):
+    except (OSError, SyntaxError, ValueError, RecursionError, MemoryError):
         return None
+
+    def first_line(n):
+        return n.decorator_list[0].lineno if n.decorator_list else n.lineno
+
     node = next((n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)
-                 and n.name == fn.__name__ and n.lineno <= code.co_firstlineno <= n.body[0].lineno), None)
-    if node is None or node.decorator_list:
+                 and n.name == fn.__name__ and first_line(n) <= code.co_firstlineno <= n.body[0].lineno), None)
+    if node is None:
         return None
-    node.body = _guarded(node.body, top=True)
-    module = ast.Module(body=[node], type_ignores=[])
+    node.decorator_list = []
+    # the function's variables: those it assigns, and those it reads that nothing else defines
+    # (`dz1 = da1 * mask` after `raise NotImplementedError("da1: later")`)
+    names = {b[1] for stmt in node.body for b in _stored(stmt) if b[0] == "name"}
+    names |= {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)
+              and n.id not in fn.__globals__ and not hasattr(_builtins_module, n.id)}
+    node.body = _guarded(node.body, top=True, names=sorted(names))
+    # inside a factory whose parameters are the closure's free variables, when it has any
+    factory = ast.parse(f"def __drill_factory__({', '.join(code.co_freevars)}):\n    pass\n").body[0]
+    factory.body = [node, ast.Return(ast.Name(node.name, ast.Load()))]
+    module = ast.Module(body=[factory], type_ignores=[])
     ast.fix_missing_locations(module)
     namespace = fn.__globals__
     namespace["__drill_blank__"] = Blank
@@ -409,9 +465,10 @@ def partial_version(fn, attempt_file, fill=None):
     namespace["__drill_value__"] = lambda name, why: (fill[name].copy() if hasattr(fill.get(name), "copy")
                                                       else fill[name]) if name in fill else Blank(name, why)
     namespace["__drill_blank_for__"] = lambda exc, scope, names: _blank_for(exc, scope, names, attempt_file)
+    namespace["__drill_names__"] = _names_variable
     local = {}
     exec(compile(module, attempt_file, "exec"), namespace, local)
-    return local[node.name]
+    return local["__drill_factory__"](*free)
 
 
 # ---------------------------------------------------------------- programs: `a, b = fn(x, y)`
@@ -538,6 +595,7 @@ def task_call(task, functions, attempt_file):
     args = call_args(task)
     out = {"id": task["id"]}
     start = _perf()
+    more_args_after = []  # inputs as an earlier call of this task left them
     try:
         result = fn(*args)
     except Exception as exc:  # noqa: BLE001 - the attempt's own failure is data
@@ -549,7 +607,10 @@ def task_call(task, functions, attempt_file):
         if rewritten is None:
             out["seconds"] = _perf() - start
             return out
+        if task.get("keep_args"):
+            more_args_after.append([encode(a) for a in args])  # what the failed call did to them
         args = call_args(task)
+        CAUGHT.clear()
         try:
             result = rewritten(*args)
             out["partial"] = True
@@ -557,8 +618,13 @@ def task_call(task, functions, attempt_file):
             out["error"] = describe(exc2, attempt_file)
             out["seconds"] = _perf() - start
             return out
-        if result is None:  # it never reached a return: what it raised at first is the answer
-            out.pop("partial")
+        finally:
+            _forget_partial(fn)
+        first = (out["error"]["type"], (out["error"].get("where") or {}).get("line"))
+        if result is None or first not in CAUGHT:
+            # It never reached a return, or it did not fail again where it failed at first (it
+            # behaves differently when run again): the first failure is the answer.
+            out.pop("partial", None)
             out["seconds"] = _perf() - start
             return out
     out["seconds"] = _perf() - start
@@ -566,6 +632,8 @@ def task_call(task, functions, attempt_file):
     out["result"] = encode(result)
     if task.get("keep_args"):
         out["args_after"] = [encode(a) for a in args]
+        if more_args_after:
+            out["args_after_more"] = more_args_after
     return out
 
 

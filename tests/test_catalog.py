@@ -125,3 +125,22 @@ def test_a_file_name_that_is_an_exercise_id_decides(tmp_path):
         assert _guess(f).id == ex
     assert _guess(tmp_path / "nothing_here.py").id == catalog.DEFAULT_EXERCISE  # no such file: the default
     assert catalog.guess("import os\n") is None and catalog.guess("def forward(:\n") is not None
+
+
+def test_content_outweighs_helpers_and_file_names(tmp_path):
+    from grader import stubgen
+    from grader.grade import _guess
+
+    mlp = stubgen.strip_markers(catalog.exercise("mlp_backprop").solution_path.read_text(encoding="utf-8"))
+    ce = stubgen.strip_markers(catalog.exercise("softmax_ce").solution_path.read_text(encoding="utf-8"))
+    # an MLP attempt that writes softmax_ce's functions as helpers is still an MLP attempt
+    helpers = mlp + "\n\ndef softmax(z):\n    shift = z - z.max(axis=1, keepdims=True)\n    return shift\n\n\n" \
+                    "def grad_logits(probs, y):\n    dz = probs\n    return dz\n"
+    assert catalog.guess(helpers).id == "mlp_backprop"
+    # a name that mentions an exercise does not beat what the file defines
+    f = tmp_path / "softmax_ce_warmup_before_mlp_backprop.py"
+    f.write_text(ce)
+    assert _guess(f).id == "softmax_ce"
+    # functions defined inside module-level blocks count
+    blocked = "try:\n" + "".join("    " + line + "\n" for line in ce.splitlines()) + "except ImportError:\n    pass\n"
+    assert catalog.guess(blocked).id == "softmax_ce"

@@ -105,7 +105,8 @@ def test_a_square_matrix_transposed_is_named_though_its_shape_is_right(n, seed):
 def test_a_wrong_number_says_what_it_is_and_how_far_off():
     v = compare("loss", 12.5, 0.5, scalar=True)
     assert not v.ok and v.message == "loss is 12.5, not the expected value (25 times it)"
-    assert "entries" not in compare("loss", 0.3, 0.0, scalar=True).message
+    assert compare("loss", 0.3, 0.0, scalar=True).message == "loss is 0.3, not the expected value (off by 0.3)"
+    assert compare("loss", 3.7140065, 3.714, scalar=True).message.endswith("(off by 6.5e-06)")
 
 
 def test_the_largest_difference_named_is_one_of_the_wrong_entries():

@@ -112,8 +112,7 @@ def test_messages_say_where_without_the_fix(reports):
     purity = next(c for c in reports["inplace_probs.py"].checks if c.name == "purity")
     assert "probs" in purity.message and "backward" in purity.message
     stability = verdicts.message(reports["unstable_mean_shift.py"], "stability")
-    assert stability == ("with one logit per row 2000 above the others, loss is not finite (nan): "
-                         "something overflows")
+    assert stability.startswith("with one logit per row 2000 above the others, probs is not finite (nan) in ")
     assert "added the key 'W2T'" in verdicts.message(reports["impure_params_key.py"], "purity")
     # a step that pairs parameters and gradients by position meets gradients in chain order
     assert "sgd_step raised ValueError" in verdicts.message(reports["wrong_step_by_position.py"], "step")

@@ -174,5 +174,5 @@ def judge(net: Network, ctx: Context, results: dict) -> list[Outcome]:
         ctx, results, [checks.Shifted("softmax_cross_entropy", "loss/0", "stability", outputs,
                                       {"loss": (), "probs": p0["probs"].shape},
                                       [p0["z2"] + settings.STABILITY_SHIFT, p0["y"]], p0["sizes"])],
-        [("softmax_cross_entropy", "stability/spread", outputs)]))
+        [("softmax_cross_entropy", "stability/spread", {"probs": (1,)})]))
     return out
