@@ -133,3 +133,16 @@ def test_what_a_partial_attempt_is_sent_in_place_of_its_blank_links_is_worth_not
     for report in (first, second):
         assert all(statuses(report)[link] != "pass" for link in LINKS), report.to_json()
     assert second.score == first.score
+
+
+def test_rebinding_the_partial_machinery_from_inside_the_attempt_is_cheating(tmp_path):
+    # during the rerun the machinery's helpers sit in the attempt's globals, and through them
+    # partial.py's own names: changing one is tampering with the grader, like the worker's
+    backward = plain(TODO).replace("    N = probs.shape[0]\n", '''    N = probs.shape[0]
+    helper = globals().get("__drill_blank_for__")
+    if helper is not None:
+        helper.__globals__["Blank"] = dict
+''')
+    report = grade(attempt(tmp_path, backward))
+    assert report.error and report.error["kind"] == "cheating", report.to_json()
+    assert report.score == 0
