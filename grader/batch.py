@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, TextIO
 
-from . import catalog
+from . import catalog, sandbox
 from .report import CheckResult, Report
 from .sandbox import Limits
 
@@ -72,23 +72,71 @@ def expand(paths: Iterable[Path]) -> list[Path]:
     return out
 
 
+@dataclass
+class Plan:
+    """What a batch grades: its files, the exercise of those nobody recorded one for, how
+    that exercise was chosen, and the helper modules left out."""
+
+    files: list[Path]
+    exercise_id: str
+    chosen: str  # "given" (--exercise), "most files", or "default"
+    helpers: list[Path]
+
+
+def prepare(files: list[Path], exercise_id: str | None = None, named: Iterable[Path] = ()) -> Plan:
+    """One exercise for the whole batch (a course grades one assignment): the one given, else
+    the one most files attempt, told from each file (see grade.guess_exercise); a file that
+    `drill start` made keeps the exercise recorded for it. In a folder holding several files,
+    those that define none of the exercise's functions are helper modules, not attempts
+    (utils.py beside submission.py), and are left out, unless named on the command line."""
+    from collections import Counter
+
+    from . import workspace
+    from .grade import guess_exercise, source_text
+
+    texts = {f: source_text(f) for f in files}
+    if exercise_id is not None:
+        if exercise_id not in catalog.exercises():
+            raise BatchUsageError(catalog.no_such("exercise", exercise_id, catalog.exercises()))
+        chosen = "given"
+    else:
+        votes: Counter = Counter()
+        for f in files:
+            attempt = workspace.attempt_for_file(f) if f.is_file() else None
+            if attempt is not None:
+                votes[attempt.exercise] += 1
+            elif f.stem in catalog.exercises() or catalog.guess(texts[f]) is not None:
+                votes[guess_exercise(f).id] += 1  # a file that tells nothing has no say
+        exercise_id, chosen = (max(votes, key=lambda e: (votes[e], e == catalog.DEFAULT_EXERCISE)), "most files") \
+            if votes else (catalog.DEFAULT_EXERCISE, "default")
+    functions = catalog.exercise(exercise_id).functions
+    defines = {f: bool(catalog.defined_names(texts[f]) & set(functions)) for f in files}
+    by_folder: dict[Path, list[Path]] = {}
+    for f in files:
+        by_folder.setdefault(f.parent, []).append(f)
+    named = {Path(n).resolve() for n in named}
+    helpers = [f for group in by_folder.values() if len(group) > 1 and any(defines[g] for g in group)
+               for f in group if not defines[f] and f.resolve() not in named]
+    return Plan([f for f in files if f not in helpers], exercise_id, chosen, sorted(helpers))
+
+
 def unrun_report(path: Path | str, exercise: catalog.Exercise, kind: str, message: str) -> Report:
     """The report of an attempt that could not be graded at all: every check not run."""
     checks = [CheckResult(c.name, False, 0, c.points, "not run") for c in exercise.checks]
     return Report(exercise=exercise.id, file=str(path), checks=checks, error={"kind": kind, "message": message})
 
 
-def grade_one(path: Path, exercise_id: str | None, limits: Limits) -> Report:
+def grade_one(path: Path, exercise_id: str | None, limits: Limits, default: str | None = None) -> Report:
     """grade(), but a row for every file: whatever goes wrong is that file's error."""
     from .grade import GradeUsageError, grade
 
     started = time.perf_counter()
     try:
-        return grade(path, exercise_id, limits)
+        return grade(path, exercise_id, limits, default=default)
     except GradeUsageError as exc:  # the file went away, or its workspace names no exercise
-        report = unrun_report(path, catalog.exercise(exercise_id), "import", str(exc))
+        report = unrun_report(path, catalog.exercise(exercise_id or default), "import", str(exc))
     except Exception as exc:  # noqa: BLE001 - one bad file never stops the batch
-        report = unrun_report(path, catalog.exercise(exercise_id), "grader",
+        report = unrun_report(path, catalog.exercise(exercise_id or default), "grader",
                               f"the grader failed on this file ({type(exc).__name__}: {exc}); "
                               "please report it")
     report.seconds = time.perf_counter() - started
@@ -100,6 +148,8 @@ class Batch:
     reports: list[Report]
     seconds: float
     jobs: int
+    plan: Plan | None = None
+    interrupted: bool = False  # Ctrl-C: the reports are those finished before it
 
     @property
     def passed(self) -> bool:
@@ -126,6 +176,11 @@ class Batch:
             "failed_checks": self.failed_checks(),
             "seconds": round(self.seconds, 2),
             "jobs": self.jobs,
+            "exercise": self.plan.exercise_id if self.plan else None,
+            "exercise_chosen": self.plan.chosen if self.plan else None,
+            "exercises": sorted({r.exercise for r in self.reports}),
+            "helpers_left_out": [str(h) for h in self.plan.helpers] if self.plan else [],
+            "interrupted": self.interrupted,
         }
 
     def to_dict(self) -> dict:
@@ -133,8 +188,12 @@ class Batch:
 
 
 def run(files: list[Path], exercise_id: str | None = None, limits: Limits | None = None,
-        jobs: int | None = None, on_done: Callable[[Report], None] | None = None) -> Batch:
-    """Grade files on `jobs` workers; reports come back in the order of files."""
+        jobs: int | None = None, on_done: Callable[[Report], None] | None = None,
+        plan: Plan | None = None) -> Batch:
+    """Grade files on `jobs` workers; reports come back in the order of files. plan: the
+    batch's exercise for files nobody recorded one for (see prepare). On Ctrl-C nothing new
+    starts, the attempts running are stopped, and the Batch holds the reports finished
+    before it (interrupted)."""
     if exercise_id is not None:
         try:
             catalog.exercise(exercise_id)
@@ -144,18 +203,24 @@ def run(files: list[Path], exercise_id: str | None = None, limits: Limits | None
     jobs = max(1, min(jobs or default_jobs(), len(files) or 1))
     started = time.perf_counter()
     reports: list[Report | None] = [None] * len(files)
+    default = plan.exercise_id if plan else None
+    interrupted = False
     pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="drill-grade")
     try:
-        futures = {pool.submit(grade_one, f, exercise_id, limits): i for i, f in enumerate(files)}
+        futures = {pool.submit(grade_one, f, exercise_id, limits, default): i for i, f in enumerate(files)}
         for future in as_completed(futures):
             i = futures[future]
             reports[i] = future.result()
             if on_done is not None:
                 on_done(reports[i])
+    except KeyboardInterrupt:  # nothing new starts, the runs in progress are stopped and left out
+        interrupted = True
+        sandbox.cancel_all()
     finally:
-        # On Ctrl-C: nothing new starts; the attempts running now end within their limits.
         pool.shutdown(wait=True, cancel_futures=True)
-    return Batch(reports=reports, seconds=time.perf_counter() - started, jobs=jobs)
+        sandbox.resume()
+    return Batch(reports=[r for r in reports if r is not None], seconds=time.perf_counter() - started,
+                 jobs=jobs, plan=plan, interrupted=interrupted)
 
 
 class Progress:

@@ -270,7 +270,7 @@ def exercise(name: str | None = None) -> Exercise:
     return _load_exercise(name)
 
 
-def _defined(source: str) -> set[str]:
+def defined_names(source: str) -> set[str]:
     """The names a module defines at its top level (functions, imports, assignments), blocks
     such as `if` and `try` included, functions and classes' insides not."""
     import ast
@@ -308,7 +308,7 @@ def guess(source: str, named: str | None = None) -> Exercise | None:
     import re
 
     words = set(re.findall(r"[A-Za-z_][A-Za-z_0-9]*", source))
-    defined = _defined(source)
+    defined = defined_names(source)
     best, best_key = None, None
     for ex in exercises().values():
         has = sum(f in defined for f in ex.functions)

@@ -159,13 +159,23 @@ def batch_table(reports: list[Report], summary: dict, color: bool = False) -> st
         return f"\x1b[{32 if r.passed else 31}m{text}\x1b[0m" if color else text
 
     width = max([len(r.file) for r in reports] + [4])
-    lines = [f"{'score':>6}  {'result':<16}  {'file':<{width}}  first problem"]
+    mixed = len({r.exercise for r in reports}) > 1  # files drill start made for other exercises
+    ex_width = max([len(r.exercise) for r in reports] + [8])
+    exercise_head = f"{'exercise':<{ex_width}}  " if mixed else ""
+    lines = [f"{'score':>6}  {'result':<16}  {exercise_head}{'file':<{width}}  first problem"]
     for r in reports:
         first = r.first_failure
         problem = r.error["message"] if r.error else (f"{first.name}: {first.message}" if first else "")
-        lines.append(f"{r.score:>6g}  {verdict(r)}  {r.file:<{width}}  {_short(problem, 70)}")
+        exercise = f"{r.exercise:<{ex_width}}  " if mixed else ""
+        lines.append(f"{r.score:>6g}  {verdict(r)}  {exercise}{r.file:<{width}}  {_short(problem, 70)}")
     s = summary
-    lines += ["", f"{s['files']} attempts graded in {s['seconds']:.1f} s with {s['jobs']} "
+    lines += [""]
+    if s.get("exercise"):
+        how = {"given": "as --exercise says", "most files": "the exercise most of the files attempt; "
+               "--exercise chooses another", "default": "the default; --exercise chooses another"}
+        lines.append(f"Graded as {s['exercise']} ({how.get(s.get('exercise_chosen'), '')})"
+                     + (", except files drill start made for another exercise." if mixed else "."))
+    lines += [f"{s['files']} attempts graded in {s['seconds']:.1f} s with {s['jobs']} "
                   f"job{'s' if s['jobs'] != 1 else ''}: {s['passed']} passed, {s['not_passed']} not passed "
                   f"({s['errors']} could not be run to the end)."]
     if s["files"]:

@@ -58,14 +58,18 @@ class GradeUsageError(Exception):
 
 
 def grade(path: Path, exercise_id: str | None = None, limits: Limits | None = None,
-          seed: int = settings.PROBE_SEED) -> Report:
+          seed: int = settings.PROBE_SEED, default: str | None = None) -> Report:
+    """Grade the attempt at path as exercise_id; else as the exercise `drill start` or
+    `drill inject-bug` recorded for it; else as default (a batch's); else as the exercise
+    guess_exercise tells from the file."""
     started = time.perf_counter()
     path = Path(path)
     attempt = workspace.attempt_for_file(path) if path.is_file() else None
     injected = workspace.injected_for_file(path) if path.is_file() else None
     recorded = attempt.exercise if attempt else (injected or {}).get("exercise")
     try:
-        exercise = catalog.exercise(exercise_id or recorded) if exercise_id or recorded else _guess(path)
+        chosen = exercise_id or recorded or default
+        exercise = catalog.exercise(chosen) if chosen else guess_exercise(path)
     except KeyError as exc:
         raise GradeUsageError(exc.args[0]) from None
     if not path.exists():
@@ -96,20 +100,27 @@ def grade(path: Path, exercise_id: str | None = None, limits: Limits | None = No
     return report
 
 
-def _guess(path: Path) -> catalog.Exercise:
-    """The exercise of a file nobody named one for: the one whose functions it defines, else
-    the one its file name mentions (batchnorm_mlp.py, my_softmax_ce_try.py), see
-    catalog.guess; else the default one."""
+def guess_exercise(path: Path) -> catalog.Exercise:
+    """The exercise of a file nobody named one for: the one it is named after (mlp_backprop.py,
+    as `drill start` names it), else the one whose functions it defines, else the one its
+    name mentions (my_softmax_ce_try.py), see catalog.guess; else the default one."""
     ids = sorted(catalog.exercises(), key=len, reverse=True)
+    if path.stem in ids:  # the name `drill start` gives an attempt
+        return catalog.exercise(path.stem)
     named = next((i for i in ids if i in path.stem), None)
-    text = ""
-    if path.is_file():  # never open a pipe or a device: reading it could block
-        try:
-            with open(path, "rb") as f:
-                text = f.read(MAX_FILE_BYTES).decode("utf-8", errors="replace")
-        except OSError:
-            pass
-    return catalog.guess(text, named) or catalog.exercise(named)
+    return catalog.guess(source_text(path), named) or catalog.exercise(named)
+
+
+def source_text(path: Path) -> str:
+    """The text of the attempt at path as far as it can be read ('' if not): never opens a
+    pipe or a device (reading it could block), never reads more than MAX_FILE_BYTES."""
+    if not path.is_file():
+        return ""
+    try:
+        with open(path, "rb") as f:
+            return f.read(MAX_FILE_BYTES).decode("utf-8", errors="replace")
+    except OSError:
+        return ""
 
 
 def _unreadable(path: Path, exercise: catalog.Exercise) -> dict | None:

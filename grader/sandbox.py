@@ -164,6 +164,9 @@ class _Pipes:
             wait = deadline - time.monotonic()
             if wait <= 0:
                 return "timeout"
+            if _cancelled.is_set():
+                return "cancelled"
+            wait = min(wait, CANCEL_POLL_SECONDS)
             if self.pidfd is None:  # no pidfd: look at the child now and then
                 wait, poll = min(wait, poll), min(poll * 2, 0.05)
             exited = self._serve(wait)
@@ -226,6 +229,20 @@ class _Pipes:
             self.sel.unregister(fd)
             os.close(fd)
             setattr(self, name, None)
+
+
+CANCEL_POLL_SECONDS = 0.25  # how soon a run in progress notices cancel_all()
+_cancelled = threading.Event()
+
+
+def cancel_all() -> None:
+    """Stop every run in progress, in every thread, as soon as it notices (a batch's Ctrl-C);
+    their processes are killed and cleaned up as after a timeout. resume() ends this."""
+    _cancelled.set()
+
+
+def resume() -> None:
+    _cancelled.clear()
 
 
 def run_isolated(argv: list[str], stdin_data=b"", limits: Limits = Limits(),
@@ -347,7 +364,7 @@ def _run(argv, stdin_data, limits, cwd, env):
         channel_overflow=chan.total > limits.channel_bytes,
         duration=time.monotonic() - start,
         leftovers=leftovers,
-        stopped=reason if reason in ("timeout", "flood", "channel") else None,
+        stopped=reason if reason in ("timeout", "flood", "channel", "cancelled") else None,
     )
 
 

@@ -107,7 +107,7 @@ def test_csv_may_not_overwrite_an_attempt(tmp_path, no_grading):
 # ---------------------------------------------------------------- the pool
 
 def test_one_bad_file_never_stops_the_batch(monkeypatch, tmp_path):
-    def grade(path, exercise_id=None, limits=None):
+    def grade(path, exercise_id=None, limits=None, **kwargs):
         if path.name == "boom.py":
             raise RuntimeError("kaboom")
         return fake_report(path)
@@ -210,15 +210,50 @@ def test_one_file_json_is_still_exactly_its_report(course):
     assert "results" not in data and data["error"]["kind"] == "syntax" and data["score"] == 0
 
 
-def test_without_exercise_each_file_is_graded_as_the_exercise_it_attempts(tmp_path):
-    # a teacher's folder where nothing was made by `drill start`: names tell nothing
+def test_a_batch_without_exercise_is_graded_as_the_one_most_files_attempt(tmp_path):
+    # a course export where nothing was made by `drill start` and the names tell nothing:
+    # one assignment, so a student who did another exercise does not pass it
     from grader import stubgen
 
-    for ex in ("softmax_ce", "batchnorm_mlp"):
-        solution = catalog.exercise(ex).solution_path.read_text(encoding="utf-8")
-        touch(tmp_path / ex[:2] / "submission.py", stubgen.strip_markers(solution))
+    def solution(ex):
+        return stubgen.strip_markers(catalog.exercise(ex).solution_path.read_text(encoding="utf-8"))
+
+    for student in ("ann", "bob"):
+        touch(tmp_path / student / "submission.py", solution("softmax_ce"))
+    touch(tmp_path / "cid" / "hw3.py", solution("mlp_backprop"))
+    touch(tmp_path / "bob" / "utils.py", "EPS = 1e-12\n")  # a helper beside a submission
     result = invoke("grade", tmp_path, "--json", "-j", "2")
-    assert result.exit_code == 0, result.output
-    rows = {Path(r["file"]).parent.name: r for r in json.loads(result.stdout)["results"]}
-    assert rows["so"]["exercise"] == "softmax_ce" and rows["ba"]["exercise"] == "batchnorm_mlp"
-    assert all(r["score"] == 100 for r in rows.values())
+    assert result.exit_code == 1, result.output
+    data = json.loads(result.stdout)
+    rows = {Path(r["file"]).parent.name: r for r in data["results"]}
+    assert sorted(rows) == ["ann", "bob", "cid"]  # utils.py is no student's attempt
+    assert {r["exercise"] for r in rows.values()} == {"softmax_ce"}
+    assert rows["ann"]["passed"] and rows["bob"]["passed"] and not rows["cid"]["passed"]
+    summary = data["summary"]
+    assert summary["exercise"] == "softmax_ce" and summary["exercise_chosen"] == "most files"
+    assert summary["helpers_left_out"] == [str(tmp_path / "bob" / "utils.py")]
+    assert "Left out 1 helper module" in result.stderr
+    # named on the command line, a file is graded whatever it defines
+    named = invoke("grade", tmp_path / "bob" / "utils.py", tmp_path / "ann" / "submission.py", "--json")
+    assert len(json.loads(named.stdout)["results"]) == 2
+
+
+def test_ctrl_c_stops_a_batch_and_keeps_what_was_graded(monkeypatch, tmp_path):
+    import threading
+
+    from grader import sandbox
+
+    graded = []
+
+    def grade(path, exercise_id=None, limits=None, **kwargs):
+        if path.name == "b.py":
+            raise KeyboardInterrupt  # as if Ctrl-C came while b.py was being graded
+        graded.append(path.name)
+        return fake_report(path)
+
+    monkeypatch.setattr("grader.grade.grade", grade)
+    got = batch.run([tmp_path / n for n in ("a.py", "b.py", "c.py")], jobs=1)
+    assert got.interrupted and [Path(r.file).name for r in got.reports] == ["a.py"]
+    assert got.summary()["interrupted"] is True
+    assert not sandbox._cancelled.is_set()  # the next batch runs normally
+    assert threading.active_count() >= 1

@@ -109,27 +109,27 @@ FIXTURE_ROOT = Path(__file__).parent / "fixtures"
 @pytest.mark.parametrize("path", sorted(p for p in FIXTURE_ROOT.glob("*/*.py") if p.parent.name in catalog.exercises()),
                          ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_every_fixture_is_told_its_exercise_without_being_named(path, tmp_path):
-    from grader.grade import _guess
+    from grader.grade import guess_exercise
 
     copy = tmp_path / "attempt.py"  # a name that tells nothing
     copy.write_text(path.read_text(encoding="utf-8"), encoding="utf-8")
-    assert _guess(copy).id == path.parent.name
+    assert guess_exercise(copy).id == path.parent.name
 
 
 def test_a_file_name_that_is_an_exercise_id_decides(tmp_path):
-    from grader.grade import _guess
+    from grader.grade import guess_exercise
 
     for ex in catalog.exercises():
         f = tmp_path / f"my_{ex}_try2.py"
         f.write_text("x = 1\n")
-        assert _guess(f).id == ex
-    assert _guess(tmp_path / "nothing_here.py").id == catalog.DEFAULT_EXERCISE  # no such file: the default
+        assert guess_exercise(f).id == ex
+    assert guess_exercise(tmp_path / "nothing_here.py").id == catalog.DEFAULT_EXERCISE  # no such file: the default
     assert catalog.guess("import os\n") is None and catalog.guess("def forward(:\n") is not None
 
 
 def test_content_outweighs_helpers_and_file_names(tmp_path):
     from grader import stubgen
-    from grader.grade import _guess
+    from grader.grade import guess_exercise
 
     mlp = stubgen.strip_markers(catalog.exercise("mlp_backprop").solution_path.read_text(encoding="utf-8"))
     ce = stubgen.strip_markers(catalog.exercise("softmax_ce").solution_path.read_text(encoding="utf-8"))
@@ -140,7 +140,7 @@ def test_content_outweighs_helpers_and_file_names(tmp_path):
     # a name that mentions an exercise does not beat what the file defines
     f = tmp_path / "softmax_ce_warmup_before_mlp_backprop.py"
     f.write_text(ce)
-    assert _guess(f).id == "softmax_ce"
+    assert guess_exercise(f).id == "softmax_ce"
     # functions defined inside module-level blocks count
     blocked = "try:\n" + "".join("    " + line + "\n" for line in ce.splitlines()) + "except ImportError:\n    pass\n"
     assert catalog.guess(blocked).id == "softmax_ce"

@@ -188,6 +188,21 @@ def test_threads_that_never_end_are_stopped():
     assert r.timed_out and r.stdout == "main done\n"
 
 
+def test_cancel_all_stops_the_runs_in_progress_and_resume_lets_the_next_run():
+    import threading
+
+    results = []
+    thread = threading.Thread(target=lambda: results.append(run("import time; time.sleep(60)",
+                                                                limits=Limits(timeout=60))))
+    thread.start()
+    time.sleep(0.5)
+    sandbox.cancel_all()
+    thread.join(timeout=20)
+    sandbox.resume()
+    assert not thread.is_alive() and results[0].stopped == "cancelled" and not results[0].timed_out
+    assert run("print('again')").stdout == "again\n"
+
+
 @linux_only
 def test_setsid_grandchild_is_killed_after_the_child_exits(tmp_path):
     pidfile = tmp_path / "pid"

@@ -99,16 +99,25 @@ def _grade_many(paths, exercise_id, fmt, csv_path, plot_path, jobs, limits):
     try:
         files = batch.expand(paths)
         _check_output_paths(files, csv_path, plot_path)
-        progress = batch.Progress(len(files))
+        plan = batch.prepare(files, exercise_id, named=[p for p in paths if p.is_file()])
+        progress = batch.Progress(len(plan.files))
         try:
-            graded = batch.run(files, exercise_id, limits, jobs, on_done=progress.update)
+            graded = batch.run(plan.files, exercise_id, limits, jobs, on_done=progress.update, plan=plan)
         finally:
             progress.close()
     except batch.BatchUsageError as exc:
         raise click.UsageError(str(exc)) from None
+    if plan.helpers:
+        click.echo(f"Left out {len(plan.helpers)} helper module{'s' if len(plan.helpers) != 1 else ''} "
+                   f"(they define none of {plan.exercise_id}'s functions and sit beside a file that does): "
+                   + ", ".join(str(h) for h in plan.helpers[:5]) + (", ..." if len(plan.helpers) > 5 else ""),
+                   err=True)
+    if graded.interrupted:
+        click.echo(f"Interrupted: {len(graded.reports)} of {len(plan.files)} attempts were graded; "
+                   "the results below are theirs.", err=True)
     _show(graded.reports, graded, fmt, None)
     _write_extras(graded.reports, csv_path, plot_path, many=True)
-    sys.exit(0 if graded.passed else 1)
+    sys.exit(130 if graded.interrupted else 0 if graded.passed else 1)
 
 
 def _check_output_paths(files, csv_path, plot_path):
