@@ -219,7 +219,7 @@ def _run_worker(path: Path, exercise: catalog.Exercise, limits: Limits, tasks_of
             "seconds": seconds,
             "key": key,
             "grader_pid": os.getpid(),
-            "forbidden_dirs": [str(paths.solutions_dir()), str(Path(__file__).resolve().parent)],
+            "forbidden_dirs": [str(d) for d in paths.protected_dirs()],
             "forbidden_modules": ["grader"],
         }).encode()
 

@@ -24,3 +24,17 @@ def solutions_dir() -> Path:
 
 def bugs_dir() -> Path:
     return data_root() / "bugs"
+
+
+def protected_dirs() -> list[Path]:
+    """Every folder an attempt must not read: the solutions this grader uses, the grader
+    package, and any other copy of them on the import path (an editable install keeps the
+    package in the checkout and a copy of the data in site-packages)."""
+    import sys
+
+    found = [solutions_dir(), _PACKAGE]
+    for entry in sys.path:
+        package = Path(entry or ".") / "grader"
+        if (package / "_data" / "solutions").is_dir() or (package / "worker.py").is_file():
+            found.append(package.resolve())
+    return list(dict.fromkeys(found))

@@ -330,3 +330,20 @@ def test_stopping_the_grader_stops_the_attempt(tmp_path, sig):
         pass
     if sig == signal.SIGTERM:
         assert proc.returncode == 128 + signal.SIGTERM
+
+
+def test_every_copy_of_the_solutions_on_the_import_path_is_protected(tmp_path):
+    # an editable install keeps the package in the checkout and a copy of the data in
+    # site-packages: reading either copy is cheating
+    import glob
+
+    copies = sorted({os.path.realpath(p) for entry in ["", *sys.path]
+                     for p in glob.glob(os.path.join(entry or ".", "grader", "_data", "solutions", "mlp_backprop.py"))
+                     + glob.glob(os.path.join(entry or ".", "solutions", "mlp_backprop.py"))})
+    assert copies
+    for i, copy in enumerate(copies):
+        attempt = tmp_path / f"attempt{i}.py"
+        attempt.write_text(f"with open({copy!r}) as f:\n    exec(f.read())\n")
+        report = grade(attempt, "mlp_backprop", limits=ROOMY)
+        assert report.error and report.error["kind"] == "cheating", (copy, report.to_json())
+        assert report.score == 0
