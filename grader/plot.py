@@ -172,17 +172,26 @@ def _short_names(files: list[str]) -> tuple[list[str], str]:
     return ([os.path.relpath(f, common) for f in files], common) if common else (files, "")
 
 
+def heat_matrix(reports: list):
+    """(check names in order of first appearance, a matrix with a row per report): 1 passed,
+    0 failed, NaN not a check of that report's exercise."""
+    import numpy as np
+
+    names: list[str] = []
+    for r in reports:
+        names += [c.name for c in r.checks if c.name not in names]
+    passed = np.array([[next((float(c.passed) for c in r.checks if c.name == n), np.nan) for n in names]
+                       for r in reports], dtype=float).reshape(len(reports), len(names))
+    return names, passed
+
+
 def heatmap(reports: list, path: Path) -> Path:
     """Rows: attempts; columns: checks; green passed, red failed. Counts of failures on top."""
     import numpy as np
     from matplotlib.colors import ListedColormap
 
     Figure = _figure_class()
-    names: list[str] = []
-    for r in reports:
-        names += [c.name for c in r.checks if c.name not in names]
-    passed = np.array([[next((c.passed for c in r.checks if c.name == n), False) for n in names]
-                       for r in reports], dtype=float).reshape(len(reports), len(names))
+    names, passed = heat_matrix(reports)
     files, common = _short_names([r.file for r in reports])
     labels = [f + (f"  ({r.error['kind']})" if r.error else "") for f, r in zip(files, reports)]
     height = 1.8 + 0.22 * len(reports)
@@ -190,9 +199,9 @@ def heatmap(reports: list, path: Path) -> Path:
                  layout="constrained")
     ax = fig.subplots()
     # Dark red against pale green: told apart by lightness too, so by colour-blind eyes.
-    ax.imshow(passed, cmap=ListedColormap(["#b2182b", "#d9f0d3"]), vmin=0, vmax=1, aspect="auto",
-              interpolation="nearest")
-    fails = (1 - passed).sum(axis=0).astype(int)
+    cmap = ListedColormap(["#b2182b", "#d9f0d3"]).with_extremes(bad="#bdbdbd")
+    ax.imshow(np.ma.masked_invalid(passed), cmap=cmap, vmin=0, vmax=1, aspect="auto", interpolation="nearest")
+    fails = (passed == 0).sum(axis=0).astype(int)
     ax.set_xticks(range(len(names)), [f"{n} ({k})" for n, k in zip(names, fails)], rotation=60, ha="left")
     ax.xaxis.tick_top()
     ax.set_yticks(range(len(reports)), labels, fontsize=max(5, min(9, math.floor(600 / max(len(reports), 1)))))
@@ -202,6 +211,7 @@ def heatmap(reports: list, path: Path) -> Path:
     ax.tick_params(which="minor", length=0)
     n_passed = sum(r.passed for r in reports)
     where = f" in {common}" if common else ""
-    ax.set_xlabel(f"{len(reports)} attempts{where}, {n_passed} passed; pale: check passed, dark red: failed "
+    grey = ", grey: not a check of that exercise" if np.isnan(passed).any() else ""
+    ax.set_xlabel(f"{len(reports)} attempts{where}, {n_passed} passed; pale: check passed, dark red: failed{grey} "
                   "(failures counted beside each check)")
     return _save(fig, path)

@@ -223,6 +223,20 @@ def test_the_decision_boundary_classifies_the_training_points_as_training_did(ex
     assert (classes[row, col] == predicted).mean() >= 0.95
 
 
+def test_the_heatmap_counts_only_the_checks_of_each_attempts_exercise(reports):
+    from grader import plot
+
+    ce = catalog.exercise("softmax_ce")
+    other = Report(exercise=ce.id, file="ce.py",
+                   checks=[CheckResult(c.name, True, c.points, c.points, "right") for c in ce.checks])
+    names, passed = plot.heat_matrix([reports["correct_reference.py"], other])
+    assert names[:2] == ["forward", "loss"] and "dz" in names
+    assert passed[0, names.index("dz")] != passed[0, names.index("dz")]  # NaN: not an mlp check
+    assert passed[1, names.index("forward")] != passed[1, names.index("forward")]
+    assert passed[0, names.index("forward")] == 1 and passed[1, names.index("dz")] == 1
+    assert int((passed == 0).sum()) == 0  # nothing failed, nothing counted as failing
+
+
 def test_drill_grade_plot_draws_one_attempt_and_a_batch_heatmap(tmp_path, reports):
     pytest.importorskip("matplotlib")
     from grader import plot
