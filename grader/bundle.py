@@ -58,7 +58,12 @@ if ! python3 -c 'import sys; sys.exit(sys.version_info < (3, 10))'; then
     exit 1
 fi
 python3 -m venv "$venv"
-"$venv/bin/python" -m pip install --disable-pip-version-check "$here"/wheels/*.whl
+# The versions the bundle was built and tested with, when this Python can have them; else
+# the newest that fit (numpy drops old Pythons), said in the build log.
+if ! "$venv/bin/python" -m pip install --disable-pip-version-check -c "$here/constraints.txt" "$here"/wheels/*.whl; then
+    echo "drill: the pinned versions in constraints.txt do not install here; installing the newest that fit" >&2
+    "$venv/bin/python" -m pip install --disable-pip-version-check "$here"/wheels/*.whl
+fi
 "$venv/bin/drill" --version
 """
 
@@ -140,6 +145,23 @@ def wheel() -> tuple[str, bytes]:
 
 # ------------------------------------------------------------------ the bundle
 
+RUNTIME = ("numpy", "click", "pyyaml")  # what the wheel needs at run time
+
+
+def constraints() -> str:
+    """pip constraints: the versions of the runtime dependencies this drill runs with, so the
+    container grades with what the bundle was built (and tested) with."""
+    from importlib import metadata
+
+    lines = ["# the versions backprop-drill was bundled with (pip install -c constraints.txt)"]
+    for name in RUNTIME:
+        try:
+            lines.append(f"{name}=={metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            continue
+    return "\n".join(lines) + "\n"
+
+
 def build(out: Path, exercise_id: str | None = None, points: float = formats.DEFAULT_POINTS,
           limits: Limits | None = None, force: bool = False) -> Path:
     """Write the autograder zip to out; never replaces a file without force."""
@@ -158,6 +180,7 @@ def build(out: Path, exercise_id: str | None = None, points: float = formats.DEF
         return template.encode()
 
     data = _zip({"setup.sh": filled(SETUP_SH), "run_autograder": filled(RUN_AUTOGRADER),
+                 "constraints.txt": constraints().encode(),
                  f"wheels/{wheel_name}": wheel_data}, executable=("setup.sh", "run_autograder"))
     out = Path(out)
     try:

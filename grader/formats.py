@@ -84,28 +84,38 @@ def _xml_text(text: str) -> str:
     return _NOT_XML.sub("\ufffd", text)
 
 
+def junit_classname(file: str) -> str:
+    """The file as a JUnit class name: no '.py' and no other dots (CI tools split at dots)."""
+    return _xml_text(str(Path(file).with_suffix("")).replace(".", "_"))
+
+
 def junit(reports: list[Report]) -> str:
-    """JUnit XML: <testsuites> of one <testsuite> per attempt, one <testcase> per check."""
-    def failures(r: Report) -> int:
-        return sum(not c.passed for c in r.checks)
+    """JUnit XML: <testsuites> of one <testsuite> per attempt, one <testcase> per check. A check
+    that fails because the attempt could not be run to the end (a syntax error, a crash, a
+    timeout: the report's error) is an <error> of that kind; any other a <failure>."""
+    def counts(r: Report) -> tuple[int, int]:
+        failing = sum(not c.passed for c in r.checks)
+        return (0, failing) if r.error else (failing, 0)
 
     root = ET.Element("testsuites", {
         "name": "drill grade", "tests": str(sum(len(r.checks) for r in reports)),
-        "failures": str(sum(failures(r) for r in reports)), "errors": "0",
+        "failures": str(sum(counts(r)[0] for r in reports)), "errors": str(sum(counts(r)[1] for r in reports)),
         "time": f"{sum(r.seconds for r in reports):.3f}"})
     for r in reports:
+        failures, errors = counts(r)
         suite = ET.SubElement(root, "testsuite", {
-            "name": _xml_text(r.file), "tests": str(len(r.checks)), "failures": str(failures(r)),
-            "errors": "0", "skipped": "0", "time": f"{r.seconds:.3f}"})
+            "name": _xml_text(r.file), "tests": str(len(r.checks)), "failures": str(failures),
+            "errors": str(errors), "skipped": "0", "time": f"{r.seconds:.3f}"})
         props = ET.SubElement(suite, "properties")
         for name, value in (("exercise", r.exercise), ("score", f"{r.score:g}"), ("max_score", f"{r.max_score:g}"),
                             ("passed", str(r.passed).lower()), ("error", (r.error or {}).get("kind", ""))):
             ET.SubElement(props, "property", {"name": name, "value": _xml_text(value)})
         for c in r.checks:
-            case = ET.SubElement(suite, "testcase", {"name": c.name, "classname": _xml_text(r.file)})
+            case = ET.SubElement(suite, "testcase", {"name": c.name, "classname": junit_classname(r.file)})
             if not c.passed:
-                failure = ET.SubElement(case, "failure", {"message": _xml_text(c.message), "type": "check-failed"})
-                failure.text = _xml_text(check_feedback(r, c))
+                tag, kind = ("error", r.error["kind"]) if r.error else ("failure", "check-failed")
+                element = ET.SubElement(case, tag, {"message": _xml_text(c.message), "type": _xml_text(kind)})
+                element.text = _xml_text(check_feedback(r, c))
         for stream, tag in (("stdout", "system-out"), ("stderr", "system-err")):
             if r.output.get(stream):
                 ET.SubElement(suite, tag).text = _xml_text("\n".join(r.output[stream]))
@@ -123,6 +133,11 @@ def _cell(value):
     return value
 
 
+def _number(value: float) -> str:
+    """Points and scores written alike: 8, 0, 7.5 (never 8.0 beside 0)."""
+    return f"{value:g}"
+
+
 def csv_rows(reports: list[Report]) -> tuple[list[str], list[dict]]:
     """The header and one row per attempt: the fields above, then the points of each check."""
     checks: list[str] = []
@@ -131,11 +146,11 @@ def csv_rows(reports: list[Report]) -> tuple[list[str], list[dict]]:
     rows = []
     for r in reports:
         first = r.first_failure
-        row = {"file": r.file, "exercise": r.exercise, "score": r.score, "max_score": r.max_score,
+        row = {"file": r.file, "exercise": r.exercise, "score": _number(r.score), "max_score": _number(r.max_score),
                "passed": str(r.passed).lower(), "error_kind": (r.error or {}).get("kind", ""),
                "error": (r.error or {}).get("message", ""), "first_failure": first.name if first else "",
                "seconds": round(r.seconds, 2)}
-        row.update({c.name: c.points for c in r.checks})
+        row.update({c.name: _number(c.points) for c in r.checks})
         rows.append({k: _cell(v) for k, v in row.items()})
     return CSV_FIELDS + checks, rows
 

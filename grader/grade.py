@@ -73,7 +73,7 @@ def grade(path: Path, exercise_id: str | None = None, limits: Limits | None = No
     except KeyError as exc:
         raise GradeUsageError(exc.args[0]) from None
     if not path.exists():
-        raise GradeUsageError(f"no such file: {path}")
+        raise GradeUsageError(f"no such file or folder: {path}")
     if path.is_dir():
         raise GradeUsageError(f"{path} is a folder; name the attempt file in it")
     if not path.is_file():  # a pipe or a device: reading it could block or never end

@@ -116,8 +116,8 @@ def render_text(report: Report, color: bool = False) -> str:
                 lines.append(f"         hint: {d.hint}")
     lines.append("")
     first = report.first_failure
-    if first is not None:
-        lines.append(f"First failing check: {first.name}")
+    if first is not None and not (report.error and all(c.message == "not run" for c in report.checks)):
+        lines.append(f"First failing check: {first.name}")  # not when nothing could be run at all
     lines.append(f"Score: {report.score:g}/{report.max_score:g}  "
                  f"{'PASSED' if report.passed else 'not passed yet'}")
     if report.elapsed is not None:

@@ -46,7 +46,12 @@ def built(tmp_path_factory):
 
 def test_the_zip_holds_setup_run_autograder_and_the_wheel_at_its_root(built):
     names = set(built["modes"])
-    assert {"setup.sh", "run_autograder"} <= names
+    assert {"setup.sh", "run_autograder", "constraints.txt"} <= names
+    import numpy
+
+    pins = (built["source"] / "constraints.txt").read_text().splitlines()
+    assert f"numpy=={numpy.__version__}" in pins and any(p.startswith("click==") for p in pins)
+    assert "-c \"$here/constraints.txt\"" in (built["source"] / "setup.sh").read_text()
     assert [n for n in names if n.startswith("wheels/")] == [f"wheels/{built['wheel'].name}"]
     assert built["modes"]["setup.sh"] & 0o111 and built["modes"]["run_autograder"] & 0o111
     run = (built["source"] / "run_autograder").read_text()

@@ -100,19 +100,22 @@ def test_junit_schema_a_suite_per_attempt_a_case_per_check(reports):
     for suite, report in zip(suites, chosen):
         cases = suite.findall("testcase")
         assert [c.get("name") for c in cases] == [c.name for c in report.checks]
-        assert all(c.get("classname") == report.file for c in cases)
-        failed = [c.get("name") for c in cases if c.find("failure") is not None]
+        assert all(c.get("classname") == report.file.removesuffix(".py").replace(".", "_") for c in cases)
+        tag = "error" if report.error else "failure"  # could not be run to the end: errors
+        failed = [c.get("name") for c in cases if c.find(tag) is not None]
         assert failed == [c.name for c in report.checks if not c.passed]
         for case in cases:
-            failure = case.find("failure")
+            failure = case.find(tag)
             assert failure is None or (failure.get("message") and failure.get("type") and failure.text)
-        assert int(suite.get("tests")) == len(cases) and int(suite.get("failures")) == len(failed)
-        assert suite.get("errors") == "0" and float(suite.get("time")) >= 0
+            assert failure is None or failure.get("type") == (report.error["kind"] if report.error else "check-failed")
+        assert int(suite.get("tests")) == len(cases)
+        assert int(suite.get("errors" if report.error else "failures")) == len(failed)
+        assert int(suite.get("failures" if report.error else "errors")) == 0 and float(suite.get("time")) >= 0
         props = {p.get("name"): p.get("value") for p in suite.find("properties")}
         assert props["passed"] == str(report.passed).lower() and float(props["score"]) == report.score
         total_failures += len(failed)
     assert int(root.get("tests")) == sum(len(r.checks) for r in chosen)
-    assert int(root.get("failures")) == total_failures
+    assert int(root.get("failures")) + int(root.get("errors")) == total_failures
 
 
 def test_junit_is_valid_xml_whatever_the_attempt_printed():
@@ -127,7 +130,9 @@ def test_junit_is_valid_xml_whatever_the_attempt_printed():
 def test_drill_grade_format_junit_on_one_file():
     result = CliRunner().invoke(main, ["grade", str(FIXTURES / "broken_syntax.py"), "--format", "junit"])
     assert result.exit_code == 1
-    assert ET.fromstring(result.stdout.encode()).find("testsuite").get("failures") == "14"
+    suite = ET.fromstring(result.stdout.encode()).find("testsuite")
+    assert suite.get("errors") == "14" and suite.get("failures") == "0"
+    assert suite.find("testcase/error").get("type") == "syntax"
 
 
 # ---------------------------------------------------------------- CSV and the table

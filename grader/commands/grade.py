@@ -46,7 +46,8 @@ def command(paths, exercise_id, as_json, fmt, csv_path, plot_path, jobs, points,
     it never stops the others.
 
     Exit status: 0 every attempt passed, 1 one was graded and did not pass, 2 used wrongly
-    (no such file or folder, unknown exercise, --plot without matplotlib).
+    (no such file or folder, unknown exercise, --plot without matplotlib), 130 a batch
+    stopped by Ctrl-C (what was graded before it is shown).
 
     \b
     Examples:
@@ -60,6 +61,8 @@ def command(paths, exercise_id, as_json, fmt, csv_path, plot_path, jobs, points,
     from ..sandbox import Limits
 
     fmt = _format(fmt, as_json)
+    if fmt != "gradescope" and click.get_current_context().get_parameter_source("points").name != "DEFAULT":
+        click.echo("drill: note: --points only scales --format gradescope; ignored here", err=True)
     limits = Limits(timeout=timeout, memory_mb=memory_mb)
     if plot_path is not None:
         from .. import plot
