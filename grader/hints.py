@@ -59,13 +59,32 @@ def _attempt(start: Path | None) -> tuple[Path, workspace.Attempt, catalog.Exerc
         raise HintError(exc.args[0]) from None
 
 
-def first_failing(exercise: catalog.Exercise, attempt: workspace.Attempt,
-                  statuses: dict[str, str] | None) -> str | None:
-    """The first open blank whose check does not pass in the latest grade (any, if never graded)."""
+def first_failing(exercise: catalog.Exercise, attempt: workspace.Attempt, grade: dict | None) -> str | None:
+    """The first open blank, in chain order, that the latest grade (history.last_grade) finds
+    wrong or not written (any, if never graded).
+
+    Which blank a check's failure is about is stats.blank_verdicts' call: when z1, a1 and z2
+    share `forward`, the blank its message or the diagnosis names; when purity or stability
+    fails, the blank the diagnosis names.
+    """
+    from .stats import blank_verdicts
+
     open_blanks = [b for b in exercise.blanks if b.name in attempt.links] or list(exercise.blanks)
-    if statuses is None:
+    if grade is None:
         return open_blanks[0].name
-    return next((b.name for b in open_blanks if statuses.get(b.check) != history.PASS), None)
+    verdicts = blank_verdicts(exercise, grade)
+    return next((b.name for b in open_blanks if verdicts.get(b.name) in (history.WRONG, history.OPEN)), None)
+
+
+def _nothing(exercise: catalog.Exercise, grade: dict | None) -> NothingToHint:
+    linked = {b.check for b in exercise.blanks}
+    failing = [c for c, st in ((grade or {}).get("checks") or {}).items() if c not in linked and st != history.PASS]
+    if not failing:
+        return NothingToHint("every link you wrote passes in your latest grade: nothing to hint. "
+                             "Name a link for its hints anyway: drill hint LINK")
+    return NothingToHint(f"every link you wrote passes its own check in your latest grade, but "
+                         f"{', '.join(failing)} {'fails' if len(failing) == 1 else 'fail'}, and the diagnosis "
+                         "names no link: `drill grade` says what it saw. Name a link for its hints: drill hint LINK")
 
 
 def next_hint(link: str | None = None, start: Path | None = None) -> Hint:
@@ -73,14 +92,14 @@ def next_hint(link: str | None = None, start: Path | None = None) -> Hint:
     folder, attempt, exercise = _attempt(start)
     warning = None
     if link is None:
+        grade = None
         try:
-            link = first_failing(exercise, attempt, history.last_statuses(folder, attempt))
+            grade = history.last_grade(folder, attempt)
         except history.HistoryError as exc:
             warning = str(exc)
-            link = first_failing(exercise, attempt, None)
+        link = first_failing(exercise, attempt, grade)
         if link is None:
-            raise NothingToHint("every link you wrote passes in your latest grade: nothing to hint. "
-                                "Name a link for its hints anyway: drill hint LINK")
+            raise _nothing(exercise, grade)
     try:
         blank = exercise.blank(link)
     except KeyError:

@@ -268,6 +268,10 @@ def record_grade(path: Path, report, at: datetime | None = None) -> None:
     graded = classify(path, at)
     if graded is None:
         return
+    if graded.source == "attempt" and report.elapsed is not None:
+        # the instant the grade measured its time (and its budget) at, not the end of grading:
+        # `drill stats` must give the verdict on the budget that `drill grade` gave
+        graded.elapsed = report.elapsed
     attempt, injected = graded.attempt, graded.injected or {}
     try:
         shown = Path(path).resolve().relative_to(graded.folder).as_posix()
@@ -338,7 +342,8 @@ class Rows:
     path: Path
     exists: bool
     attempts: list[dict] = field(default_factory=list)
-    grades: list[dict] = field(default_factory=list)  # each with "checks": {name: status}
+    grades: list[dict] = field(default_factory=list)  # each with "checks": {name: status}, and
+    # "messages": {name: message} and "diagnosis": [{"bug", "link", "severity"}] of the report
     hints: list[dict] = field(default_factory=list)
     injections: list[dict] = field(default_factory=list)
     reveals: list[dict] = field(default_factory=list)  # {"at", "file", "injected_at"}: hunts given up
@@ -373,7 +378,8 @@ def read(folder: Path) -> Rows:
         rows = Rows(path=path_of(folder), exists=True)
         conn.execute("BEGIN")  # one consistent snapshot
         rows.attempts = _dicts(conn, "SELECT * FROM attempts ORDER BY started_at")
-        rows.grades = _dicts(conn, "SELECT * FROM grades ORDER BY at, event_id")
+        rows.grades = _dicts(conn, "SELECT g.*, e.payload FROM grades g JOIN events e ON e.id = g.event_id "
+                                   "ORDER BY g.at, g.event_id")
         checks: dict[int, dict] = {}
         for r in conn.execute("SELECT event_id, name, status FROM grade_checks"):
             checks.setdefault(r["event_id"], {})[r["name"]] = r["status"]
@@ -385,6 +391,7 @@ def read(folder: Path) -> Rows:
         conn.execute("COMMIT")
         for g in rows.grades:
             g["checks"] = checks.get(g["event_id"], {})
+            g.update(_findings(g.pop("payload")))
             g["links"] = json.loads(g["links"]) if g["links"] else None
         for a in rows.attempts:
             a["links"] = json.loads(a["links"])
@@ -408,17 +415,35 @@ def hints_given(folder: Path, attempt: workspace.Attempt, link: str) -> int:
     return found or 0
 
 
-def last_statuses(folder: Path, attempt: workspace.Attempt) -> dict[str, str] | None:
-    """The check statuses of the attempt's latest grade, or None if it was never graded."""
+def _findings(payload: str | None) -> dict:
+    """What a grade's report said beyond the statuses: each check's message and the diagnosis."""
+    report = json.loads(payload) if payload else {}
+    if not isinstance(report, dict):
+        raise ValueError("a grade's payload is not a JSON object")
+    checks = [c for c in report.get("checks") or [] if isinstance(c, dict)]
+    found = [d for d in report.get("diagnosis") or [] if isinstance(d, dict)]
+    return {"messages": {str(c.get("name")): str(c.get("message") or "") for c in checks},
+            "diagnosis": [{"bug": d.get("bug"), "link": d.get("link"), "severity": d.get("severity")}
+                          for d in found]}
+
+
+def last_grade(folder: Path, attempt: workspace.Attempt) -> dict | None:
+    """The attempt's latest grade: {"checks": {name: status}, "messages", "diagnosis"} as in
+    read(); None if it was never graded."""
     def query(conn):
-        row = conn.execute("SELECT event_id FROM grades WHERE exercise = ? AND attempt = ? "
-                           "ORDER BY at DESC, event_id DESC LIMIT 1",
+        row = conn.execute("SELECT g.event_id, e.payload FROM grades g JOIN events e ON e.id = g.event_id "
+                           "WHERE g.exercise = ? AND g.attempt = ? ORDER BY g.at DESC, g.event_id DESC LIMIT 1",
                            (attempt.exercise, attempt.started_at)).fetchone()
         if row is None:
             return None
-        return {r["name"]: r["status"] for r in
-                conn.execute("SELECT name, status FROM grade_checks WHERE event_id = ?", (row["event_id"],))}
-    return _read(folder, query)
+        statuses = {r["name"]: r["status"] for r in
+                    conn.execute("SELECT name, status FROM grade_checks WHERE event_id = ?", (row["event_id"],))}
+        return {"checks": statuses, **_findings(row["payload"])}
+
+    try:
+        return _read(folder, query)
+    except (ValueError, TypeError) as exc:  # a payload that is not JSON
+        raise _fail(path_of(folder), exc) from None
 
 
 def has_passed(folder: Path, exercise: str) -> bool:

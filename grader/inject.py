@@ -2,11 +2,13 @@
 
 The bug goes into the reference solution (marker-free) or into the user's own attempt,
 when the bug's pattern fits that code. A bug picked at random stays hidden: only the
-workspace state (`.drill/state.json`, key "injected") records it, for `drill reveal`.
+workspace state (`.drill/state.json`, key "injected") records it, for `drill reveal`, after
+which `drill grade` names it. Code given with --from must pass `drill grade` first.
 """
 from __future__ import annotations
 
 import random
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +21,11 @@ class InjectError(Exception):
     """The bug cannot be injected or revealed; the message says why and what to do."""
 
 
-class UnknownName(InjectError):
+class InjectUsageError(InjectError):
+    """The command was used wrongly: no such file, an unknown name (exit status 2)."""
+
+
+class UnknownName(InjectUsageError):
     """An exercise or bug id that the catalogue does not have (a usage error)."""
 
 
@@ -74,8 +80,10 @@ def _exercise(exercise_id: str | None) -> catalog.Exercise:
 
 
 def _read_attempt(path: Path) -> str:
+    if not path.exists():
+        raise InjectUsageError(f"no such file: {path}")
     if not path.is_file():
-        raise InjectError(f"{path}: no such file" if not path.exists() else f"{path} is not a file")
+        raise InjectUsageError(f"{path} is not a file")
     try:
         return path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
@@ -133,6 +141,8 @@ def inject(exercise_id: str | None = None, bug_id: str | None = None, *, from_pa
         raise InjectError(str(exc)) from None
     if from_path is None:
         text = stubgen.strip_markers(text)
+    else:
+        _require_passing(from_path, exercise)
 
     path = (out or Path(f"{exercise.id}_bug.py")).resolve()
     if path.is_dir():
@@ -161,6 +171,26 @@ def inject(exercise_id: str | None = None, bug_id: str | None = None, *, from_pa
     return Injected(path=path, exercise=exercise, bug=bug, hidden=bug_id is None, backup=saved)
 
 
+def _require_passing(path: Path, exercise: catalog.Exercise) -> None:
+    """InjectError unless `drill grade` passes path: a bug is spotted only in working code."""
+    from .grade import GradeUsageError, grade
+
+    try:
+        report = grade(path, exercise.id)
+    except GradeUsageError as exc:
+        raise InjectUsageError(str(exc)) from None
+    if report.passed:
+        return
+    if report.error:
+        why = f"{report.error['kind']}: {report.error['message']}"
+    else:
+        first = report.first_failure
+        why = f"the check {first.name} fails: {first.message}" if first else "it does not pass"
+    raise InjectError(f"{path} does not pass yet ({report.score:g}/{report.max_score:g}; {why}). "
+                      f"--from takes a passing attempt of {exercise.id}: finish it first "
+                      f"(drill grade {path} says what is left), or leave out --from to use the reference")
+
+
 def _reason(exc: mutate.NoSiteError, origin: str) -> str:
     message = str(exc)
     return message[len(origin) + 2:] if message.startswith(origin + ": ") else message
@@ -177,6 +207,7 @@ class Revealed:
 
 def reveal(path: Path | None = None, start: Path | None = None) -> Revealed:
     """The bug injected into path, or into the latest file injected in the workspace around start."""
+    given = path
     if path is not None:
         path = path.resolve()
         folder = _workspace_for(path)
@@ -197,14 +228,38 @@ def reveal(path: Path | None = None, start: Path | None = None) -> Revealed:
         key = max(entries, key=lambda k: str(entries[k].get("at", "")))
         path = folder / key
     else:
-        key = _key(path, folder)
+        try:
+            key = _key(path, folder)
+        except ValueError:  # not below the workspace found for it
+            key = None
         if key not in entries:
+            if not path.exists():
+                raise InjectUsageError(f"no such file: {given}")
             raise InjectError(f"no bug was injected into {path} (nothing recorded in "
                               f"{folder / workspace.STATE_DIR / workspace.STATE_FILE})")
-    bug_id = str(entries[key].get("bug"))
+    entry = entries[key]
+    bug_id = str(entry.get("bug"))
     try:
         bug = catalog.bug(bug_id)
     except KeyError:
         raise InjectError(f"{path} was given the bug {bug_id!r}, which the catalogue no longer has") from None
-    history.record_reveal(folder, key, bug.exercise, str(entries[key].get("at", "")))  # best effort
-    return Revealed(path=path, bug=bug, at=str(entries[key].get("at", "")))
+    injected_at = str(entry.get("at", ""))
+    if entry.get("hidden"):
+        _unhide(folder, key, injected_at)
+        history.record_reveal(folder, key, bug.exercise, injected_at)  # best effort
+    return Revealed(path=path, bug=bug, at=injected_at)
+
+
+def _unhide(folder: Path, key: str, injected_at: str) -> None:
+    """The bug in key is hidden no more: `drill grade` names it from now on."""
+    def change(state):
+        entry = (state.get(STATE_KEY) or {}).get(key)
+        if isinstance(entry, dict) and str(entry.get("at", "")) == injected_at:
+            entry["hidden"] = False
+            entry["revealed_at"] = workspace.now().isoformat()
+
+    try:
+        workspace.update_state(folder, change)
+    except (OSError, workspace.WorkspaceError) as exc:  # the answer is shown all the same
+        print(f"drill: warning: the reveal is not recorded in {folder / workspace.STATE_DIR}: "
+              f"{getattr(exc, 'strerror', None) or exc}", file=sys.stderr)

@@ -123,11 +123,13 @@ def render_text(report: Report, color: bool = False) -> str:
     if report.elapsed is not None:
         lines.append(f"Time since drill start: {duration(report.elapsed)}")
     if report.injected:
+        bug, hidden = report.injected.get("bug"), report.injected["hidden"]
+        named = f" ({bug})" if bug and not hidden else ""
         if report.injected["fixed"]:
-            lines.append("Spot the bug: fixed. `drill reveal` tells which bug it was.")
+            lines.append(f"Spot the bug: fixed{named}." + (" `drill reveal` tells which bug it was." if hidden else ""))
         else:
-            lines.append("Spot the bug: the bug put in by `drill inject-bug` is still there."
-                         + (" `drill reveal` tells which it is, if you give up." if report.injected["hidden"] else ""))
+            lines.append(f"Spot the bug: the bug put in by `drill inject-bug`{named} is still there."
+                         + (" `drill reveal` tells which it is, if you give up." if hidden else ""))
     for stream in ("stdout", "stderr"):
         shown = report.output.get(stream)
         if shown:

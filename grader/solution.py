@@ -16,6 +16,7 @@ class Shown:
     exercise: catalog.Exercise
     text: str
     forced: bool  # shown before the exercise was passed here
+    folder: Path | None  # the workspace whose history has the view; None outside any: not recorded
 
 
 def reveal_solution(exercise_id: str | None = None, force: bool = False, start: Path | None = None) -> Shown:
@@ -40,11 +41,14 @@ def reveal_solution(exercise_id: str | None = None, force: bool = False, start: 
                 raise SolutionError(f"cannot tell whether you have passed {exercise.id}: {exc}. "
                                     "Pass --force to see the reference anyway") from None
     if not passed and not force:
-        where = f"in {folder}" if folder is not None else "here (no workspace)"
-        raise SolutionError(f"you have not passed {exercise.id} {where} yet. Keep going: `drill hint` "
-                            "gives the next hint; or pass --force to see the reference now "
-                            "(it is recorded)")
+        if folder is not None:
+            raise SolutionError(f"you have not passed {exercise.id} in {folder} yet. Keep going: `drill hint` "
+                                "gives the next hint; or pass --force to see the reference now "
+                                "(the view is recorded in the workspace's history)")
+        raise SolutionError(f"no workspace here, so there is no pass of {exercise.id} to go on. "
+                            "Run it where you did `drill start`, or pass --force to see the reference "
+                            "(nothing is recorded outside a workspace)")
     if folder is not None:
-        history.record_solution_view(folder, exercise.id, forced=not passed)
+        history.record_solution_view(folder, exercise.id, forced=not passed)  # best effort
     text = stubgen.strip_markers(exercise.solution_path.read_text(encoding="utf-8"))
-    return Shown(exercise=exercise, text=text, forced=not passed)
+    return Shown(exercise=exercise, text=text, forced=not passed, folder=folder)

@@ -24,15 +24,19 @@ class Started:
 
 
 def parse_links(exercise: catalog.Exercise, links: str | None) -> list[str]:
-    """The blanks to leave open: all of them, or those named in a comma-separated list."""
+    """The blanks to leave open: all of them (links None), or those named in a comma-separated list."""
     names = [b.name for b in exercise.blanks]
-    if not links:
+    if links is None:
         return names
     chosen = [part.strip() for part in links.split(",") if part.strip()]
+    if not chosen:
+        raise StartUsageError(f"--links {links!r} names no link; name one or more, separated by commas "
+                              f"(the links of {exercise.id}: {', '.join(names)}), or leave out --links "
+                              "to blank them all")
     unknown = [c for c in chosen if c not in names]
-    if unknown or not chosen:
-        raise StartUsageError(f"no such link in {exercise.id}: {', '.join(unknown) or repr(links)}; "
-                         f"the links are: {', '.join(names)}")
+    if unknown:
+        raise StartUsageError(f"no such link in {exercise.id}: {', '.join(unknown)}; "
+                              f"the links are: {', '.join(names)}")
     return [n for n in names if n in chosen]
 
 

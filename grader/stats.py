@@ -6,6 +6,7 @@ grades; per catalogued bug, how often an injected copy was fixed, and how fast.
 """
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from pathlib import Path
 
@@ -69,20 +70,68 @@ def _times(summaries: list[dict]) -> dict:
             "trend": times[-RECENT_ATTEMPTS:]}
 
 
+def _mentioned(text: str, names: list[str]) -> list[str]:
+    """The names that text mentions as names (a1 in "cache['a1'] is wrong", not in "da1")."""
+    return [n for n in names if re.search(rf"(?<![\w.]){re.escape(n)}(?!\w)", text)]
+
+
+def blank_verdicts(exercise: catalog.Exercise, grade: dict) -> dict[str, str | None]:
+    """Per blank of exercise, what a grade (a row of history.read) said of it: pass, wrong,
+    open (not written yet), or None (not judged on its own, or not in the grade).
+
+    A check that judges one blank gives it its status. A failing check that judges several
+    (z1, a1 and z2 share `forward`) is put on the blanks an error of the diagnosis names,
+    else on those its message names ("cache['a1'] is wrong"), else on all of them; of the
+    others, those before it in the chain passed (the outputs are compared in chain order)
+    and those after it were not judged. When a check that judges no blank fails (purity,
+    stability, finite-difference, convergence), the blank an error of the diagnosis names
+    is wrong: an in-place dz2 fails purity, not the dz2 check.
+    """
+    statuses, messages = grade.get("checks") or {}, grade.get("messages") or {}
+    blamed = [d.get("link") for d in grade.get("diagnosis") or [] if d.get("severity") == "error"]
+    by_check: dict[str, list[str]] = {}
+    for b in exercise.blanks:
+        by_check.setdefault(b.check, []).append(b.name)
+    out: dict[str, str | None] = {}
+    for check, names in by_check.items():
+        status = statuses.get(check)
+        if status is None or status == history.PASS or len(names) == 1:
+            out.update(dict.fromkeys(names, status))
+            continue
+        pointed = ([n for n in names if n in blamed] or _mentioned(messages.get(check, ""), names)
+                   or names)
+        first = names.index(pointed[0])
+        for i, name in enumerate(names):
+            if name in pointed:
+                out[name] = status
+            else:
+                out[name] = history.PASS if status == history.WRONG and i < first else None
+    linked = set(by_check)
+    if any(st != history.PASS for check, st in statuses.items() if check not in linked):
+        for name in blamed:
+            if name in out:
+                out[name] = history.WRONG
+    return out
+
+
 def link_stats(attempts: list[dict], exercise: catalog.Exercise) -> dict[str, dict]:
     """Per blank, in chain order: how often it was wrong when first judged, and in all grades.
 
-    A blank counts in an attempt only when it was left open there; it is judged by its
-    check (z1, a1 and z2 share `forward`), and a grade where the check judged nothing
-    (the link not written yet) does not count.
+    A blank counts in an attempt only when it was left open there; it is judged as
+    blank_verdicts says (by its check, or by the diagnosis of a check that judges no
+    blank), and a grade that judged nothing of it (not written yet) does not count.
     """
     out = {}
+    verdicts_of = {}
+    for attempt in attempts:
+        for g in attempt["grades"]:
+            verdicts_of[id(g)] = blank_verdicts(exercise, g)
     for blank in exercise.blanks:
         verdicts, grades, wrong = [], 0, 0
         for attempt in attempts:
             if blank.name not in attempt["links"]:
                 continue
-            judged = [g["checks"].get(blank.check) for g in attempt["grades"]]
+            judged = [verdicts_of[id(g)].get(blank.name) for g in attempt["grades"]]
             judged = [s for s in judged if s in (history.PASS, history.WRONG)]
             grades += len(judged)
             wrong += judged.count(history.WRONG)
@@ -132,9 +181,10 @@ def exercise_stats(rows: history.Rows, exercise: catalog.Exercise) -> dict:
 def bug_stats(rows: history.Rows) -> dict:
     """Per bug: injected copies (tries), those fixed, and the time from injection to the fix.
 
-    A hidden bug still being hunted (not fixed, not revealed, and the newest injection into
-    its file) is only counted, never named, so that `drill stats` does not give it away. A
-    bug revealed before it was fixed is a try that failed.
+    Only hidden bugs (`drill inject-bug` without --bug) are tries: a bug named when it was
+    injected is no exercise in spotting it. A hidden bug still being hunted (not fixed, not
+    revealed, and the newest injection into its file) is only counted, never named, so that
+    `drill stats` does not give it away. A bug revealed before it was fixed is a try that failed.
     """
     revealed = {(r.get("file"), r.get("injected_at")): r["at"] for r in rows.reveals}
     tries: dict[tuple[str, str], dict] = {}
@@ -149,12 +199,13 @@ def bug_stats(rows: history.Rows) -> dict:
         if g["passed"] and t["fixed_in"] is None and (gave_up is None or g["at"] < gave_up):
             t["fixed_in"] = g["elapsed"]
     newest = {}
-    for file, at in tries:
+    for file, at in tries:  # a newer injection into the same file ends the hunt, named or not
         newest[file] = max(newest.get(file, at), at)
+    tries = {key: t for key, t in tries.items() if t["hidden"]}
     out: dict[str, dict] = {}
     hunting = 0
     for (file, at), t in sorted(tries.items(), key=lambda kv: str(kv[0][1])):
-        if t["hidden"] and t["fixed_in"] is None and newest[file] == at and (file, at) not in revealed:
+        if t["fixed_in"] is None and newest[file] == at and (file, at) not in revealed:
             hunting += 1
             continue
         s = out.setdefault(t["bug"], {"tries": 0, "fixed": 0, "times": []})
@@ -173,7 +224,8 @@ def bug_stats(rows: history.Rows) -> dict:
 def summarize(rows: history.Rows) -> dict:
     """The whole of `drill stats --json`."""
     table = catalog.exercises()
-    seen = {a["exercise"] for a in rows.attempts} | {g["exercise"] for g in rows.grades}
+    seen = ({a["exercise"] for a in rows.attempts} | {g["exercise"] for g in rows.grades}
+            | {v["exercise"] for v in rows.solutions})
     return {
         "history": str(rows.path),
         "recorded": rows.exists,
@@ -256,12 +308,13 @@ def render_exercise(name: str, s: dict) -> list[str]:
     judged = {k: v for k, v in s["links"].items() if v["attempts"]}
     if judged:
         lines.append("  Links (wrong when first judged in an attempt; wrong in all grades):")
-        table = [(name, f"{v['wrong_first']} of {_n(v['attempts'], 'attempt')}",
-                  f"{v['wrong_grades']} of {_n(v['grades'], 'grade')}", "<- weak" if name in s["weakest"] else "")
-                 for name, v in judged.items()]
+        table = [(link, f"{v['wrong_first']} of {_n(v['attempts'], 'attempt')}",
+                  f"{v['wrong_grades']} of {_n(v['grades'], 'grade')}", "<- weak" if link in s["weakest"] else "")
+                 for link, v in judged.items()]
         lines += _table(table)
     if s["weakest"]:
-        lines.append(f"  Weakest links: {', '.join(s['weakest'])}  (drill them: drill start --weakest --force)")
+        lines.append(f"  Weakest links: {', '.join(s['weakest'])}  "
+                     f"(drill them: drill start {name} --weakest --force)")
     elif judged:
         lines.append("  No link has been wrong yet.")
     views = s["solution_views"]
@@ -280,7 +333,7 @@ def render_text(summary: dict) -> str:
         lines += render_exercise(name, s) + [""]
     spot = summary["spot_the_bug"]
     if spot["bugs"] or spot["hidden_open"]:
-        lines.append("Spot the bug (drill inject-bug, find and fix it, drill grade; time from injection to fix):")
+        lines.append("Spot the bug (hidden bugs of drill inject-bug, found and fixed; time from injection to fix):")
         if spot["bugs"]:
             table = [("bug", "tries", "fixed", "rate", "best", "latest")]
             table += [(bug, s["tries"], s["fixed"], f"{s['success_rate']:.0%}", _t(s["best_seconds"]),

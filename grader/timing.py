@@ -37,7 +37,13 @@ def met(timed_minutes: float | None, time_to_pass: float | None) -> bool | None:
 
 
 def budget_for(path: Path, report) -> str | None:
-    """The budget line for a grade of path, when path is a timed attempt of `drill start`."""
+    """The budget line for a grade of path, when path is a timed attempt of `drill start`.
+
+    The report's own budget and elapsed time, measured at one instant when grading began,
+    are the ones the history records: `drill stats` gives the same verdict.
+    """
+    if report.budget and report.elapsed is not None:
+        return budget_line(report.budget.get("minutes"), report.elapsed, report.passed)
     attempt = workspace.attempt_for_file(Path(path)) if Path(path).is_file() else None
     if attempt is None:
         return None

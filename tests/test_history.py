@@ -13,24 +13,31 @@ from pathlib import Path
 import pytest
 
 from grader import catalog, history, stats, timing, watch, workspace
-from grader.report import CheckResult, Report
+from grader.report import CheckResult, Diagnosis, Report
 
 EXERCISE = catalog.exercise("mlp_backprop")
 BLANKS = [b.name for b in EXERCISE.blanks]
 T0 = datetime(2024, 6, 3, 9, 0, tzinfo=timezone.utc)
 
 
-def make_report(path, wrong=(), blank=(), elapsed=None):
-    """A report of EXERCISE's checks: those in wrong judged wrong, those in blank not written."""
-    checks = []
-    for c in EXERCISE.checks:
+def make_report(path, wrong=(), blank=(), elapsed=None, exercise=EXERCISE, messages=None, diagnosis=()):
+    """A report of exercise's checks: those in wrong judged wrong, those in blank not written.
+
+    messages: {check: message} in place of the made-up ones; diagnosis: (bug, link, severity) triples.
+    """
+    checks, messages = [], messages or {}
+    for c in exercise.checks:
         if c.name in wrong:
-            checks.append(CheckResult(c.name, False, 0, c.points, f"{c.name} is wrong where z1 < 0"))
+            message = messages.get(c.name, f"{c.name} is wrong where z1 < 0")
+            checks.append(CheckResult(c.name, False, 0, c.points, message))
         elif c.name in blank:
-            checks.append(CheckResult(c.name, False, 0, c.points, f"{c.name} is not written yet", open=True))
+            message = messages.get(c.name, f"{c.name} is not written yet")
+            checks.append(CheckResult(c.name, False, 0, c.points, message, open=True))
         else:
             checks.append(CheckResult(c.name, True, c.points, c.points, "right"))
-    return Report(exercise=EXERCISE.id, file=str(path), checks=checks, elapsed=elapsed)
+    found = [Diagnosis(bug=bug, link=link, severity=severity, message=f"{bug} in {link}")
+             for bug, link, severity in diagnosis]
+    return Report(exercise=exercise.id, file=str(path), checks=checks, diagnosis=found, elapsed=elapsed)
 
 
 class Workspace:
@@ -301,17 +308,29 @@ def injected(ws, name, bug, at, hidden=False):
 
 
 def test_spot_the_bug_success_rate_and_time_per_bug(ws):
-    p = injected(ws, "a.py", "missing-n", T0)
+    p = injected(ws, "a.py", "missing-n", T0, hidden=True)
     history.record_grade(p, make_report(p, wrong={"dz2"}), at=T0 + timedelta(minutes=1))
     history.record_grade(p, make_report(p), at=T0 + timedelta(minutes=3))
-    injected(ws, "a.py", "missing-n", T0 + timedelta(hours=1))  # given up: replaced by a new one
-    p = injected(ws, "a.py", "bad-transpose", T0 + timedelta(hours=2))
+    injected(ws, "a.py", "missing-n", T0 + timedelta(hours=1), hidden=True)  # given up: replaced by a new one
+    p = injected(ws, "a.py", "bad-transpose", T0 + timedelta(hours=2), hidden=True)
     history.record_grade(p, make_report(p), at=T0 + timedelta(hours=2, minutes=2))
     spot = stats.load(ws.folder)["spot_the_bug"]
     assert spot["bugs"]["missing-n"] == {"tries": 2, "fixed": 1, "success_rate": 0.5,
                                          "best_seconds": 180, "recent_seconds": 180}
     assert spot["bugs"]["bad-transpose"]["fixed"] == 1 and spot["hidden_open"] == 0
     assert "missing-n" in stats.render_text(stats.load(ws.folder))
+
+
+def test_a_bug_named_when_injected_is_no_try(ws):
+    p = injected(ws, "named.py", "missing-n", T0)  # drill inject-bug --bug missing-n: nothing to find
+    history.record_grade(p, make_report(p), at=T0 + timedelta(minutes=1))
+    injected(ws, "b.py", "relu-ge", T0 + timedelta(hours=1))  # named, never graded: not a hunt either
+    p = injected(ws, "hunt.py", "bad-transpose", T0 + timedelta(hours=2), hidden=True)
+    injected(ws, "hunt.py", "db1-mean", T0 + timedelta(hours=3))  # a named one replaces the hunt
+    spot = stats.load(ws.folder)["spot_the_bug"]
+    assert spot == {"bugs": {"bad-transpose": {"tries": 1, "fixed": 0, "success_rate": 0.0,
+                                               "best_seconds": None, "recent_seconds": None}},
+                    "hidden_open": 0}
 
 
 def test_a_hidden_bug_being_hunted_is_not_named(ws):
@@ -329,6 +348,64 @@ def test_revealing_a_hidden_bug_is_a_try_given_up(ws):
     assert spot["hidden_open"] == 0
     assert spot["bugs"]["onehot-off-by-one"] == {"tries": 1, "fixed": 0, "success_rate": 0.0,
                                                  "best_seconds": None, "recent_seconds": None}
+
+
+# --- which blank a failing check is about ------------------------------------------------
+
+def grade_row(exercise=EXERCISE, wrong=(), blank=(), messages=None, diagnosis=()):
+    """A grade as history.read gives it, from a made-up report."""
+    report = make_report("x.py", wrong, blank, exercise=exercise, messages=messages, diagnosis=diagnosis)
+    return {"checks": {c.name: history.check_status(c) for c in report.checks},
+            **history._findings(json.dumps(report.to_dict()))}
+
+
+def test_a_shared_check_is_put_on_the_blank_its_message_names():
+    row = grade_row(wrong={"forward"}, messages={"forward": "cache['a1'] is wrong in 128 of 128 entries"})
+    verdicts = stats.blank_verdicts(EXERCISE, row)
+    assert (verdicts["z1"], verdicts["a1"], verdicts["z2"]) == ("pass", "wrong", None)
+    assert verdicts["dz2"] == "pass"
+    row = grade_row(blank={"forward"}, messages={"forward": "forward is not finished: z2"})
+    verdicts = stats.blank_verdicts(EXERCISE, row)
+    assert (verdicts["z1"], verdicts["a1"], verdicts["z2"]) == (None, None, "open")
+    row = grade_row(wrong={"forward"}, messages={"forward": "forward returned a list"})  # names none: all three
+    assert {stats.blank_verdicts(EXERCISE, row)[n] for n in ("z1", "a1", "z2")} == {"wrong"}
+
+
+def test_a_shared_check_is_put_on_the_blank_the_diagnosis_names():
+    bn = catalog.exercise("batchnorm_mlp")
+    row = grade_row(bn, wrong={"forward", "finite-difference"},
+                    messages={"forward": "the forward outputs are wrong"},
+                    diagnosis=[("bn-unbiased-variance", "var", "error")])
+    verdicts = stats.blank_verdicts(bn, row)
+    assert (verdicts["z1"], verdicts["mu"], verdicts["var"], verdicts["inv_std"]) == ("pass", "pass", "wrong", None)
+
+
+def test_a_failing_check_of_no_blank_is_put_on_the_link_the_diagnosis_names():
+    row = grade_row(wrong={"purity"}, diagnosis=[("inplace-probs", "dz2", "error")])
+    verdicts = stats.blank_verdicts(EXERCISE, row)
+    assert verdicts["dz2"] == "wrong" and verdicts["dz1"] == "pass"
+    row = grade_row(diagnosis=[("relu-ge", "dz1", "note")])  # a note on a passing attempt blames nothing
+    assert set(stats.blank_verdicts(EXERCISE, row).values()) == {"pass"}
+
+
+def test_stats_count_a_link_the_diagnosis_blames_for_a_failing_purity(ws):
+    ws.start(T0)
+    at = T0 + timedelta(minutes=4)
+    report = make_report(ws.file, wrong={"purity"}, diagnosis=[("inplace-probs", "dz2", "error")])
+    assert history.record_grade(ws.file, report, at=at)
+    ws.grade(6)
+    s = stats.load(ws.folder)["exercises"]["mlp_backprop"]
+    assert s["links"]["dz2"]["wrong_first"] == 1 and s["links"]["dz2"]["wrong_grades"] == 1
+    assert s["weakest"] == ["dz2"]
+
+
+def test_a_grade_records_the_elapsed_time_its_report_measured(ws):
+    ws.start(T0, timed=10)
+    report = make_report(ws.file, elapsed=599.0)  # measured when grading began, within the 10m budget
+    assert history.record_grade(ws.file, report, at=T0 + timedelta(minutes=10, seconds=5))  # ended after it
+    (g,) = history.read(ws.folder).grades
+    assert g["elapsed"] == 599.0
+    assert stats.load(ws.folder)["exercises"]["mlp_backprop"]["recent"][0]["within_budget"] is True
 
 
 # --- timed budget ------------------------------------------------------------------------

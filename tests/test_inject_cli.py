@@ -3,6 +3,7 @@ import ast
 import difflib
 import importlib.util
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -93,11 +94,25 @@ def forward(params, x):
     return a1.dot(params["W2"]) + params["b2"], {"x": x, "z1": z1, "a1": a1}
 
 
+def softmax_cross_entropy(z2, y):
+    e = np.exp(z2 - z2.max(axis=1, keepdims=True))
+    probs = e / e.sum(axis=1, keepdims=True)
+    return float(-np.log(probs[np.arange(len(y)), y]).mean()), probs
+
+
 def backward(params, cache, probs, y):
     N, C = probs.shape
     dz2 = (probs - np.eye(C)[y]) / N   # my way: subtract the one-hot rows
     dW2 = cache["a1"].T @ dz2
-    return {"dz2": dz2, "dW2": dW2}
+    db2 = dz2.sum(axis=0)
+    dz1 = (dz2 @ params["W2"].T) * (cache["z1"] > 0)
+    grads = {"dz2": dz2, "dW2": dW2, "db2": db2, "da1": dz2 @ params["W2"].T, "dz1": dz1}
+    grads.update(dW1=cache["x"].T @ dz1, db1=dz1.sum(axis=0))
+    return grads
+
+
+def sgd_step(params, grads, lr):
+    return {k: params[k] - lr * grads["d" + k] for k in params}
 '''
 
 
@@ -134,6 +149,62 @@ def test_an_attempt_that_is_broken_or_foreign_is_refused(here, content, message)
     result = drill("inject-bug", "--from", "mine.py")
     assert result.exit_code == 1 and message in result.output
     assert "Traceback" not in result.output
+
+
+FIXTURES = Path(__file__).parent / "fixtures" / "mlp_backprop"
+
+
+@pytest.mark.parametrize("style", ["correct_einsum.py", "correct_functional.py", "correct_loops.py"])
+def test_inject_into_a_passing_attempt_of_any_style(here, style):
+    source = (FIXTURES / style).read_text(encoding="utf-8")
+    (here / "mine.py").write_text(source, encoding="utf-8")
+    result = drill("inject-bug", "--from", "mine.py", "--seed", "0", "--out", "bugged.py")
+    assert result.exit_code == 0, result.output
+    assert (here / "bugged.py").read_text(encoding="utf-8") != source
+
+
+def test_an_unfinished_attempt_is_refused(here):
+    assert drill("start", "--links", "db1").exit_code == 0  # every link filled in but db1, a todo()
+    result = drill("inject-bug", "--from", "mlp_backprop.py", "--bug", "missing-n")
+    assert result.exit_code == 1, result.output
+    assert "mlp_backprop.py does not pass yet" in result.output and "db1" in result.output
+    assert not (here / "mlp_backprop_bug.py").exists() and "Traceback" not in result.output
+
+
+def test_a_finished_attempt_that_fails_a_check_is_refused_naming_the_check(here):
+    (here / "mine.py").write_text(USER_ATTEMPT.replace("db1=dz1.sum(axis=0)", "db1=dz1.mean(axis=0)"),
+                                  encoding="utf-8")
+    result = drill("inject-bug", "--from", "mine.py", "--bug", "missing-n")
+    assert result.exit_code == 1, result.output
+    assert "the check db1 fails" in result.output and not (here / "mlp_backprop_bug.py").exists()
+
+
+@pytest.mark.parametrize("args", [("inject-bug", "--from", "nonexist.py"), ("reveal", "nonexist.py")])
+def test_a_file_that_does_not_exist_is_a_usage_error(here, args):
+    result = drill(*args)
+    assert result.exit_code == 2, result.output
+    assert "no such file" in result.output and "nonexist.py" in result.output
+
+
+def test_a_note_named_with_bug_warns_that_grade_passes_it(here):
+    result = drill("inject-bug", "--bug", "relu-ge")
+    assert result.exit_code == 0, result.output
+    assert "relu-ge is a note" in result.stderr and "`drill grade` passes" in result.stderr
+    assert not drill("inject-bug", "--bug", "missing-n", "--out", "other.py").stderr
+
+
+def test_after_reveal_grade_names_the_bug(here):
+    assert drill("inject-bug", "--seed", "7").exit_code == 0
+    bug = state(here)["injected"]["mlp_backprop_bug.py"]["bug"]
+    before = drill("grade", "mlp_backprop_bug.py")
+    assert before.exit_code == 1 and "`drill reveal` tells which it is" in before.output
+    assert f"[{bug}]" not in before.output
+    assert bug in drill("reveal").output
+    after = drill("grade", "mlp_backprop_bug.py")
+    assert after.exit_code == 1 and "drill reveal" not in after.output
+    assert f"[{bug}]" in after.output
+    spot = json.loads(drill("stats", "--json").stdout)["spot_the_bug"]
+    assert spot["bugs"][bug]["tries"] == 1 and spot["bugs"][bug]["fixed"] == 0  # given up
 
 
 def test_never_overwrites_without_force(here):

@@ -1,6 +1,7 @@
 """The drill loop through Click's runner: start --timed/--weakest, grade, hint, stats, solution, watch."""
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -11,6 +12,7 @@ from test_history import make_report
 
 EXERCISE = catalog.exercise("mlp_backprop")
 STUB = EXERCISE.solution
+FIXTURES = Path(__file__).parent / "fixtures"
 
 
 @pytest.fixture
@@ -36,13 +38,17 @@ class FakeGrade:
 
     def __init__(self):
         self.wrong, self.blank, self.calls = set(), set(), []
+        self.messages, self.diagnosis = {}, []  # {check: message}; (bug, link, severity) triples
+        self.elapsed = None  # the time since drill start the report gives (default: the clock's)
         self.then = None  # called after each grade, with its number (from 1)
 
     def __call__(self, path, exercise_id=None, limits=None, **_):
         self.calls.append(path)
         attempt = workspace.attempt_for_file(path)
         elapsed = (workspace.now() - attempt.started).total_seconds() if attempt else None
-        report = make_report(path, self.wrong, self.blank, elapsed=elapsed)
+        exercise = catalog.exercise(exercise_id or (attempt.exercise if attempt else None))
+        report = make_report(path, self.wrong, self.blank, elapsed=elapsed if self.elapsed is None else self.elapsed,
+                             exercise=exercise, messages=self.messages, diagnosis=self.diagnosis)
         if self.then:
             self.then(len(self.calls))
         return report
@@ -83,6 +89,20 @@ def test_a_timed_attempt_over_its_budget_says_by_how_much(here, fake, monkeypatc
     fake.wrong = {"dz2"}
     result = ok(drill("grade"), 1)
     assert "Not passed yet, and over budget by" in result.output
+
+
+def test_grade_and_stats_give_the_same_budget_verdict(here, fake):
+    ok(drill("start", "--timed", "10"))
+    state = workspace.load_state(here)
+    state["attempts"]["mlp_backprop"]["started_at"] = "2024-06-03T09:00:00+00:00"  # long over by the clock
+    workspace.save_state(here, state)
+    fake.elapsed = 599.0  # what the grade measured (when it began): within the budget
+    assert "Full score within budget (9m 59s of 10m)." in ok(drill("grade")).output
+    (g,) = rows(here).grades
+    assert g["elapsed"] == 599.0
+    data = json.loads(ok(drill("stats", "--json")).stdout)["exercises"]["mlp_backprop"]
+    assert data["recent"][0]["within_budget"] is True and data["recent"][0]["time_to_pass"] == 599.0
+    assert "10m: met" in ok(drill("stats")).output
 
 
 def test_grade_json_stays_one_object_and_is_still_recorded(here, fake):
@@ -163,6 +183,42 @@ def test_hint_when_everything_passes_says_so(here, fake):
     assert "nothing to hint" in ok(drill("hint")).output
 
 
+def test_hint_goes_to_the_link_the_failing_check_names_not_the_first_it_judges(here):
+    ok(drill("start"))
+    reference = stubgen.strip_markers(EXERCISE.solution_path.read_text(encoding="utf-8"))
+    (here / STUB).write_text(reference.replace("a1 = np.maximum(z1, 0.0)", "a1 = np.tanh(z1)"), encoding="utf-8")
+    assert "cache['a1'] is wrong" in ok(drill("grade"), 1).output
+    assert "Hint 1 of 3 for a1 (a nudge)" in ok(drill("hint")).output
+    links = json.loads(ok(drill("stats", "--json")).stdout)["exercises"]["mlp_backprop"]["links"]
+    assert links["a1"]["wrong_grades"] == 1 and links["z1"]["wrong_grades"] == 0
+
+
+def test_hint_goes_to_the_blank_the_diagnosis_names(here):
+    ok(drill("start", "batchnorm_mlp"))
+    shutil.copy(FIXTURES / "batchnorm_mlp" / "wrong_unbiased_var.py", here / "batchnorm_mlp.py")
+    shutil.copy(FIXTURES / "batchnorm_mlp" / "correct_compact.py", here)  # it imports the rest from there
+    assert "bn-unbiased-variance" in ok(drill("grade"), 1).output
+    assert "for var (a nudge)" in ok(drill("hint")).output
+
+
+def test_an_in_place_dz2_gets_hints_for_dz2_and_counts_as_wrong(here):
+    ok(drill("start"))
+    shutil.copy(FIXTURES / "mlp_backprop" / "inplace_probs.py", here / STUB)
+    graded = ok(drill("grade"), 1).output
+    assert "FAIL  purity" in graded and "inplace-probs" in graded
+    assert "Hint 1 of 3 for dz2 (a nudge)" in ok(drill("hint")).output
+    data = json.loads(ok(drill("stats", "--json")).stdout)["exercises"]["mlp_backprop"]
+    assert data["links"]["dz2"]["wrong_first"] == 1 and data["weakest"] == ["dz2"]
+
+
+def test_a_failing_check_no_diagnosis_explains_is_named_when_there_is_nothing_to_hint(here, fake):
+    ok(drill("start"))
+    fake.wrong = {"purity"}
+    ok(drill("grade"), 1)
+    out = ok(drill("hint")).output
+    assert "purity fails" in out and "drill hint LINK" in out
+
+
 def test_hint_for_no_such_link_or_without_a_workspace_is_a_usage_error(here):
     assert "no workspace" in ok(drill("hint"), 2).output
     ok(drill("start"))
@@ -200,6 +256,16 @@ def test_stats_after_practice_text_and_json(here, fake):
     assert ex["time_to_pass"]["full"]["passed"] == 1
 
 
+def test_stats_suggest_drilling_the_weakest_links_of_that_exercise(here, fake):
+    ok(drill("start", "softmax_ce"))
+    fake.wrong = {"dz"}
+    ok(drill("grade"), 1)
+    assert "(drill them: drill start softmax_ce --weakest --force)" in ok(drill("stats")).output
+    result = ok(drill("start", "softmax_ce", "--weakest", "--force"))
+    assert "Blank links: dz\n" in result.output
+    assert workspace.current_attempt(here).exercise == "softmax_ce"
+
+
 def test_stats_with_a_broken_history_fails_cleanly(here):
     ok(drill("start"))
     corrupt(here)
@@ -209,17 +275,26 @@ def test_stats_with_a_broken_history_fails_cleanly(here):
 
 
 def test_spot_the_bug_outcome_is_recorded_and_counted(here, fake):
-    ok(drill("inject-bug", "--bug", "missing-n"))
+    ok(drill("inject-bug", "--seed", "1"))
+    bug = workspace.load_state(here)["injected"]["mlp_backprop_bug.py"]["bug"]
     fake.wrong = {"dz2"}
     ok(drill("grade", "mlp_backprop_bug.py"), 1)
     fake.wrong = set()
     ok(drill("grade", "mlp_backprop_bug.py"))
     grades = rows(here).grades
-    assert [(g["source"], g["bug"], g["passed"]) for g in grades] == [("injected", "missing-n", 0),
-                                                                       ("injected", "missing-n", 1)]
+    assert [(g["source"], g["bug"], g["passed"]) for g in grades] == [("injected", bug, 0), ("injected", bug, 1)]
     assert grades[1]["elapsed"] is not None
     spot = json.loads(ok(drill("stats", "--json")).stdout)["spot_the_bug"]
-    assert spot["bugs"]["missing-n"]["tries"] == 1 and spot["bugs"]["missing-n"]["success_rate"] == 1.0
+    assert spot["bugs"][bug]["tries"] == 1 and spot["bugs"][bug]["success_rate"] == 1.0
+
+
+def test_a_bug_named_with_bug_is_no_try_in_stats(here, fake):
+    ok(drill("inject-bug", "--bug", "missing-n"))
+    ok(drill("grade", "mlp_backprop_bug.py"))
+    assert [(g["source"], g["bug"], g["hidden"]) for g in rows(here).grades] == [("injected", "missing-n", 0)]
+    spot = json.loads(ok(drill("stats", "--json")).stdout)["spot_the_bug"]
+    assert spot == {"bugs": {}, "hidden_open": 0}
+    assert "missing-n" not in ok(drill("stats")).output
 
 
 # --- solution --------------------------------------------------------------------------------
@@ -234,6 +309,26 @@ def test_solution_only_after_passing_or_forced_and_recorded(here, fake):
     assert ok(drill("solution")).stdout == reference
     assert [s["forced"] for s in rows(here).solutions] == [True, False]
     assert "reference viewed 2 times (1 before passing)" in ok(drill("stats")).output
+
+
+def test_solution_outside_a_workspace_promises_no_record(here):
+    refused = ok(drill("solution", "mlp_backprop"), 1)
+    assert "no workspace here" in refused.output and "nothing is recorded" in refused.output
+    shown = ok(drill("solution", "mlp_backprop", "--force"))
+    assert "def backward" in shown.stdout
+    assert "not recorded" in shown.stderr and "no workspace" in shown.stderr
+    assert not (here / ".drill").exists()
+
+
+def test_a_solution_view_of_another_exercise_shows_in_its_stats(here):
+    ok(drill("start"))
+    ok(drill("solution", "softmax_ce", "--force"))
+    assert not ok(drill("solution", "softmax_ce", "--force")).stderr
+    data = json.loads(ok(drill("stats", "--json")).stdout)["exercises"]
+    assert data["softmax_ce"]["solution_views"] == {"total": 2, "forced": 2}
+    assert data["mlp_backprop"]["solution_views"]["total"] == 0
+    text = ok(drill("stats")).output
+    assert "softmax_ce: 0 attempts" in text and "reference viewed 2 times (2 before passing)" in text
 
 
 def test_solution_of_an_unknown_exercise_is_a_usage_error(here):
@@ -265,6 +360,14 @@ def test_watch_grades_now_and_after_a_save(here, fake):
     assert "88/100 not passed yet" in result.output and "FAIL  dz2" in result.output
     assert "100/100 PASSED" in result.output and "Full score within budget" in result.output
     assert [g["passed"] for g in rows(here).grades] == [0, 1]
+
+
+def test_watch_exits_with_the_status_of_its_last_grade(here, fake):
+    ok(drill("start"))
+    fake.wrong = {"dz2"}
+    assert "88/100 not passed yet" in ok(drill("watch", "--count", "1"), 1).output
+    fake.wrong = set()
+    assert "100/100 PASSED" in ok(drill("watch", "--count", "1")).output
 
 
 def test_watch_without_an_attempt_is_a_usage_error(here):

@@ -1,6 +1,7 @@
 """`drill start` and `drill list` through Click's runner, and help text for every command."""
 import json
 import os
+import stat
 import subprocess
 import sys
 from datetime import datetime, timedelta, timezone
@@ -87,6 +88,27 @@ def test_links_blanks_only_those(drill, tmp_path, exercise):
     assert "Blank links: dz2, dz1" in result.output
     state = json.loads((tmp_path / "ws" / ".drill" / "state.json").read_text())
     assert state["attempts"]["mlp_backprop"]["links"] == ["dz2", "dz1"]
+
+
+@pytest.mark.parametrize("links", ["", " , "])
+def test_links_naming_no_link_is_a_usage_error(drill, tmp_path, links):
+    result = drill("start", "--dir", "ws", "--links", links)
+    clean_failure(result, code=2)
+    assert "names no link" in result.output and "dz2" in result.output
+    assert not (tmp_path / "ws" / STUB).exists()
+
+
+def test_written_files_get_the_mode_the_umask_gives(drill, tmp_path):
+    old = os.umask(0o022)
+    try:
+        assert drill("start").exit_code == 0
+        assert drill("start", "--force").exit_code == 0  # keeps the first in the backups
+        assert drill("inject-bug", "--bug", "missing-n").exit_code == 0
+    finally:
+        os.umask(old)
+    (backup,) = (tmp_path / ".drill" / "backups").iterdir()
+    for path in (tmp_path / STUB, backup, tmp_path / "mlp_backprop_bug.py"):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o644, path
 
 
 def test_unknown_link_lists_the_links(drill, tmp_path, exercise):

@@ -1,4 +1,6 @@
 """The workspace's files: writes are atomic and never clobber, and concurrent updates of the state all land."""
+import os
+import stat
 import subprocess
 import sys
 import textwrap
@@ -121,3 +123,24 @@ def test_a_backup_keeps_the_bytes_of_a_file_that_is_not_utf8(tmp_path):
     path.write_bytes(b"# caf\xe9 \x00\xff\n")
     copy = workspace.backup(path, tmp_path)
     assert copy.read_bytes() == path.read_bytes()
+
+
+@pytest.fixture
+def umask():
+    """Set the process's umask for a test, and put the old one back."""
+    old = os.umask(0o022)
+    yield os.umask
+    os.umask(old)
+
+
+@pytest.mark.parametrize("mask, mode", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+def test_written_files_get_the_mode_a_plain_write_gives(tmp_path, umask, mask, mode):
+    umask(mask)
+    assert workspace.umask() == mask
+    new, replaced = tmp_path / "new.py", tmp_path / "replaced.py"
+    replaced.write_text("old\n")
+    workspace.write_atomic(new, "text\n", overwrite=False)
+    workspace.write_atomic(replaced, "text\n", overwrite=True)
+    copy = workspace.backup(replaced, tmp_path)
+    for path in (new, replaced, copy):
+        assert stat.S_IMODE(path.stat().st_mode) == mode, path

@@ -3,7 +3,7 @@ from pathlib import Path
 import click
 
 from .. import catalog
-from ..inject import InjectError, UnknownName, inject
+from ..inject import InjectError, InjectUsageError, inject
 from .start import _shown
 
 
@@ -11,7 +11,7 @@ from .start import _shown
 @click.argument("exercise", required=False)
 @click.option("--bug", "bug_id", metavar="ID", help="The bug to inject (see `drill bugs`); default: a random, hidden one.")
 @click.option("--from", "from_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Put the bug into this working attempt instead of the reference solution.")
+              help="Put the bug into this attempt (it must pass `drill grade`) instead of the reference.")
 @click.option("--seed", type=int, help="Seed for the random choice of bug, to repeat a drill.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
               help="The file to write.  [default: EXERCISE_bug.py here]")
@@ -20,7 +20,8 @@ def command(exercise, bug_id, from_path, seed, out, force):
     """Write working code for EXERCISE (default: mlp_backprop) with one catalogued bug in it.
 
     Without --bug the bug is chosen at random and kept hidden: find it, fix it, and check
-    your fix with `drill grade`. `drill reveal` tells which bug it was.
+    your fix with `drill grade`. `drill reveal` tells which bug it was. With --from the bug
+    goes into your own attempt, which must pass `drill grade` first.
 
     \b
     Examples:
@@ -30,7 +31,7 @@ def command(exercise, bug_id, from_path, seed, out, force):
     """
     try:
         done = inject(exercise, bug_id, from_path=from_path, seed=seed, out=out, force=force)
-    except UnknownName as exc:
+    except InjectUsageError as exc:
         raise click.UsageError(str(exc)) from None
     except (InjectError, catalog.CatalogError) as exc:
         raise click.ClickException(str(exc)) from None
@@ -45,3 +46,7 @@ def command(exercise, bug_id, from_path, seed, out, force):
         click.echo(f"Wrote {shown}: {done.exercise.title}, with the bug {done.bug.id} "
                    f"({done.bug.title}) in the link {done.bug.link}.")
         click.echo(f"Find the bug, fix it, then check with:  drill grade {shown}")
+        if done.bug.severity != "error":
+            click.echo(f"drill: warning: {done.bug.id} is a {done.bug.severity}, not an error: `drill grade` "
+                       f"passes code with it anyway (it only notes it), so grading cannot tell you fixed it",
+                       err=True)

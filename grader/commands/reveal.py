@@ -3,7 +3,7 @@ from pathlib import Path
 import click
 
 from .. import catalog
-from ..inject import InjectError, reveal
+from ..inject import InjectError, InjectUsageError, reveal
 from .explain import paragraph
 from .start import _shown
 
@@ -20,6 +20,8 @@ def command(path):
     """
     try:
         found = reveal(path)
+    except InjectUsageError as exc:
+        raise click.UsageError(str(exc)) from None
     except (InjectError, catalog.CatalogError) as exc:
         raise click.ClickException(str(exc)) from None
     bug = found.bug

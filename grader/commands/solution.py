@@ -5,12 +5,13 @@ from ..solution import SolutionError, reveal_solution
 
 @click.command("solution")
 @click.argument("exercise", required=False)
-@click.option("--force", is_flag=True, help="Show it before you have passed the exercise (recorded).")
+@click.option("--force", is_flag=True, help="Show it before you have passed the exercise "
+              "(recorded in the workspace's history).")
 def command(exercise, force):
     """Show the reference solution of EXERCISE (default: your current one), once you have passed it.
 
-    Before that, only with --force; every view is recorded in the history, so
-    `drill stats` tells how often you looked.
+    Before that, only with --force; in a workspace every view is recorded in its history,
+    so `drill stats` tells how often you looked (outside one, nothing is recorded).
 
     \b
     Examples:
@@ -24,3 +25,6 @@ def command(exercise, force):
     except SolutionError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(shown.text, nl=False)
+    if shown.folder is None:
+        click.echo("drill: note: no workspace here (no .drill folder in this folder or above), "
+                   "so this view is not recorded", err=True)

@@ -27,7 +27,7 @@ def command(exercise, folder, force, links, weakest, timed_minutes):
       drill start --dir ~/drills --links dz2,dz1
       drill start --weakest --timed 5 --force
     """
-    if weakest and links:
+    if weakest and links is not None:
         raise click.UsageError("--weakest chooses the links itself: give --links or --weakest, not both")
     try:
         started = start(exercise, folder, force=force, links=links, timed_minutes=timed_minutes, weakest=weakest)

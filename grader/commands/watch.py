@@ -17,7 +17,8 @@ def command(path, interval, timeout, count):
     """Grade PATH (default: your attempt) now and every time you save it, until Ctrl-C.
 
     Each grade shows one screen: the score and only the checks that fail. Every grade
-    is recorded in the history, like `drill grade`.
+    is recorded in the history, like `drill grade`. The exit status is that of the last
+    grade, as for `drill grade`: 0 passed, 1 not passed, 2 used wrongly.
 
     \b
     Example:
@@ -36,6 +37,7 @@ def command(path, interval, timeout, count):
     if not path.is_file():
         raise click.UsageError(f"no such file: {path}")
     limits = Limits(timeout=timeout)
+    last = []  # the latest report: its verdict is the exit status
 
     def graded(p):
         try:
@@ -43,6 +45,7 @@ def command(path, interval, timeout, count):
         except GradeUsageError as exc:
             raise click.UsageError(str(exc)) from None
         record_grade(p, report)
+        last[:] = [report]
         return report
 
     def show(report):
@@ -55,3 +58,4 @@ def command(path, interval, timeout, count):
         watch(path, graded, show, interval=interval, max_grades=count)
     except KeyboardInterrupt:
         click.echo("\nStopped watching.")
+    sys.exit(0 if last and last[0].passed else 1)
