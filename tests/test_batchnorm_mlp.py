@@ -3,7 +3,7 @@
 import numpy as np
 
 import verdicts
-from conftest import load_reference
+from conftest import load_reference, trained_accuracies
 from grader import catalog
 
 EXERCISE = catalog.exercise("batchnorm_mlp")
@@ -47,15 +47,8 @@ def test_the_bugs_cover_the_chain():
     assert {b.link for b in catalog.bugs(EXERCISE.id).values()} >= {"var", "inv_std", "dgamma", "dz1"}
 
 
-def trained_accuracy(seed: int) -> float:
-    ref, t, sizes = load_reference(EXERCISE), EXERCISE.train, EXERCISE.sizes
-    x, y = ref.make_xor(n=t.n, seed=seed)
-    params = ref.init_params(D=sizes["D"], H=sizes["H"], C=sizes["C"], seed=seed)
-    return ref.accuracy(ref.train(params, x, y, lr=t.lr, iters=t.iters, log_every=0), x, y)
-
-
 def test_reference_learns_xor_on_20_seeds():
-    accuracies = {seed: trained_accuracy(seed) for seed in range(20)}
+    accuracies = trained_accuracies(EXERCISE, range(20))
     low = {seed: acc for seed, acc in accuracies.items() if acc < REFERENCE_MIN_ACCURACY}
     assert not low, f"accuracy below {REFERENCE_MIN_ACCURACY} after {EXERCISE.train.iters} iterations, by seed: {low}"
 
