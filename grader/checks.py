@@ -44,11 +44,17 @@ class Outcome:
 # ---------------------------------------------------------------- tasks for the worker
 
 def call(task_id: str, fn: str, args: list, *, keep_args: bool = True, partial: bool = False,
-         cache_from: dict | None = None) -> dict:
+         cache_from: dict | None = None, notes_only: bool = False) -> dict:
+    """A call of the attempt's fn on args. partial: a call that raises is run again statement
+    by statement (grader/partial.py); cache_from: one arg is laid over the attempt's own
+    earlier output (its cache, extra keys kept); notes_only: its result only ever adds notes,
+    so it is not worth a second run of a partial attempt (grade._fill_and_rerun)."""
     task = {"id": task_id, "kind": "call", "fn": fn, "args": [encode(a) for a in args],
             "keep_args": keep_args, "partial": partial, "needs": [fn]}
     if cache_from:
         task["cache_from"] = cache_from
+    if notes_only:
+        task["notes_only"] = True
     return task
 
 

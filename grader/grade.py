@@ -294,7 +294,8 @@ def _fill_and_rerun(path: Path, exercise: catalog.Exercise, limits: Limits, ctx,
     for t in tasks:
         r = channel.results.get(t["id"])
         grads = (r or {}).get("result")
-        if not t.get("partial") or not isinstance(grads, dict) or "__type__" in grads or "__blank__" in grads:
+        if not t.get("partial") or t.get("notes_only") or not isinstance(grads, dict) \
+                or "__type__" in grads or "__blank__" in grads:
             continue
         blanks = {k: v for k, v in grads.items() if isinstance(v, dict) and "__blank__" in v}
         if not any((v.get("error") or {}).get("kind") == "depends" for v in blanks.values()):

@@ -42,15 +42,21 @@ class Network:
     tweak: Callable[[dict], None] | None = None
     # judge_fd(ctx, results, params) -> Outcome: instead of the generic finite-difference check
     judge_fd: Callable[..., Outcome] | None = None
+    # exact_zeros(params, x): changes them so that forward itself gives the ReLU's input exact
+    # zeros in some entries (the zero probe: a forward, then a backward on its own cache)
+    exact_zeros: Callable[[dict, np.ndarray], None] | None = None
 
 
-def make_probe(net: Network, ref, rng, sizes: dict, *, fan_in: bool = False, tweak: bool = True) -> dict:
+def make_probe(net: Network, ref, rng, sizes: dict, *, fan_in: bool = False, tweak: bool = True,
+               adjust: Callable[[dict, np.ndarray], None] | None = None) -> dict:
     N, D, H, C = (sizes[k] for k in "NDHC")
     params = net.random_params(rng, D, H, C, fan_in)
     if tweak and net.tweak is not None:
         net.tweak(params)
     x = rng.normal(0, 1, (N, D))
     y = rng.permutation(np.arange(N) % C).astype(np.int64)  # every class appears
+    if adjust is not None:
+        adjust(params, x)
     z2, cache = ref.forward(params, x)
     loss, probs = ref.softmax_cross_entropy(z2, y)
     return {"sizes": sizes, "params": params, "x": x, "y": y, "z2": z2,
@@ -58,12 +64,12 @@ def make_probe(net: Network, ref, rng, sizes: dict, *, fan_in: bool = False, twe
 
 
 def zero_probe(net: Network, ref, rng) -> dict:
-    """A probe whose ReLU input has exact zeros: only the ReLU convention at 0 can tell there."""
-    probe = make_probe(net, ref, rng, net.sizes[1])
-    before = probe["cache"][net.relu_input].copy()
-    before[::2, ::2] = 0.0
-    probe["cache"][net.relu_input] = before
-    probe["cache"]["a1"] = np.maximum(before, 0.0)
+    """A probe whose ReLU input has exact zeros, made by forward itself (so an attempt that
+    keeps its mask in the cache is judged on it too): only the ReLU convention at 0 can tell
+    there."""
+    probe = make_probe(net, ref, rng, net.sizes[1], adjust=net.exact_zeros)
+    if not (probe["cache"][net.relu_input] == 0).any():  # pragma: no cover - a bug in exact_zeros
+        raise RuntimeError(f"the zero probe has no exact zero in {net.relu_input}")
     return probe
 
 
@@ -117,7 +123,10 @@ def build(net: Network, ctx: Context) -> list[dict]:
         # The attempt's own cache (with any extra keys it keeps) under the grader's values.
         tasks.append(checks.call(f"backward/{i}", "backward", list(backward_args(p)), partial=True,
                                  cache_from={"task": f"forward/{i}", "index": 1, "arg": 1}))
-    tasks.append(checks.call("backward/zero", "backward", list(backward_args(zero)), partial=True))
+    tasks.append(checks.call("forward/zero", "forward", [zero["params"], zero["x"]], keep_args=False,
+                             notes_only=True))
+    tasks.append(checks.call("backward/zero", "backward", list(backward_args(zero)), partial=True, notes_only=True,
+                             cache_from={"task": "forward/zero", "index": 1, "arg": 1}))
     tasks.append(checks.finite_difference_task(
         "finite-difference", {"params": fd["params"], "x": fd["x"], "y": fd["y"]},
         loss=[FORWARD, LOSS], grads=[FORWARD, LOSS, BACKWARD],
