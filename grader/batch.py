@@ -40,20 +40,30 @@ def default_jobs() -> int:
 
 def _skipped(folder: Path) -> bool:
     name = folder.name
-    return name.startswith(".") or name == "__pycache__" or (folder / "pyvenv.cfg").exists()
+    try:
+        return name.startswith(".") or name == "__pycache__" or (folder / "pyvenv.cfg").exists()
+    except OSError:  # cannot look inside: os.walk says so when it gets there
+        return False
 
 
-def attempt_files(folder: Path) -> list[Path]:
-    """Every *.py file below folder that could be an attempt, in path order."""
+def attempt_files(folder: Path, unreadable: list[str] | None = None) -> list[Path]:
+    """Every *.py file below folder that could be an attempt, in path order. A folder that
+    cannot be read is noted in unreadable (a message each) and left out, never fatal."""
     found = []
-    for root, dirs, files in os.walk(folder):
+
+    def note(exc: OSError) -> None:
+        if unreadable is not None:
+            unreadable.append(f"{exc.filename}: {exc.strerror or exc}")
+
+    for root, dirs, files in os.walk(folder, onerror=note):
         dirs[:] = [d for d in dirs if not _skipped(Path(root) / d)]
         found += [Path(root) / f for f in files if f.endswith(".py") and not f.startswith(".")]
     return sorted(found)
 
 
-def expand(paths: Iterable[Path]) -> list[Path]:
-    """The files the paths of a command line stand for; BatchUsageError before any grading."""
+def expand(paths: Iterable[Path], unreadable: list[str] | None = None) -> list[Path]:
+    """The files the paths of a command line stand for; BatchUsageError before any grading.
+    Folders below them that cannot be read are noted in unreadable (see attempt_files)."""
     paths = [Path(p) for p in paths]
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
@@ -61,7 +71,7 @@ def expand(paths: Iterable[Path]) -> list[Path]:
     out: list[Path] = []
     seen: set[Path] = set()
     for path in paths:
-        found = attempt_files(path) if path.is_dir() else [path]
+        found = attempt_files(path, unreadable) if path.is_dir() else [path]
         if not found:
             raise BatchUsageError(f"{path} holds no .py file to grade")
         for f in found:
@@ -79,7 +89,7 @@ class Plan:
 
     files: list[Path]
     exercise_id: str
-    chosen: str  # "given" (--exercise), "most files", or "default"
+    chosen: str  # "given" (--exercise), "most files", "tie" (as many files for another), or "default"
     helpers: list[Path]
 
 
@@ -107,16 +117,22 @@ def prepare(files: list[Path], exercise_id: str | None = None, named: Iterable[P
                 votes[attempt.exercise] += 1
             elif f.stem in catalog.exercises() or catalog.guess(texts[f]) is not None:
                 votes[guess_exercise(f).id] += 1  # a file that tells nothing has no say
-        exercise_id, chosen = (max(votes, key=lambda e: (votes[e], e == catalog.DEFAULT_EXERCISE)), "most files") \
-            if votes else (catalog.DEFAULT_EXERCISE, "default")
+        if votes:
+            exercise_id = max(votes, key=lambda e: (votes[e], e == catalog.DEFAULT_EXERCISE))
+            tied = sum(n == votes[exercise_id] for n in votes.values()) > 1
+            chosen = "tie" if tied else "most files"
+        else:
+            exercise_id, chosen = catalog.DEFAULT_EXERCISE, "default"
     functions = catalog.exercise(exercise_id).functions
     defines = {f: bool(catalog.defined_names(texts[f]) & set(functions)) for f in files}
+    # a file that cannot be read (no permission, a pipe, a dangling link) is no helper: its row says why
+    readable = {f: f.is_file() and os.access(f, os.R_OK) for f in files}
     by_folder: dict[Path, list[Path]] = {}
     for f in files:
         by_folder.setdefault(f.parent, []).append(f)
     named = {Path(n).resolve() for n in named}
     helpers = [f for group in by_folder.values() if len(group) > 1 and any(defines[g] for g in group)
-               for f in group if not defines[f] and f.resolve() not in named]
+               for f in group if not defines[f] and readable[f] and f.resolve() not in named]
     return Plan([f for f in files if f not in helpers], exercise_id, chosen, sorted(helpers))
 
 

@@ -287,8 +287,9 @@ def defined_names(source: str) -> set[str]:
             names.add(node.name)
         elif isinstance(node, (ast.Import, ast.ImportFrom)):
             names |= {a.asname or a.name for a in node.names}
-        elif isinstance(node, ast.Assign):
-            names |= {t.id for t in node.targets if isinstance(t, ast.Name)}
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            for target in getattr(node, "targets", None) or [node.target]:  # a, b = ...; a: T = ...
+                names |= {n.id for n in ast.walk(target) if isinstance(n, ast.Name)}
         else:
             for field in ("body", "orelse", "finalbody", "handlers"):
                 todo.extend(getattr(node, field, None) or [])

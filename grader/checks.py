@@ -312,7 +312,17 @@ def judge_link(link, got, given, plain, sizes, regions) -> Verdict:
     v = compare(link, got, given, sizes=sizes, regions=regions)
     if not v.ok and plain is not None and compare(link, got, plain).ok:
         return Verdict(True, f"{link} is right")
+    if v.ok and _vanishes(given) and plain is not None and not _vanishes(plain):
+        # Given all-zero inputs almost any formula gives zero: nothing is learnt about this
+        # link, so it earns nothing (np.zeros placeholders must not score).
+        return Verdict(False, f"{link} could not be checked on its own: in your attempt, what it is "
+                              "computed from is all zeros", "blank")
     return v
+
+
+def _vanishes(value) -> bool:
+    arr = as_array(value)
+    return arr is not None and arr.size > 0 and bool(np.all(np.abs(arr) <= 1e-300))
 
 
 def blank_message(link: str, why: dict | None) -> str:
@@ -456,7 +466,9 @@ def judge_stability(ctx: Context, results: dict, shifted: list[Shifted], spread_
         mine = {label: pick(own["result"], path) for label, path in case.outputs.items()}
         for label, value in mine.items():
             arr = as_array(value)
-            if arr is None or arr.shape != tuple(case.shapes[label]) or not np.all(np.isfinite(arr)):
+            shape_ok = arr is not None and (arr.size == 1 if label in case.scalars else
+                                            arr.shape == tuple(case.shapes[label]))
+            if not shape_ok or not np.all(np.isfinite(arr)):
                 return Outcome("stability", False, f"could not be checked: {case.fn} gives no finite {label} "
                                                    f"of shape {tuple(case.shapes[label])} for the unshifted {what}s")
         outcome = judge_outputs(ctx, "stability", case.fn, results, [case.shifted_id], lambda i: case.outputs,

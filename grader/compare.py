@@ -77,6 +77,10 @@ def compare(name: str, got, expected, *, sizes: dict[str, int] | None = None,
     arr = as_array(got)
     exp = np.asarray(expected, dtype=np.float64)
     if arr is None:
+        kind = got.get("__type__", "") if isinstance(got, dict) else ""
+        if kind.startswith("ndarray of "):  # an array, but not of real numbers
+            return Verdict(False, f"{name} is an array of {kind[len('ndarray of '):]}; it should hold real "
+                                  "numbers (float64)", "type")
         return Verdict(False, f"{name} should be {'a number' if scalar else 'a numpy array'}, "
                               f"not {describe_value(got)}", "type")
     if scalar:

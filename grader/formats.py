@@ -173,21 +173,25 @@ def batch_table(reports: list[Report], summary: dict, color: bool = False) -> st
         text = ("PASS" if r.passed else (r.error["kind"] if r.error else "FAIL")).ljust(16)
         return f"\x1b[{32 if r.passed else 31}m{text}\x1b[0m" if color else text
 
-    width = max([len(r.file) for r in reports] + [4])
+    from .wire import printable
+
+    files = [printable(r.file, 400) for r in reports]  # a newline in a name must not split its row
+    width = max([len(f) for f in files] + [4])
     mixed = len({r.exercise for r in reports}) > 1  # files drill start made for other exercises
     ex_width = max([len(r.exercise) for r in reports] + [8])
     exercise_head = f"{'exercise':<{ex_width}}  " if mixed else ""
     lines = [f"{'score':>6}  {'result':<16}  {exercise_head}{'file':<{width}}  first problem"]
-    for r in reports:
+    for r, file in zip(reports, files):
         first = r.first_failure
         problem = r.error["message"] if r.error else (f"{first.name}: {first.message}" if first else "")
         exercise = f"{r.exercise:<{ex_width}}  " if mixed else ""
-        lines.append(f"{r.score:>6g}  {verdict(r)}  {exercise}{r.file:<{width}}  {_short(problem, 70)}")
+        lines.append(f"{r.score:>6g}  {verdict(r)}  {exercise}{file:<{width}}  {_short(problem, 70)}")
     s = summary
     lines += [""]
     if s.get("exercise"):
         how = {"given": "as --exercise says", "most files": "the exercise most of the files attempt; "
-               "--exercise chooses another", "default": "the default; --exercise chooses another"}
+               "--exercise chooses another", "tie": "as many files attempt another exercise; "
+               "--exercise chooses", "default": "the default; --exercise chooses another"}
         lines.append(f"Graded as {s['exercise']} ({how.get(s.get('exercise_chosen'), '')})"
                      + (", except files drill start made for another exercise." if mixed else "."))
     lines += [f"{s['files']} attempts graded in {s['seconds']:.1f} s with {s['jobs']} "

@@ -255,10 +255,13 @@ def partial_version(fn, attempt_file, fill=None):
     names |= {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)
               and n.id not in fn.__globals__ and not hasattr(_builtins_module, n.id)}
     node.body = _guarded(node.body, top=True, names=sorted(names))
-    # inside a factory whose parameters are the closure's free variables, when it has any
-    factory = ast.parse(f"def __drill_factory__({', '.join(code.co_freevars)}):\n    pass\n").body[0]
-    factory.body = [node, ast.Return(ast.Name(node.name, ast.Load()))]
-    module = ast.Module(body=[factory], type_ignores=[])
+    # a closure: inside a factory whose parameters are its free variables
+    if code.co_freevars:
+        factory = ast.parse(f"def __drill_factory__({', '.join(code.co_freevars)}):\n    pass\n").body[0]
+        factory.body = [node, ast.Return(ast.Name(node.name, ast.Load()))]
+        module = ast.Module(body=[factory], type_ignores=[])
+    else:
+        module = ast.Module(body=[node], type_ignores=[])
     ast.fix_missing_locations(module)
     namespace = fn.__globals__
     namespace["__drill_blank__"] = Blank
@@ -269,4 +272,8 @@ def partial_version(fn, attempt_file, fill=None):
     namespace["__drill_names__"] = _names_variable
     local = {}
     exec(compile(module, attempt_file, "exec"), namespace, local)
-    return local["__drill_factory__"](*free)
+    rewritten = local["__drill_factory__"](*free) if code.co_freevars else local[node.name]
+    if hasattr(code, "co_qualname"):  # Python 3.11: messages name it as the attempt did
+        rewritten.__code__ = rewritten.__code__.replace(co_qualname=code.co_qualname)
+    rewritten.__qualname__ = fn.__qualname__
+    return rewritten

@@ -111,7 +111,8 @@ def render_text(report: Report, color: bool = False) -> str:
         lines.append("")
         for d in shown:
             label = f"[{d.bug}] " if d.bug else ""
-            lines.append(f"  {d.severity}: {label}{d.link}: {d.message}")
+            where = f"{d.link}: " if d.link and d.link != "-" else ""  # "-": about the run, not a link
+            lines.append(f"  {d.severity}: {label}{where}{d.message}")
             if d.hint:
                 lines.append(f"         hint: {d.hint}")
     lines.append("")

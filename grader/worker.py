@@ -309,13 +309,25 @@ def scalar(value):
     return float(arr.reshape(-1)[0])
 
 
-def fresh(value):
-    """A deep copy of plain data (arrays, dicts, lists) so every call gets untouched inputs."""
+def fresh(value, _copies=None):
+    """A deep copy of plain data (arrays, dicts, lists) so every call gets untouched inputs.
+    A dict or list that contains itself (cache["self"] = cache) is copied as such, once."""
+    copies = {} if _copies is None else _copies
     if isinstance(value, dict):
-        return {k: fresh(v) for k, v in dict.items(value)}
-    if isinstance(value, (list, tuple)):
-        base = tuple if isinstance(value, tuple) else list
-        return base(fresh(v) for v in base.__iter__(value))
+        if id(value) in copies:
+            return copies[id(value)]
+        out = copies[id(value)] = {}
+        for k, v in dict.items(value):
+            out[k] = fresh(v, copies)
+        return out
+    if isinstance(value, list):
+        if id(value) in copies:
+            return copies[id(value)]
+        out = copies[id(value)] = []
+        out.extend(fresh(v, copies) for v in list.__iter__(value))
+        return out
+    if isinstance(value, tuple):
+        return tuple(fresh(v, copies) for v in tuple.__iter__(value))
     if isinstance(value, _np_ndarray):
         return value.copy()
     return value

@@ -104,6 +104,19 @@ def test_csv_may_not_overwrite_an_attempt(tmp_path, no_grading):
     assert result.exit_code == 2 and "is one of the attempts" in result.output
 
 
+def test_csv_writes_only_a_regular_file_of_its_own(tmp_path, no_grading):
+    import os
+
+    a, b = touch(tmp_path / "a.py"), touch(tmp_path / "b.py")
+    other = touch(tmp_path / "other_attempt.py", "def forward(): pass\n")
+    assert invoke("grade", a, b, "--csv", other).exit_code == 2  # someone's code, not graded now
+    assert other.read_text() == "def forward(): pass\n"
+    os.mkfifo(tmp_path / "pipe.csv")
+    result = invoke("grade", a, b, "--csv", tmp_path / "pipe.csv")
+    assert result.exit_code == 2 and "not a regular file" in result.output
+    assert invoke("grade", a, b, "--csv", tmp_path).exit_code == 2  # a folder
+
+
 # ---------------------------------------------------------------- the pool
 
 def test_one_bad_file_never_stops_the_batch(monkeypatch, tmp_path):
@@ -257,3 +270,27 @@ def test_ctrl_c_stops_a_batch_and_keeps_what_was_graded(monkeypatch, tmp_path):
     assert got.summary()["interrupted"] is True
     assert not sandbox._cancelled.is_set()  # the next batch runs normally
     assert threading.active_count() >= 1
+
+
+def test_files_that_cannot_be_read_are_rows_not_helpers_and_unreadable_folders_are_noted(tmp_path, monkeypatch):
+    import os
+
+    from grader import stubgen
+
+    solution = stubgen.strip_markers(catalog.exercise("mlp_backprop").solution_path.read_text(encoding="utf-8"))
+    sub = touch(tmp_path / "s1" / "submission.py", solution)
+    os.mkfifo(tmp_path / "s1" / "pipe.py")
+    (tmp_path / "s1" / "dangling.py").symlink_to(tmp_path / "nowhere.py")
+    plan = batch.prepare(batch.expand([tmp_path]))
+    assert plan.helpers == [] and sub in plan.files and len(plan.files) == 3
+    # a folder os.walk cannot open is named, not a traceback
+    real_walk = os.walk
+
+    def walk(top, onerror=None, **kwargs):
+        onerror(PermissionError(13, "Permission denied", str(tmp_path / "locked")))
+        yield from real_walk(top, onerror=onerror, **kwargs)
+
+    monkeypatch.setattr(batch.os, "walk", walk)
+    unreadable = []
+    assert sub in batch.expand([tmp_path], unreadable)
+    assert unreadable == [f"{tmp_path / 'locked'}: Permission denied"]

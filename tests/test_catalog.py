@@ -144,3 +144,10 @@ def test_content_outweighs_helpers_and_file_names(tmp_path):
     # functions defined inside module-level blocks count
     blocked = "try:\n" + "".join("    " + line + "\n" for line in ce.splitlines()) + "except ImportError:\n    pass\n"
     assert catalog.guess(blocked).id == "softmax_ce"
+
+
+def test_names_bound_by_unpacking_or_annotation_count_as_defined():
+    source = ("class Net:\n    pass\n\n\nforward, softmax_cross_entropy = Net.forward, Net.loss\n"
+              "backward: object = Net.backward\n(sgd_step) = Net.step\n")
+    assert {"forward", "softmax_cross_entropy", "backward", "sgd_step", "Net"} <= catalog.defined_names(source)
+    assert catalog.guess(source).id in ("mlp_backprop", "batchnorm_mlp")

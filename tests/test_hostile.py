@@ -347,3 +347,15 @@ def test_every_copy_of_the_solutions_on_the_import_path_is_protected(tmp_path):
         report = grade(attempt, "mlp_backprop", limits=ROOMY)
         assert report.error and report.error["kind"] == "cheating", (copy, report.to_json())
         assert report.score == 0
+
+
+def test_a_cache_that_contains_itself_is_just_data(tmp_path):
+    from grader import catalog, stubgen
+
+    source = stubgen.strip_markers(catalog.exercise("mlp_backprop").solution_path.read_text(encoding="utf-8"))
+    old = '    cache = {"x": x, "z1": z1, "a1": a1}\n'
+    assert old in source
+    attempt = tmp_path / "attempt.py"
+    attempt.write_text(source.replace(old, old + '    cache["self"] = cache\n'), encoding="utf-8")
+    report = grade(attempt, "mlp_backprop", limits=ROOMY)
+    assert report.passed, report.to_json()

@@ -146,3 +146,20 @@ def test_rebinding_the_partial_machinery_from_inside_the_attempt_is_cheating(tmp
     report = grade(attempt(tmp_path, backward))
     assert report.error and report.error["kind"] == "cheating", report.to_json()
     assert report.score == 0
+
+
+def test_zeros_in_place_of_every_gradient_earn_nothing(tmp_path):
+    # given an all-zero upstream, almost any formula gives zero: links judged on it earn nothing
+    backward = '''
+        def backward(params, cache, probs, y):
+            shapes = {"dz2": probs.shape, "dW2": params["W2"].shape, "db2": params["b2"].shape,
+                      "da1": cache["a1"].shape, "dz1": cache["z1"].shape, "dW1": params["W1"].shape,
+                      "db1": params["b1"].shape}
+            return {link: np.zeros(shape) for link, shape in shapes.items()}
+        '''
+    report = grade(attempt(tmp_path, backward))
+    s = statuses(report)
+    assert s["dz2"] == "fail" and all(s[link] != "pass" for link in LINKS), s
+    assert "all zeros" in next(c.message for c in report.checks if c.name == "dW2")
+    assert report.score == sum(c.max_points for c in report.checks
+                               if c.name in ("forward", "loss", "step", "purity", "stability"))

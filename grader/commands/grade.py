@@ -100,7 +100,10 @@ def _grade_many(paths, exercise_id, fmt, csv_path, plot_path, jobs, limits):
         raise click.UsageError("--format gradescope grades one submission (Gradescope runs one container "
                                "per submission: see `drill gradescope-bundle`); for a batch use --csv or --json")
     try:
-        files = batch.expand(paths)
+        unreadable: list[str] = []
+        files = batch.expand(paths, unreadable)
+        for problem in unreadable:
+            click.echo(f"drill: warning: left out a folder that cannot be read: {problem}", err=True)
         _check_output_paths(files, csv_path, plot_path)
         plan = batch.prepare(files, exercise_id, named=[p for p in paths if p.is_file()])
         progress = batch.Progress(len(plan.files))
@@ -124,13 +127,21 @@ def _grade_many(paths, exercise_id, fmt, csv_path, plot_path, jobs, limits):
 
 
 def _check_output_paths(files, csv_path, plot_path):
+    """--csv and --plot write a regular file of their own: never an attempt, a .py file, a
+    device, a pipe or a folder. A symlink is written through (its target is replaced)."""
     graded = {Path(f).resolve() for f in files}
     for option, out in (("--csv", csv_path), ("--plot", plot_path)):
         if out is None:
             continue
-        if out.resolve() in graded:
+        target = out.resolve()
+        if target in graded:
             raise click.UsageError(f"{option} {out} is one of the attempts being graded; name another file")
-        if not out.resolve().parent.is_dir():
+        if target.suffix == ".py":
+            raise click.UsageError(f"{option} {out} is a .py file, perhaps someone's code; name a .csv or "
+                                   "picture file")
+        if target.exists() and not target.is_file():
+            raise click.UsageError(f"{option} {out} exists and is not a regular file; name another file")
+        if not target.parent.is_dir():
             raise click.UsageError(f"{option} {out}: the folder {out.parent} does not exist")
 
 
@@ -165,7 +176,7 @@ def _write_extras(reports, csv_path, plot_path, many=False):
         text = io.StringIO()
         formats.write_csv(reports, text)
         try:
-            workspace.write_atomic(csv_path, text.getvalue(), overwrite=True)
+            workspace.write_atomic(csv_path.resolve(), text.getvalue(), overwrite=True)
         except OSError as exc:
             raise click.ClickException(f"cannot write {csv_path}: {exc.strerror or exc}") from None
         click.echo(f"Wrote {csv_path}: one row per attempt.", err=True)
