@@ -372,9 +372,13 @@ def judge_finite_difference(ctx: Context, results: dict, name: str, grads_of: di
         worst_all = max(worst_all, worst)
         if worst > settings.FD_TOL:
             bad = int((rel > settings.FD_TOL).sum())
+            raw = analytic.get(gname)
+            low = isinstance(raw, np.ndarray) and raw.dtype.kind == "f" and raw.dtype.itemsize < 8
+            why = (f"; your attempt computes in {raw.dtype.name}, too coarse for the differences of a "
+                   f"nudge of {settings.FD_EPS:g}: the exercise works in float64") if low else ""
             return Outcome(name, False, f"{gname} disagrees with central differences of your own loss in "
                                         f"{bad} of {rel.size} entries (worst relative error {worst:.2g}, "
-                                        f"allowed {settings.FD_TOL:g})")
+                                        f"allowed {settings.FD_TOL:g}){why}")
     return Outcome(name, True, f"analytic gradients agree with central differences "
                                f"(worst relative error {worst_all:.1e})")
 

@@ -116,6 +116,10 @@ def compare(name: str, got, expected, *, sizes: dict[str, int] | None = None,
                 how = "the expected value with the sign flipped"
             return Verdict(False, f"{name} is {how}", "scaled", factor)
     wrong = ~ok
+    if isinstance(got, np.ndarray) and got.dtype.itemsize < 8 and got.dtype.kind == "f" and \
+            np.allclose(arr, exp, rtol=1e-5 if got.dtype.itemsize == 4 else 1e-2, atol=1e-6):
+        return Verdict(False, f"{name} is right only to {got.dtype.name} precision (the largest difference is "
+                              f"{float(np.max(np.abs(arr - exp))):.2g}): the exercise works in float64", "values")
     msg = f"{name} is wrong in {int(wrong.sum())} of {wrong.size} entries"
     if wrong.ndim == 2 and wrong.shape[0] > 1 and wrong.shape[1] > 1:
         rows = np.flatnonzero(wrong.any(axis=1))
