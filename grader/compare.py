@@ -109,7 +109,8 @@ def compare(name: str, got, expected, *, sizes: dict[str, int] | None = None,
         factor = float(np.sum(arr * exp) / denom)
         named = factor_name(factor, sizes)
         # one number is always some multiple of another: a factor tells something only when it is a size
-        meaningful = arr.size > 1 or named or np.isclose(factor, -1.0)
+        # and a factor of 1.000003 says nothing but "a little off"
+        meaningful = (arr.size > 1 or named or np.isclose(factor, -1.0)) and not np.isclose(factor, 1.0, rtol=1e-3)
         if meaningful and abs(factor) > 1e-12 and np.all(close(arr, factor * exp)):
             how = f"{factor:.6g} times the expected value" + (f" (a factor of {named})" if named else "")
             if np.isclose(factor, -1.0):
