@@ -293,31 +293,31 @@ def _fill_and_rerun(path: Path, exercise: catalog.Exercise, limits: Limits, ctx,
     again, roots_of = [], {}
     for t in tasks:
         r = channel.results.get(t["id"])
-        grads = (r or {}).get("result")
-        if not t.get("partial") or t.get("notes_only") or not isinstance(grads, dict) \
-                or "__type__" in grads or "__blank__" in grads:
+        if not t.get("partial") or t.get("notes_only") or r is None or "result" not in r:
             continue
-        blanks = {k: v for k, v in grads.items() if isinstance(v, dict) and "__blank__" in v}
+        named = _named_values(r["result"])  # a dict of links, or (O, cache), or (loss, probs)
+        blanks = {k: v for k, v in named.items() if isinstance(v, dict) and "__blank__" in v}
         if not any((v.get("error") or {}).get("kind") == "depends" for v in blanks.values()):
             continue
         roots = [k for k, v in blanks.items() if (v.get("error") or {}).get("kind") != "depends"]
         try:  # only the shape and scale of each blank link are taken from the reference
-            given, _ = checks.expected_links(ctx, t["fn"], tuple(decode(a) for a in t["args"]), grads)
+            given, _ = checks.expected_links(ctx, t["fn"], tuple(decode(a) for a in t["args"]), named)
         except (ValueError, TypeError, KeyError, IndexError, ArithmeticError):
             continue  # the reference cannot run on these values: the first run's verdicts stand
         fill = {}
         for k in roots:
             like = np.asarray(given.get(k)) if given.get(k) is not None else None
             if like is not None and like.dtype.kind == "f":
+                # positive, so that a stand-in for probabilities or a variance stays in its domain
                 scale = float(np.std(like)) or 1.0
-                fill[str(blanks[k]["__blank__"])] = encode(rng.normal(0.0, scale, like.shape))
+                fill[str(blanks[k]["__blank__"])] = encode(np.abs(rng.normal(0.0, scale, like.shape)) + 0.1 * scale)
         if not fill:
             continue
         earlier = (t.get("cache_from") or {}).get("task")
         if earlier in by_id and all(a["id"] != earlier for a in again):
             again.append(by_id[earlier])  # the call whose output (the attempt's cache) it takes
         again.append({**t, "fill": fill})
-        roots_of[t["id"]] = {k: grads[k] for k in roots}
+        roots_of[t["id"]] = {k: blanks[k] for k in roots}
     left = limits.timeout - spent
     reserve = limits.timeout - budgets(limits.timeout)["total"]
     if not roots_of or left - reserve < settings.MIN_SECOND_RUN_SECONDS:
@@ -329,12 +329,28 @@ def _fill_and_rerun(path: Path, exercise: catalog.Exercise, limits: Limits, ctx,
         return
     for tid, roots in roots_of.items():
         r = second.results.get(tid)
-        if r is not None and isinstance(r.get("result"), dict) and "__type__" not in r["result"]:
+        if r is not None and "result" in r:
             r["filled"] = roots  # judged as in the first run; their stand-ins feed the links after
             first = channel.results[tid]  # purity holds only if it held in every run
             r["args_after_more"] = ([first["args_after"]] if "args_after" in first else []) + \
                 first.get("args_after_more", []) + r.get("args_after_more", [])
             channel.results[tid] = r
+
+
+def _named_values(result) -> dict:
+    """The named values in what a call returned: a dict's entries, and those of a dict inside
+    a returned tuple (forward's cache), with a tuple's other values under the names their
+    blanks carry (softmax_cross_entropy's (loss, probs) left as todo). {} when none."""
+    if isinstance(result, dict):
+        return {} if "__type__" in result or "__blank__" in result else dict(result)
+    named = {}
+    if isinstance(result, (list, tuple)):
+        for value in result:
+            if isinstance(value, dict) and "__blank__" in value:
+                named[str(value["__blank__"])] = value
+            elif isinstance(value, dict) and "__type__" not in value:
+                named.update(value)
+    return named
 
 
 def budgets(timeout: float) -> dict:

@@ -64,8 +64,14 @@ def forget_partial(fn):
     """Take the partial rewrite's helpers out of the attempt's globals again."""
     namespace = getattr(fn, "__globals__", None)
     if isinstance(namespace, dict):
-        for name in ("__drill_blank__", "__drill_value__", "__drill_blank_for__", "__drill_names__"):
+        for name in ("__drill_blank__", "__drill_value__", "__drill_blank_for__", "__drill_names__",
+                     "__drill_convert__"):
             namespace.pop(name, None)
+
+
+def _convert(kind, value):
+    """float(value) or int(value), but a Blank stays itself (its link is not written)."""
+    return value if isinstance(value, Blank) else kind(value)
 
 
 def _names_variable(exc, name):
@@ -138,6 +144,12 @@ def _split_return(stmt):
     """`return {"dz2": dz2, "dz1": todo()}` (or `return dict(dz2=..., ...)`) as one statement
     per entry and a return, so that a todo in one entry leaves only that entry blank."""
     value = getattr(stmt, "value", None) if isinstance(stmt, ast.Return) else None
+    if isinstance(value, ast.Tuple):
+        # `return float(loss), probs`: a conversion of a blank hands the blank on
+        value.elts = [ast.copy_location(ast.Call(ast.Name("__drill_convert__", ast.Load()), [e.func, e.args[0]], []), e)
+                      if isinstance(e, ast.Call) and isinstance(e.func, ast.Name) and e.func.id in ("float", "int")
+                      and len(e.args) == 1 and not e.keywords else e for e in value.elts]
+        return [stmt]
     if isinstance(value, ast.Dict) and all(isinstance(k, ast.Constant) and isinstance(k.value, str)
                                            for k in value.keys):
         items = [(k.value, v) for k, v in zip(value.keys, value.values)]
@@ -270,6 +282,7 @@ def partial_version(fn, attempt_file, fill=None):
                                                       else fill[name]) if name in fill else Blank(name, why)
     namespace["__drill_blank_for__"] = lambda exc, scope, names: _blank_for(exc, scope, names, attempt_file)
     namespace["__drill_names__"] = _names_variable
+    namespace["__drill_convert__"] = _convert
     local = {}
     exec(compile(module, attempt_file, "exec"), namespace, local)
     rewritten = local["__drill_factory__"](*free) if code.co_freevars else local[node.name]

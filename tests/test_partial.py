@@ -163,3 +163,15 @@ def test_zeros_in_place_of_every_gradient_earn_nothing(tmp_path):
     assert "all zeros" in next(c.message for c in report.checks if c.name == "dW2")
     assert report.score == sum(c.max_points for c in report.checks
                                if c.name in ("forward", "loss", "step", "purity", "stability"))
+
+
+@pytest.mark.parametrize("loss, passes", [(".mean()", True), (".sum()", False)])
+def test_a_loss_written_after_a_softmax_left_to_do_is_judged(tmp_path, loss, passes):
+    ex = catalog.exercise("softmax_ce")
+    stub = stubgen.stub_for(ex)
+    written = stub.replace('loss = todo("loss", "a float")', f"loss = -np.log(probs[np.arange(len(y)), y]){loss}")
+    assert written != stub
+    path = tmp_path / "attempt.py"
+    path.write_text(written, encoding="utf-8")
+    s = statuses(grade(path, "softmax_ce"))
+    assert s["softmax"] == "open" and s["loss"] == ("pass" if passes else "fail"), s

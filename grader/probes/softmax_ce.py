@@ -40,7 +40,9 @@ def build(ctx: Context) -> list[dict]:
     # grad_logits runs last, after calls on other probes: one that reuses the probs a previous
     # call left behind, instead of the probs it is given, fails
     tasks = [checks.call(f"softmax/{i}", "softmax", [p["z"]]) for i, p in enumerate(probes)]
-    tasks += [checks.call(f"loss/{i}", "softmax_cross_entropy", [p["z"], p["y"]]) for i, p in enumerate(probes)]
+    # partial: a loss written after a softmax still left to do is judged (grade._fill_and_rerun)
+    tasks += [checks.call(f"loss/{i}", "softmax_cross_entropy", [p["z"], p["y"]], partial=True)
+              for i, p in enumerate(probes)]
     p0 = probes[0]
     shifted, spread = p0["z"] + settings.STABILITY_SHIFT, checks.spread(p0["z"], p0["y"])
     tasks.append(checks.call("stability/softmax", "softmax", [shifted], keep_args=False))
@@ -91,6 +93,8 @@ def judge_loss(ctx: Context, results: dict, probes: list[dict]) -> Outcome:
             return Outcome("loss", False, problem)
         loss, probs = checks.pick(r["result"], (0,)), checks.pick(r["result"], (1,))
         args = (p["z"], p["y"])
+        if isinstance(loss, dict) and "__blank__" in loss:  # a partial attempt: not written, or from a blank
+            return Outcome("loss", False, checks.blank_message("loss", loss.get("error")), open=True)
         given, plain = checks.expected_links(ctx, fn, args, {"probs": probs})
         v = compare("loss", loss, given["loss"], sizes=p["sizes"], scalar=True)
         if not v.ok and not compare("loss", loss, plain["loss"], scalar=True).ok:
