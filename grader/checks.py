@@ -469,6 +469,9 @@ def judge_stability(ctx: Context, results: dict, shifted: list[Shifted], spread_
             return Outcome("stability", False, f"could not be checked: {why}", open=unjudged(own))
         mine = {label: pick(own["result"], path) for label, path in case.outputs.items()}
         for label, value in mine.items():
+            if isinstance(value, dict) and "__blank__" in value:  # a partial attempt's blank
+                return Outcome("stability", False, f"could not be checked: {label} is not written yet",
+                               open=True)
             arr = as_array(value)
             shape_ok = arr is not None and (arr.size == 1 if label in case.scalars else
                                             arr.shape == tuple(case.shapes[label]))

@@ -175,3 +175,17 @@ def test_a_loss_written_after_a_softmax_left_to_do_is_judged(tmp_path, loss, pas
     path.write_text(written, encoding="utf-8")
     s = statuses(grade(path, "softmax_ce"))
     assert s["softmax"] == "open" and s["loss"] == ("pass" if passes else "fail"), s
+
+
+def test_a_loss_left_to_do_leaves_stability_open_not_wrong(tmp_path):
+    ex = catalog.exercise("softmax_ce")
+    solution = stubgen.strip_markers(ex.solution_path.read_text(encoding="utf-8"))
+    start = solution.index("def softmax_cross_entropy(")
+    end = solution.index("def grad_logits(")
+    body = ("def softmax_cross_entropy(z, y):\n    probs = softmax(z)\n"
+            "    loss = _later()\n    return float(loss), probs\n\n\n"
+            "def _later():\n    raise NotImplementedError(\"loss: later\")\n\n\n")
+    path = tmp_path / "attempt.py"
+    path.write_text(solution[:start] + body + solution[end:], encoding="utf-8")
+    s = statuses(grade(path, "softmax_ce"))
+    assert s["softmax"] == "pass" and s["loss"] == "open" and s["stability"] == "open", s
