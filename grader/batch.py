@@ -116,7 +116,7 @@ def prepare(files: list[Path], exercise_id: str | None = None, named: Iterable[P
             if attempt is not None:
                 votes[attempt.exercise] += 1
             elif f.stem in catalog.exercises() or catalog.guess(texts[f]) is not None:
-                votes[guess_exercise(f).id] += 1  # a file that tells nothing has no say
+                votes[guess_exercise(f, texts[f]).id] += 1  # a file that tells nothing has no say
         if votes:
             exercise_id = max(votes, key=lambda e: (votes[e], e == catalog.DEFAULT_EXERCISE))
             tied = sum(n == votes[exercise_id] for n in votes.values()) > 1

@@ -100,15 +100,16 @@ def grade(path: Path, exercise_id: str | None = None, limits: Limits | None = No
     return report
 
 
-def guess_exercise(path: Path) -> catalog.Exercise:
+def guess_exercise(path: Path, text: str | None = None) -> catalog.Exercise:
     """The exercise of a file nobody named one for: the one it is named after (mlp_backprop.py,
     as `drill start` names it), else the one whose functions it defines, else the one its
-    name mentions (my_softmax_ce_try.py), see catalog.guess; else the default one."""
+    name mentions (my_softmax_ce_try.py), see catalog.guess; else the default one. text: the
+    file's text when the caller has read it already (source_text)."""
     ids = sorted(catalog.exercises(), key=len, reverse=True)
     if path.stem in ids:  # the name `drill start` gives an attempt
         return catalog.exercise(path.stem)
     named = next((i for i in ids if i in path.stem), None)
-    return catalog.guess(source_text(path), named) or catalog.exercise(named)
+    return catalog.guess(source_text(path) if text is None else text, named) or catalog.exercise(named)
 
 
 def source_text(path: Path) -> str:
