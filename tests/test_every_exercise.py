@@ -8,7 +8,9 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from grader import catalog, inject, stubgen
+from grader import catalog
+from grader.practice import inject
+from grader.catalog import stubgen
 from grader.cli import main
 
 EXERCISES = sorted(catalog.exercises())

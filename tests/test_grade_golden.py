@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 import verdicts
-from grader import catalog, stubgen
-from grader.grade import grade
+from grader import catalog
+from grader.catalog import stubgen
+from grader.judge.grade import grade
 
 EXERCISE = catalog.exercise("mlp_backprop")
 FIXTURES = verdicts.FIXTURES / EXERCISE.id

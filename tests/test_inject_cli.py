@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from grader import catalog, inject, stubgen
+from grader import catalog
+from grader.practice import inject
+from grader.catalog import stubgen
 from grader.cli import main
 
 EXERCISE = catalog.exercise("mlp_backprop")

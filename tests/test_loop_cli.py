@@ -6,7 +6,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from grader import catalog, history, stubgen, workspace
+from grader import catalog
+from grader.practice import history, workspace
+from grader.catalog import stubgen
 from grader.cli import main
 from test_history import make_report
 
@@ -34,7 +36,7 @@ def ok(result, code=0):
 
 
 class FakeGrade:
-    """Stands in for grader.grade.grade: a report with the checks in .wrong judged wrong."""
+    """Stands in for grader.judge.grade.grade: a report with the checks in .wrong judged wrong."""
 
     def __init__(self):
         self.wrong, self.blank, self.calls = set(), set(), []
@@ -57,7 +59,7 @@ class FakeGrade:
 @pytest.fixture
 def fake(monkeypatch):
     fake = FakeGrade()
-    monkeypatch.setattr("grader.grade.grade", fake)
+    monkeypatch.setattr("grader.judge.grade.grade", fake)
     return fake
 
 

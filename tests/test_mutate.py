@@ -9,7 +9,9 @@ from hypothesis import given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
-from grader import catalog, inject, mutate, paths, stubgen
+from grader import catalog
+from grader.practice import inject
+from grader.catalog import mutate, paths, stubgen
 
 
 def fn(*body: str, name: str = "f") -> str:

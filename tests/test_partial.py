@@ -9,8 +9,9 @@ import textwrap
 
 import pytest
 
-from grader import catalog, stubgen
-from grader.grade import grade
+from grader import catalog
+from grader.catalog import stubgen
+from grader.judge.grade import grade
 
 EXERCISE = catalog.exercise("mlp_backprop")
 LINKS = ["dz2", "dW2", "db2", "da1", "dz1", "dW1", "db1"]

@@ -1,4 +1,4 @@
-"""grader.sandbox: whatever the child does, run_isolated comes back with a plain result."""
+"""grader.run.sandbox: whatever the child does, run_isolated comes back with a plain result."""
 
 import os
 import signal
@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from grader import sandbox
-from grader.sandbox import Limits, RunResult, run_isolated
+from grader.run import sandbox
+from grader.run.sandbox import Limits, RunResult, run_isolated
 
 SHORT = Limits(timeout=2.0)
 

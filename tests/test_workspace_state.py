@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from grader import workspace
+from grader.practice import workspace
 
 UPDATES = 40
 
@@ -17,7 +17,7 @@ def _adder(folder, who):
     """A program that adds UPDATES keys of its own to the state, one locked update at a time."""
     return textwrap.dedent(f"""
         from pathlib import Path
-        from grader import workspace
+        from grader.practice import workspace
         for i in range({UPDATES}):
             workspace.update_state(Path({str(folder)!r}),
                                    lambda state: state.setdefault("seen", {{}}).__setitem__("{who}-%d" % i, i))
