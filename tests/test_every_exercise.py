@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from grader import catalog
-from grader.practice import inject
+from grader.catalog import mutants as bug_code
 from grader.catalog import stubgen
 from grader.cli import main
 
@@ -65,7 +65,7 @@ def test_inject_a_named_bug_and_grade_it(here, exercise_id):
     result = drill("inject-bug", exercise_id, "--bug", bug.id)
     assert result.exit_code == 0, result.output
     written = here / f"{exercise_id}_bug.py"
-    assert written.read_text(encoding="utf-8") == inject.reference_mutant(bug)
+    assert written.read_text(encoding="utf-8") == bug_code.reference_mutant(bug)
     graded = drill("grade", written.name, "--json")
     assert graded.exit_code == 1, graded.output
     report = json.loads(graded.output)
@@ -92,7 +92,7 @@ def test_a_hidden_bug_is_revealed_and_explained(here, exercise_id):
 def test_every_bug_is_its_own_mutant(exercise_id):
     reference = stubgen.strip_markers(catalog.exercise(exercise_id).solution_path.read_text(encoding="utf-8"))
     bugs = catalog.bugs(exercise_id)
-    mutants = {bug.id: inject.reference_mutant(bug) for bug in bugs.values()}
+    mutants = {bug.id: bug_code.reference_mutant(bug) for bug in bugs.values()}
     assert len(mutants) >= 5
     assert reference not in mutants.values()
     assert len(set(mutants.values())) == len(mutants)

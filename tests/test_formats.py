@@ -175,7 +175,8 @@ def test_batch_table_lists_every_attempt_then_the_totals(reports):
 def test_plot_without_matplotlib_says_how_to_install_it_before_grading(monkeypatch, tmp_path):
     monkeypatch.setitem(__import__("sys").modules, "matplotlib", None)
     monkeypatch.setitem(__import__("sys").modules, "matplotlib.figure", None)
-    monkeypatch.setattr("grader.judge.grade.grade", lambda *a, **k: pytest.fail("graded before failing"))
+    monkeypatch.setattr("grader.judge.grade.judge", lambda *a, **k: pytest.fail("graded before failing"))
+    monkeypatch.setattr("grader.practice.grading.judge", lambda *a, **k: pytest.fail("graded before failing"))
     result = CliRunner().invoke(main, ["grade", str(FIXTURES / "correct_reference.py"), "--plot",
                                        str(tmp_path / "p.png")])
     assert result.exit_code == 2

@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from grader import catalog
-from grader.practice import inject
+from grader.catalog import mutants as bug_code
 from grader.catalog import stubgen
 from grader.cli import main
 
@@ -39,7 +39,7 @@ def test_inject_a_named_bug(here):
     result = drill("inject-bug", "--bug", "missing-n")
     assert result.exit_code == 0, result.output
     written = here / "mlp_backprop_bug.py"
-    assert written.read_text(encoding="utf-8") == inject.reference_mutant("missing-n")
+    assert written.read_text(encoding="utf-8") == bug_code.reference_mutant("missing-n")
     assert "missing-n" in result.output and "drill grade mlp_backprop_bug.py" in result.output
     assert state(here)["injected"]["mlp_backprop_bug.py"]["bug"] == "missing-n"
 
@@ -52,7 +52,7 @@ def test_a_random_bug_is_hidden_until_revealed(here):
     bug = BUGS[recorded["bug"]]
     for secret in (bug.id, bug.title):
         assert secret not in result.output and secret not in text
-    assert text == inject.reference_mutant(bug)
+    assert text == bug_code.reference_mutant(bug)
     assert bug.severity == "error"  # a random pick is never a mere note
 
     revealed = drill("reveal", "sub/drill.py")
@@ -129,7 +129,7 @@ def test_inject_into_your_own_attempt_when_the_pattern_fits(here):
     result = drill("inject-bug", "--from", "mine.py", "--seed", "1", "--out", "random.py")
     assert result.exit_code == 0, result.output
     chosen = state(here)["injected"]["random.py"]["bug"]
-    assert chosen in {b.id for b in inject.fitting_bugs(USER_ATTEMPT, "mlp_backprop")}
+    assert chosen in {b.id for b in bug_code.fitting_bugs(USER_ATTEMPT, "mlp_backprop")}
     assert (here / "random.py").read_text(encoding="utf-8") != USER_ATTEMPT
 
 
@@ -225,7 +225,7 @@ def test_force_keeps_a_backup(here):
     (backup,) = (here / ".drill" / "backups").iterdir()
     assert backup.read_text(encoding="utf-8") == "my notes\n"
     assert str(backup.name) in result.output
-    assert target.read_text(encoding="utf-8") == inject.reference_mutant("missing-n")
+    assert target.read_text(encoding="utf-8") == bug_code.reference_mutant("missing-n")
 
 
 @pytest.mark.parametrize("args, names", [
@@ -278,14 +278,14 @@ def test_every_command_has_help_with_an_example(name):
 @pytest.mark.parametrize("bug_id", list(BUGS))
 def test_the_mutant_changes_only_the_bugs_link(bug_id):
     bug = BUGS[bug_id]
-    marked = inject.mutant(REFERENCE, bug)
+    marked = bug_code.mutant(REFERENCE, bug)
     blank = next(m for m in stubgen.find_blanks(REFERENCE) if m.name == bug.link)
     old, new = REFERENCE.splitlines(), marked.splitlines()
     for tag, i1, i2, _, _ in difflib.SequenceMatcher(a=old, b=new, autojunk=False).get_opcodes():
         if tag != "equal":
             assert blank.start <= i1 and max(i2, i1 + 1) <= blank.end, (bug_id, old[i1:i2])
     assert marked != REFERENCE
-    text = inject.reference_mutant(bug)
+    text = bug_code.reference_mutant(bug)
     ast.parse(text)
     assert "# drill" not in text
 
@@ -371,7 +371,7 @@ def reference_behaviour(tmp_path_factory):
 @pytest.mark.parametrize("bug_id", list(BUGS))
 def test_the_mutant_behaves_differently_where_its_check_looks(bug_id, tmp_path, reference_behaviour):
     bug = BUGS[bug_id]
-    seen = behaviour(load(tmp_path / f"{bug_id.replace('-', '_')}.py", inject.reference_mutant(bug)))
+    seen = behaviour(load(tmp_path / f"{bug_id.replace('-', '_')}.py", bug_code.reference_mutant(bug)))
     differs = {k for k in seen if not same(reference_behaviour[k], seen[k])}
     if bug.severity == "note":  # differs only at exact zeros, where the check probes
         assert differs == {"dz1-zeros"}, differs

@@ -1,4 +1,10 @@
-"""The one typed loader for the catalogues: exercises (and their rubric) as dataclasses.
+"""catalog: the exercises and the bugs, as data, and the code made from them.
+
+Owns: the one typed loader of the YAML catalogues (this module: exercises, their rubric,
+bugs, as dataclasses), where the shipped data lives (paths), stubs made from the reference
+(stubgen), the reference loaded and traced (reference), the mutation operators (mutate)
+and a bug's mutant (mutants).
+May import: settings, files.
 
 Every YAML file is checked field by field; a bad one is rejected with a message that
 names the file and the field, so a catalogue mistake never surfaces as a traceback.

@@ -1,4 +1,7 @@
-"""The `drill` command: parses options, calls one library function, prints the result.
+"""cli: the `drill` command. Each command parses options, calls one library function, prints.
+
+Owns: Click, and everything the user sees on the terminal (messages, exit statuses).
+May import: every other part of the grader.
 
 Each subcommand lives in grader/cli/<name>.py and is imported only when it runs,
 so `drill grade` does not pay for the imports of every other command.

@@ -57,7 +57,8 @@ def command(paths, exercise_id, as_json, fmt, csv_path, plot_path, jobs, points,
       drill grade submissions/*/mlp_backprop.py --format junit > junit.xml
       drill grade mlp_backprop.py --format gradescope --points 20
     """
-    from grader.judge.grade import GradeUsageError, grade
+    from grader.judge.grade import GradeUsageError
+    from grader.practice.grading import grade_attempt
     from grader.run.sandbox import Limits
 
     fmt = _format(fmt, as_json)
@@ -67,13 +68,16 @@ def command(paths, exercise_id, as_json, fmt, csv_path, plot_path, jobs, points,
     if plot_path is not None:
         from grader.course import plot
 
-        plot.require(plot_path)
+        try:
+            plot.require(plot_path)
+        except plot.PlotUnavailable as exc:
+            raise click.UsageError(str(exc)) from None
     if len(paths) > 1 or any(p.is_dir() for p in paths):
         _grade_many(paths, exercise_id, fmt, csv_path, plot_path, jobs, limits)
     path = _one_path(paths, exercise_id)
     _check_output_paths([path], csv_path, plot_path)
     try:
-        report = grade(path, exercise_id, limits)
+        report = grade_attempt(path, exercise_id, limits)
     except GradeUsageError as exc:
         raise click.UsageError(str(exc)) from None
     from grader.practice.history import record_grade
@@ -170,14 +174,14 @@ def _show(reports, graded, fmt, points):
 def _write_extras(reports, csv_path, plot_path, many=False):
     import io
 
+    from grader import files
     from grader.course import formats
-    from grader.practice import workspace
 
     if csv_path is not None:
         text = io.StringIO()
         formats.write_csv(reports, text)
         try:
-            workspace.write_atomic(csv_path.resolve(), text.getvalue(), overwrite=True)
+            files.write_atomic(csv_path.resolve(), text.getvalue(), overwrite=True)
         except OSError as exc:
             raise click.ClickException(f"cannot write {csv_path}: {exc.strerror or exc}") from None
         click.echo(f"Wrote {csv_path}: one row per attempt.", err=True)

@@ -24,7 +24,8 @@ def command(path, interval, timeout, count):
     Example:
       drill watch
     """
-    from grader.judge.grade import GradeUsageError, grade
+    from grader.judge.grade import GradeUsageError
+    from grader.practice.grading import grade_attempt
     from grader.practice.history import record_grade
     from grader.run.sandbox import Limits
     from grader.practice.timing import budget_for
@@ -41,7 +42,7 @@ def command(path, interval, timeout, count):
 
     def graded(p):
         try:
-            report = grade(p, None, limits)
+            report = grade_attempt(p, None, limits)
         except GradeUsageError as exc:
             raise click.UsageError(str(exc)) from None
         record_grade(p, report)

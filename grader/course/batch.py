@@ -96,14 +96,13 @@ class Plan:
 
 def prepare(files: list[Path], exercise_id: str | None = None, named: Iterable[Path] = ()) -> Plan:
     """One exercise for the whole batch (a course grades one assignment): the one given, else
-    the one most files attempt, told from each file (see grade.guess_exercise); a file that
-    `drill start` made keeps the exercise recorded for it. In a folder holding several files,
+    the one most files attempt, told from each file (see source.guess_exercise); a
+    submission's own `.drill/` folder is never read. In a folder holding several files,
     those that define none of the exercise's functions are helper modules, not attempts
     (utils.py beside submission.py), and are left out, unless named on the command line."""
     from collections import Counter
 
-    from grader.practice import workspace
-    from grader.judge.grade import guess_exercise, source_text
+    from grader.judge.source import guess_exercise, source_text
 
     texts = {f: source_text(f) for f in files}
     if exercise_id is not None:
@@ -113,10 +112,7 @@ def prepare(files: list[Path], exercise_id: str | None = None, named: Iterable[P
     else:
         votes: Counter = Counter()
         for f in files:
-            attempt = workspace.attempt_for_file(f) if f.is_file() else None
-            if attempt is not None:
-                votes[attempt.exercise] += 1
-            elif f.stem in catalog.exercises() or catalog.guess(texts[f]) is not None:
+            if f.stem in catalog.exercises() or catalog.guess(texts[f]) is not None:
                 votes[guess_exercise(f, texts[f]).id] += 1  # a file that tells nothing has no say
         if votes:
             exercise_id = max(votes, key=lambda e: (votes[e], e == catalog.DEFAULT_EXERCISE))
@@ -150,7 +146,7 @@ def grade_one(path: Path, exercise_id: str | None, limits: Limits, default: str 
     started = time.perf_counter()
     try:
         return grade(path, exercise_id, limits, default=default)
-    except GradeUsageError as exc:  # the file went away, or its workspace names no exercise
+    except GradeUsageError as exc:  # the file went away meanwhile
         report = unrun_report(path, catalog.exercise(exercise_id or default), "import", str(exc))
     except Exception as exc:  # noqa: BLE001 - one bad file never stops the batch
         report = unrun_report(path, catalog.exercise(exercise_id or default), "grader",

@@ -37,7 +37,7 @@ from pathlib import Path
 from grader.course import batch, formats
 from grader import catalog, settings
 from grader.catalog import paths
-from grader.practice import workspace
+from grader import files
 from grader.judge.report import Report, render_text
 from grader.run.sandbox import Limits
 
@@ -189,7 +189,7 @@ def build(out: Path, exercise_id: str | None = None, points: float = formats.DEF
     try:
         if out.is_dir():
             raise BundleError(f"{out} is a folder; name the zip file to write")
-        workspace.write_atomic(out, data, overwrite=force)
+        files.write_atomic(out, data, overwrite=force)
     except FileExistsError:
         raise BundleError(f"{out} exists; pass --force to replace it") from None
     except OSError as exc:
@@ -234,7 +234,7 @@ def autograde(root: Path, exercise_id: str | None = None, points: float = format
 
 
 def _write_results(root: Path, results: dict) -> None:
-    workspace.write_atomic(root / "results" / "results.json", json.dumps(results, indent=2, allow_nan=False),
+    files.write_atomic(root / "results" / "results.json", json.dumps(results, indent=2, allow_nan=False),
                            overwrite=True)
 
 

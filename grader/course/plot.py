@@ -19,16 +19,13 @@ import os
 import textwrap
 from pathlib import Path
 
-import click
-
 INSTALL_HINT = "pip install 'backprop-drill[plot]'"
 MAX_PARAMS = 100_000  # more trained numbers than this: no boundary (the grid has 40,000 points)
 
 
-class PlotUnavailable(click.ClickException):
-    """matplotlib is missing: raised before any grading, with the command that installs it."""
-
-    exit_code = 2
+class PlotUnavailable(Exception):
+    """The picture cannot be drawn as asked (matplotlib is missing, or the file type is not
+    one it draws): raised before any grading, with what to do instead (a usage error)."""
 
 
 def _figure_class():
@@ -45,7 +42,7 @@ def require(path: Path) -> None:
     kinds = Figure().canvas.get_supported_filetypes()
     kind = Path(path).suffix.lower().lstrip(".")
     if kind not in kinds:
-        raise click.UsageError(f"--plot {path}: cannot draw a '.{kind}' file; name it .png, .svg or .pdf")
+        raise PlotUnavailable(f"--plot {path}: cannot draw a '.{kind}' file; name it .png, .svg or .pdf")
 
 
 def _save(fig, path: Path) -> Path:

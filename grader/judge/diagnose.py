@@ -15,7 +15,7 @@ import numpy as np
 
 from grader import catalog, settings
 from grader.judge import checks
-from grader.catalog import reference
+from grader.catalog import mutants, reference
 from grader.judge.compare import as_array, compare
 from grader.judge.report import Diagnosis
 
@@ -23,13 +23,11 @@ from grader.judge.report import Diagnosis
 @lru_cache(maxsize=None)
 def _mutants(bug_id: str):
     """(plain, traced) modules of the reference with the bug in it; None if it will not load."""
-    from grader.practice import inject
-
     bug = catalog.bug(bug_id)
     exercise = catalog.exercise(bug.exercise)
     path = exercise.solution_path
     try:
-        source = inject.mutant(path.read_text(encoding="utf-8"), bug, str(path))
+        source = mutants.mutant(path.read_text(encoding="utf-8"), bug, str(path))
         assigns = {b.name: b.assigns for b in exercise.blanks}
         return (reference.load(source, f"{path} [{bug.id}]", f"mutant_{bug.id}"),
                 reference.load_traced(source, f"{path} [{bug.id}]", assigns))

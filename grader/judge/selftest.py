@@ -63,7 +63,7 @@ class Case:
 def run(exercise_id: str | None = None, jobs: int | None = None) -> list[Case]:
     exercises = [catalog.exercise(exercise_id)] if exercise_id else list(catalog.exercises().values())
     cases: list[tuple[Case, str]] = []
-    from grader.practice.inject import reference_mutant
+    from grader.catalog.mutants import reference_mutant
 
     for ex in exercises:
         solution = ex.solution_path.read_text(encoding="utf-8")

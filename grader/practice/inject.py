@@ -15,6 +15,7 @@ from pathlib import Path
 from grader import catalog
 from grader.practice import history, workspace
 from grader.catalog import mutate, stubgen
+from grader.catalog.mutants import fitting_bugs, mutant
 
 STATE_KEY = "injected"
 
@@ -29,38 +30,6 @@ class InjectUsageError(InjectError):
 
 class UnknownName(InjectUsageError):
     """An exercise or bug id that the catalogue does not have (a usage error)."""
-
-
-def mutant(source: str, bug: catalog.Bug, origin: str = "<source>") -> str:
-    """source with bug's mutation made; mutate.NoSiteError when its pattern does not fit."""
-    m = bug.mutation
-    return mutate.apply(source, m.operator, m.function, m.target, m.occurrence, origin=origin)
-
-
-def reference_mutant(bug: catalog.Bug | str) -> str:
-    """The reference solution of the bug's exercise with the bug in it, without drill markers.
-
-    This is the bug's behaviour as a module's text: what the diagnosis of `drill grade` and
-    the self-test of `drill bugs --check` run.
-    """
-    if isinstance(bug, str):
-        bug = catalog.bug(bug)
-    exercise = catalog.exercise(bug.exercise)
-    path = exercise.solution_path
-    return stubgen.strip_markers(mutant(path.read_text(encoding="utf-8"), bug, str(path)))
-
-
-def fitting_bugs(source: str, exercise_id: str, origin: str = "<source>") -> list[catalog.Bug]:
-    """The bugs of exercise_id whose pattern fits source, in catalogue order."""
-    return [b for b in catalog.bugs(exercise_id).values() if _fits(source, b, origin)]
-
-
-def _fits(source: str, bug: catalog.Bug, origin: str) -> bool:
-    try:
-        mutant(source, bug, origin)
-    except mutate.NoSiteError:
-        return False
-    return True
 
 
 @dataclass
@@ -175,10 +144,11 @@ def inject(exercise_id: str | None = None, bug_id: str | None = None, *, from_pa
 
 def _require_passing(path: Path, exercise: catalog.Exercise) -> None:
     """InjectError unless `drill grade` passes path: a bug is spotted only in working code."""
-    from grader.judge.grade import GradeUsageError, grade
+    from grader.judge.grade import GradeUsageError
+    from grader.practice.grading import grade_attempt
 
     try:
-        report = grade(path, exercise.id)
+        report = grade_attempt(path, exercise.id)
     except GradeUsageError as exc:
         raise InjectUsageError(str(exc)) from None
     if report.passed:

@@ -112,7 +112,6 @@ class RunResult:
     stdout_bytes: int  # total bytes the child wrote, kept or not
     stderr_bytes: int
     channel: bytes  # what the child wrote to the result channel (capped)
-    channel_overflow: bool
     duration: float
     leftovers: int  # stray descendant processes killed after the run
     stopped: str | None = None  # why the grader stopped it: "timeout", "flood" or "channel"; None: it exited
@@ -245,96 +244,108 @@ def resume() -> None:
     _cancelled.clear()
 
 
-def run_isolated(argv: list[str], stdin_data=b"", limits: Limits = Limits(),
+def run_isolated(argv: list[str], stdin_data: bytes = b"", limits: Limits = Limits(),
                  cwd: str | None = None, env: dict[str, str] | None = None) -> RunResult:
-    """Run argv bounded by `limits`; see the module docstring for what that means.
+    """Run argv bounded by `limits`; see the module docstring for what that means."""
+    with started(argv, limits, cwd, env) as run:
+        return run.communicate(stdin_data)
 
-    stdin_data is bytes, or a function that makes them: it is then called in a thread
-    while the child starts up, so preparing the input and the child's start-up overlap
-    (an exception it raises is raised here, after the child has been stopped).
-    """
+
+@contextlib.contextmanager
+def started(argv: list[str], limits: Limits = Limits(), cwd: str | None = None,
+            env: dict[str, str] | None = None):
+    """Start argv bounded by `limits` and yield the Started run: the caller may prepare the
+    child's input while it starts up, then calls communicate(stdin_data) once. Leaving the
+    block without it (an exception while preparing) stops the child and everything it
+    started. Raises like `subprocess.Popen` when argv cannot start at all."""
     with _terminable():
-        return _run(argv, stdin_data, limits, cwd, env)
-
-
-class _Later:
-    """stdin_data made in a thread while the child starts."""
-
-    def __init__(self, make):
-        self.data, self.error = b"", None
-        self.thread = threading.Thread(target=self._make, args=(make,), daemon=True)
-        self.thread.start()
-
-    def _make(self, make):
+        run = Started(argv, limits, cwd, env)
         try:
-            self.data = make()
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
-            self.error = exc
-
-    def result(self) -> bytes:
-        self.thread.join()
-        return self.data
+            yield run
+        finally:
+            if run.result is None:
+                run.abandon()
 
 
-def _run(argv, stdin_data, limits, cwd, env):
-    import subprocess
+class Started:
+    """A child started by started(): it runs until communicate() has served it to its end."""
 
-    _become_subreaper()
-    later = _Later(stdin_data) if callable(stdin_data) else None
-    marker = os.urandom(16).hex()
-    chan_r, chan_w = os.pipe()
-    if chan_w <= 2:  # the grader runs without stdio: keep the channel clear of 0-2
-        import fcntl
-        low, chan_w = chan_w, fcntl.fcntl(chan_w, fcntl.F_DUPFD_CLOEXEC, 3)
-        os.close(low)
-    out_r, out_w = os.pipe()
-    err_r, err_w = os.pipe()
-    in_r, in_w = os.pipe() if (stdin_data or later) else (subprocess.DEVNULL, None)
-    child_env = dict(os.environ if env is None else env)
-    child_env.update(CHILD_ENV)
-    child_env[RESULT_FD_VAR] = str(chan_w)
-    child_env[SANDBOX_ID_VAR] = marker
+    def __init__(self, argv, limits, cwd, env):
+        import subprocess
 
-    start = time.monotonic()
-    try:
-        command, preexec_fn = _limited(argv, _rlimits(limits), child_env, cwd)
-        with _spawning:
-            proc = subprocess.Popen(
-                command, stdin=in_r, stdout=out_w, stderr=err_w, pass_fds=(chan_w,),
-                cwd=cwd, env=child_env, start_new_session=True, preexec_fn=preexec_fn)
-            _roots.add(proc.pid)
-    except BaseException:
-        for fd in (chan_r, out_r, err_r, in_w):
-            if fd is not None:
+        _become_subreaper()
+        self.limits = limits
+        self.result: RunResult | None = None
+        self.marker = marker = os.urandom(16).hex()
+        chan_r, chan_w = os.pipe()
+        if chan_w <= 2:  # the grader runs without stdio: keep the channel clear of 0-2
+            import fcntl
+            low, chan_w = chan_w, fcntl.fcntl(chan_w, fcntl.F_DUPFD_CLOEXEC, 3)
+            os.close(low)
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        in_r, in_w = os.pipe()
+        child_env = dict(os.environ if env is None else env)
+        child_env.update(CHILD_ENV)
+        child_env[RESULT_FD_VAR] = str(chan_w)
+        child_env[SANDBOX_ID_VAR] = marker
+        self.start = time.monotonic()
+        try:
+            command, preexec_fn = _limited(argv, _rlimits(limits), child_env, cwd)
+            with _spawning:
+                self.proc = subprocess.Popen(
+                    command, stdin=in_r, stdout=out_w, stderr=err_w, pass_fds=(chan_w,),
+                    cwd=cwd, env=child_env, start_new_session=True, preexec_fn=preexec_fn)
+                _roots.add(self.proc.pid)
+        except BaseException:
+            for fd in (chan_r, out_r, err_r, in_w):
                 os.close(fd)
-        raise
-    finally:
-        for fd in (chan_w, out_w, err_w, in_r):
-            if fd >= 0:
+            raise
+        finally:
+            for fd in (chan_w, out_w, err_w, in_r):
                 os.close(fd)
-    root = proc.pid
-    root_start = _start_time(root)
-    out = _Capture(out_r, limits.output_bytes)
-    err = _Capture(err_r, limits.output_bytes, tail=STDERR_TAIL)
-    chan = _Capture(chan_r, limits.channel_bytes)
-    reason = "error"  # why the run ended: exit, timeout, flood, channel (error: we raised)
-    pipes = None
-    try:
-        if later is not None:
-            stdin_data = later.result()
-            if later.error is not None:
-                raise later.error
-        pipes = _Pipes(in_w, stdin_data, out, err, chan, _pidfd_open(root))
-        reason = pipes.run(root, limits, start + limits.timeout)
-    finally:
-        leftovers = _stop_all(root, root_start, marker)
-        if pipes is not None:
+        self.root = self.proc.pid
+        self.root_start = _start_time(self.root)
+        self.in_w = in_w
+        self.out = _Capture(out_r, limits.output_bytes)
+        self.err = _Capture(err_r, limits.output_bytes, tail=STDERR_TAIL)
+        self.chan = _Capture(chan_r, limits.channel_bytes)
+
+    def communicate(self, stdin_data: bytes = b"") -> RunResult:
+        """Feed stdin_data, serve the pipes until the child ends or must be stopped, kill
+        every process it left, and say what happened."""
+        if not stdin_data:
+            os.close(self.in_w)
+            self.in_w = None
+        pipes = _Pipes(self.in_w, stdin_data, self.out, self.err, self.chan, _pidfd_open(self.root))
+        reason = "error"  # why the run ended: exit, timeout, flood, channel (error: we raised)
+        try:
+            reason = pipes.run(self.root, self.limits, self.start + self.limits.timeout)
+        finally:
+            leftovers = _stop_all(self.root, self.root_start, self.marker)
             if reason != "error":
                 pipes.drain(DRAIN_SECONDS)
             pipes.close()
-        status, usage = _reap(proc)
-        _roots.discard(root)
+            status, usage = _reap(self.proc)
+            _roots.discard(self.root)
+        self.result = _result(self, reason, status, usage, leftovers)
+        return self.result
 
+    def abandon(self) -> None:
+        """Stop the child and everything it started, unread (the caller could not go on)."""
+        try:
+            _stop_all(self.root, self.root_start, self.marker)
+            _reap(self.proc)
+        finally:
+            _roots.discard(self.root)
+            for fd in (self.in_w, self.out.fd, self.err.fd, self.chan.fd):
+                if fd is not None:
+                    with contextlib.suppress(OSError):
+                        os.close(fd)
+
+
+def _result(run: Started, reason: str, status, usage, leftovers: int) -> RunResult:
+    limits, out, err, chan = run.limits, run.out, run.err, run.chan
     returncode = sig = None
     if status is not None and os.WIFSIGNALED(status):
         sig = os.WTERMSIG(status)
@@ -361,8 +372,7 @@ def _run(argv, stdin_data, limits, cwd, env):
         stdout_bytes=out.total,
         stderr_bytes=err.total,
         channel=bytes(chan.kept),
-        channel_overflow=chan.total > limits.channel_bytes,
-        duration=time.monotonic() - start,
+        duration=time.monotonic() - run.start,
         leftovers=leftovers,
         stopped=reason if reason in ("timeout", "flood", "channel", "cancelled") else None,
     )
