@@ -263,7 +263,7 @@ def started(argv: list[str], limits: Limits = Limits(), cwd: str | None = None,
         try:
             yield run
         finally:
-            if run.result is None:
+            if not run.served:  # communicate() was never called: nobody has cleaned up
                 run.abandon()
 
 
@@ -275,7 +275,7 @@ class Started:
 
         _become_subreaper()
         self.limits = limits
-        self.result: RunResult | None = None
+        self.served = False  # communicate() has run (and, whatever happened, cleaned up)
         self.marker = marker = os.urandom(16).hex()
         chan_r, chan_w = os.pipe()
         if chan_w <= 2:  # the grader runs without stdio: keep the channel clear of 0-2
@@ -313,7 +313,9 @@ class Started:
 
     def communicate(self, stdin_data: bytes = b"") -> RunResult:
         """Feed stdin_data, serve the pipes until the child ends or must be stopped, kill
-        every process it left, and say what happened."""
+        every process it left, and say what happened. Once only."""
+        assert not self.served, "communicate() runs once"
+        self.served = True
         if not stdin_data:
             os.close(self.in_w)
             self.in_w = None
@@ -328,8 +330,7 @@ class Started:
             pipes.close()
             status, usage = _reap(self.proc)
             _roots.discard(self.root)
-        self.result = _result(self, reason, status, usage, leftovers)
-        return self.result
+        return _result(self, reason, status, usage, leftovers)
 
     def abandon(self) -> None:
         """Stop the child and everything it started, unread (the caller could not go on)."""
@@ -339,9 +340,7 @@ class Started:
         finally:
             _roots.discard(self.root)
             for fd in (self.in_w, self.out.fd, self.err.fd, self.chan.fd):
-                if fd is not None:
-                    with contextlib.suppress(OSError):
-                        os.close(fd)
+                os.close(fd)
 
 
 def _result(run: Started, reason: str, status, usage, leftovers: int) -> RunResult:
