@@ -111,11 +111,11 @@ def _grade_many(paths, exercise_id, fmt, csv_path, plot_path, jobs, limits):
                                "per submission: see `drill gradescope-bundle`); for a batch use --csv or --json")
     try:
         unreadable: list[str] = []
-        files = batch.expand(paths, unreadable)
+        submissions = batch.expand(paths, unreadable)
         for problem in unreadable:
-            click.echo(f"drill: warning: left out a folder that cannot be read: {problem}", err=True)
-        _check_output_paths(files, csv_path, plot_path)
-        plan = batch.prepare(files, exercise_id, named=[p for p in paths if p.is_file()])
+            click.echo(f"drill: warning: left out a folder that cannot be read: {_printable(problem)}", err=True)
+        _check_output_paths([s.path for s in submissions], csv_path, plot_path)
+        plan = batch.prepare(submissions, exercise_id)
         progress = batch.Progress(len(plan.files))
         try:
             graded = batch.run(plan.files, exercise_id, limits, jobs, on_done=progress.update, plan=plan)
@@ -126,7 +126,7 @@ def _grade_many(paths, exercise_id, fmt, csv_path, plot_path, jobs, limits):
     if plan.helpers:
         click.echo(f"Left out {len(plan.helpers)} helper module{'s' if len(plan.helpers) != 1 else ''} "
                    f"(they define none of {plan.exercise_id}'s functions and sit beside a file that does): "
-                   + ", ".join(str(h) for h in plan.helpers[:5]) + (", ..." if len(plan.helpers) > 5 else ""),
+                   + ", ".join(_printable(str(h)) for h in plan.helpers[:5]) + (", ..." if len(plan.helpers) > 5 else ""),
                    err=True)
     if graded.interrupted:
         click.echo(f"Interrupted: {len(graded.reports)} of {len(plan.files)} attempts were graded; "

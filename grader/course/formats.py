@@ -189,9 +189,8 @@ def batch_table(reports: list[Report], summary: dict, color: bool = False) -> st
     s = summary
     lines += [""]
     if s.get("exercise"):
-        how = {"given": "as --exercise says", "most files": "the exercise most of the files attempt; "
-               "--exercise chooses another", "tie": "as many files attempt another exercise; "
-               "--exercise chooses", "default": "the default; --exercise chooses another"}
+        how = {"given": "as --exercise says", "most students": "the exercise most of the students attempt; "
+               "--exercise chooses another", "default": "the default; --exercise chooses another"}
         lines.append(f"Graded as {s['exercise']} ({how.get(s.get('exercise_chosen'), '')})"
                      + (", except files drill start made for another exercise." if mixed else "."))
     lines += [f"{s['files']} attempts graded in {s['seconds']:.1f} s with {s['jobs']} "

@@ -322,7 +322,7 @@ def locked(workspace: Path, notes: list[str] | None = None):
         yield
         return
     try:
-        import fcntl
+        import fcntl  # noqa: F401 - is there a lock at all
     except ImportError:
         yield
         return
