@@ -181,7 +181,7 @@ def expand(paths: Iterable[Path], unreadable: list[str] | None = None) -> list[S
         for sub in found:
             key = os.path.abspath(sub.path)
             if key not in out or sub.named:  # named as well: graded whatever it defines
-                out[key] = sub if key not in out else Submission(sub.path, out[key].student, sub.problem, True)
+                out[key] = sub if key not in out else Submission(out[key].path, out[key].student, sub.problem, True)
     return list(out.values())
 
 
