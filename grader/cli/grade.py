@@ -171,7 +171,9 @@ def _show(reports, graded, fmt, points):
 
     color = sys.stdout.isatty()
     if fmt == "text" and graded is None:  # the common case, without the formats module
-        click.echo(render_text(reports[0], color=color))
+        import dataclasses
+
+        click.echo(render_text(dataclasses.replace(reports[0], file=_printable(reports[0].file)), color=color))
         return
     from grader.course import formats
 
