@@ -9,7 +9,6 @@
 from __future__ import annotations
 
 import csv
-import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import TextIO
