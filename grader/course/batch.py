@@ -127,6 +127,17 @@ def _candidates(folder: Path, note: Callable[[OSError], None]) -> list[Path]:
     return sorted(found)
 
 
+def attempt_files(folder: Path, unreadable: list[str] | None = None) -> list[Path]:
+    """Every *.py entry below folder that could be an attempt, in path order (one student's
+    folder: the Gradescope bundle's submission). A folder that cannot be read is noted in
+    unreadable (a message each) and left out, never fatal."""
+    def note(exc: OSError) -> None:
+        if unreadable is not None:
+            unreadable.append(f"{exc.filename}: {exc.strerror or exc}")
+
+    return _candidates(folder, note)
+
+
 def _student(folder: Path, note: Callable[[OSError], None]) -> list[Submission]:
     """A student's folder: each of their *.py files, or one row saying why there is none."""
     try:
