@@ -327,6 +327,7 @@ def locked(workspace: Path, notes: list[str] | None = None):
         yield
         return
     try:
+        folder.parent.mkdir(parents=True, exist_ok=True)  # the workspace itself: the user's choice
         files.make_folders(folder.parent, folder)
     except OSError as exc:
         raise _refused(exc) from None
