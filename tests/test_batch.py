@@ -64,12 +64,14 @@ def test_a_folder_means_its_py_files_at_any_depth_skipping_hidden_caches_and_ven
     touch(tmp_path / "subs" / "venv" / "pyvenv.cfg")
     touch(tmp_path / "subs" / "notes.txt")
     got = batch.expand([tmp_path / "subs", keep[0], keep[1]])
-    assert got == sorted(keep)  # in path order, each file once even when named twice
+    assert [s.path for s in got] == sorted(keep)  # in path order, each file once even when named twice
+    assert [s.student for s in got] == [tmp_path / "subs" / "a"] * 2 + [None]  # b.py: a flat folder's file
+    assert [s.named for s in got] == [False, True, True]
 
 
 def test_a_file_is_graded_whatever_its_name_and_order_of_arguments_is_kept(tmp_path):
     files = [touch(tmp_path / "z.txt"), touch(tmp_path / "a.py")]
-    assert batch.expand(files) == files
+    assert [s.path for s in batch.expand(files)] == files
 
 
 @pytest.mark.parametrize("make, says", [
@@ -224,7 +226,7 @@ def test_one_file_json_is_still_exactly_its_report(course):
     assert "results" not in data and data["error"]["kind"] == "syntax" and data["score"] == 0
 
 
-def test_a_batch_without_exercise_is_graded_as_the_one_most_files_attempt(tmp_path):
+def test_a_batch_without_exercise_is_graded_as_the_one_most_students_attempt(tmp_path):
     # a course export where nothing was made by `drill start` and the names tell nothing:
     # one assignment, so a student who did another exercise does not pass it
     from grader.catalog import stubgen
@@ -232,7 +234,7 @@ def test_a_batch_without_exercise_is_graded_as_the_one_most_files_attempt(tmp_pa
     def solution(ex):
         return stubgen.strip_markers(catalog.exercise(ex).solution_path.read_text(encoding="utf-8"))
 
-    for student in ("ann", "bob"):
+    for student in ("ann", "bob", "dan"):
         touch(tmp_path / student / "submission.py", solution("softmax_ce"))
     touch(tmp_path / "cid" / "hw3.py", solution("mlp_backprop"))
     touch(tmp_path / "bob" / "utils.py", "EPS = 1e-12\n")  # a helper beside a submission
@@ -240,11 +242,12 @@ def test_a_batch_without_exercise_is_graded_as_the_one_most_files_attempt(tmp_pa
     assert result.exit_code == 1, result.output
     data = json.loads(result.stdout)
     rows = {Path(r["file"]).parent.name: r for r in data["results"]}
-    assert sorted(rows) == ["ann", "bob", "cid"]  # utils.py is no student's attempt
+    assert sorted(rows) == ["ann", "bob", "cid", "dan"]  # utils.py is no student's attempt
     assert {r["exercise"] for r in rows.values()} == {"softmax_ce"}
     assert rows["ann"]["passed"] and rows["bob"]["passed"] and not rows["cid"]["passed"]
     summary = data["summary"]
-    assert summary["exercise"] == "softmax_ce" and summary["exercise_chosen"] == "most files"
+    assert summary["exercise"] == "softmax_ce" and summary["exercise_chosen"] == "most students"
+    assert summary["votes"] == {"softmax_ce": 3, "mlp_backprop": 1}  # 75%: a clear majority
     assert summary["helpers_left_out"] == [str(tmp_path / "bob" / "utils.py")]
     assert "Left out 1 helper module" in result.stderr
     # named on the command line, a file is graded whatever it defines
@@ -283,7 +286,8 @@ def test_files_that_cannot_be_read_are_rows_not_helpers_and_unreadable_folders_a
     os.mkfifo(tmp_path / "s1" / "pipe.py")
     (tmp_path / "s1" / "dangling.py").symlink_to(tmp_path / "nowhere.py")
     plan = batch.prepare(batch.expand([tmp_path]))
-    assert plan.helpers == [] and sub in plan.files and len(plan.files) == 3
+    assert plan.helpers == [] and sub in [s.path for s in plan.files] and len(plan.files) == 3
+    assert sorted(s.problem is None for s in plan.files) == [False, False, True]
     # a folder os.walk cannot open is named, not a traceback
     real_walk = os.walk
 
@@ -293,5 +297,5 @@ def test_files_that_cannot_be_read_are_rows_not_helpers_and_unreadable_folders_a
 
     monkeypatch.setattr(batch.os, "walk", walk)
     unreadable = []
-    assert sub in batch.expand([tmp_path], unreadable)
+    assert sub in [s.path for s in batch.expand([tmp_path], unreadable)]
     assert unreadable == [f"{tmp_path / 'locked'}: Permission denied"]

@@ -257,3 +257,39 @@ def test_drill_grade_plot_draws_one_attempt_and_a_batch_heatmap(tmp_path, report
     bad = CliRunner().invoke(main, ["grade", str(FIXTURES / "correct_reference.py"), "--plot",
                                     str(tmp_path / "one.xyz")])
     assert bad.exit_code == 2 and "cannot draw" in bad.output
+
+
+@pytest.mark.parametrize("lead", ["=", "+", "-", "@", "\t", "\r", " =", "\t=", "\r=", "\n="])
+def test_csv_quotes_every_formula_start_and_escapes_control_characters(lead):
+    out = io.StringIO()
+    report = made_up(file=f"{lead}cmd|' /C calc'!A0.py")
+    report.error = {"kind": "crashed", "message": f"{lead}1+1 \x1b[2J\x07 and\nmore"}
+    formats.write_csv([report], out)
+    text = out.getvalue()
+    assert not any(c in text for c in "\x1b\x07\r\t"), text
+    row = next(csv.DictReader(io.StringIO(text)))
+    for cell in (row["file"], row["error"]):
+        assert cell.startswith(("'", "\\")), cell  # quoted, or begins with a visible escape
+    assert "\\x1b[2J" in row["error"] and "\\n" in row["error"]
+    assert len(text.splitlines()) == 2  # a line break in a message never splits its row
+
+
+def test_junit_and_the_table_escape_control_characters_in_names_and_messages():
+    report = made_up(file="evil\x1b[2J\u202ename.py")
+    report.error = {"kind": "crashed", "message": "boom \x1b[31m\r"}
+    text = formats.junit([report])
+    assert "\x1b" not in text and "\u202e" not in text and "\\x1b[2J" in text and "\\u202e" in text
+    table = formats.batch_table([report], batch.Batch([report], seconds=1.0, jobs=1).summary())
+    assert "\x1b" not in table and "\r" not in table and "\\x1b[31m" in table
+
+
+def test_plot_replaces_a_link_and_never_writes_through_it(tmp_path, reports):
+    pytest.importorskip("matplotlib")
+    from grader.course import plot
+
+    precious = tmp_path / "precious.png"
+    precious.write_bytes(b"mine")
+    (tmp_path / "failures.png").symlink_to(precious)
+    plot.heatmap(list(reports.values()), tmp_path / "failures.png")
+    assert precious.read_bytes() == b"mine" and not (tmp_path / "failures.png").is_symlink()
+    assert (tmp_path / "failures.png").read_bytes().startswith(b"\x89PNG")

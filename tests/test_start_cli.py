@@ -140,16 +140,19 @@ def test_start_records_when_it_began(drill, tmp_path):
     assert before - timedelta(seconds=1) <= started <= datetime.now(timezone.utc)
 
 
-@pytest.mark.parametrize("garbage", ["{not json", "[]", '{"attempts": 3}'])
-def test_corrupt_state_is_a_clear_error(drill, tmp_path, garbage):
+@pytest.mark.parametrize("garbage", ["{not json", "[]", '{"attempts": 3}', "\udcff"])
+def test_a_damaged_state_is_moved_aside_with_one_warning(drill, tmp_path, garbage):
     (tmp_path / "ws" / ".drill").mkdir(parents=True)
     state = tmp_path / "ws" / ".drill" / "state.json"
-    state.write_text(garbage)
+    state.write_bytes(garbage.encode("utf-8", "surrogateescape"))
     result = drill("start", "--dir", "ws")
-    clean_failure(result)
-    assert "state.json" in result.output
-    assert state.read_text() == garbage
-    assert not (tmp_path / "ws" / STUB).exists()
+    assert result.exit_code == 0, result.output
+    warnings = [line for line in result.stderr.splitlines() if "warning" in line]
+    assert len(warnings) == 1 and "state.json" in warnings[0] and "moved it aside" in warnings[0]
+    aside = list(state.parent.glob("state.json.damaged-*"))
+    assert len(aside) == 1 and aside[0].read_bytes() == garbage.encode("utf-8", "surrogateescape")
+    assert json.loads(state.read_text())["current"] == "mlp_backprop"
+    assert (tmp_path / "ws" / STUB).exists()
 
 
 def test_dir_that_is_a_file_is_a_clear_error(drill, tmp_path):

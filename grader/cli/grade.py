@@ -76,6 +76,10 @@ def command(paths, exercise_id, as_json, fmt, csv_path, plot_path, jobs, points,
         _grade_many(paths, exercise_id, fmt, csv_path, plot_path, jobs, limits)
     path = _one_path(paths, exercise_id)
     _check_output_paths([path], csv_path, plot_path)
+    from grader.practice import workspace
+
+    for problem in workspace.problems_around(path):  # a damaged .drill/ is passed over, never fatal
+        click.echo(f"drill: warning: {_printable(problem)}", err=True)
     try:
         report = grade_attempt(path, exercise_id, limits)
     except GradeUsageError as exc:
@@ -83,7 +87,9 @@ def command(paths, exercise_id, as_json, fmt, csv_path, plot_path, jobs, points,
     from grader.practice.history import record_grade
     from grader.practice.timing import budget_for
 
-    record_grade(path, report)  # the drill history: best effort, a broken one only warns
+    warning = record_grade(path, report)  # the drill history: best effort, a broken one only warns
+    if warning:
+        click.echo(f"drill: warning: {_printable(warning)}", err=True)
     _show([report], None, fmt, points)
     if fmt == "text" and (budget := budget_for(path, report)):
         click.echo(budget)
@@ -105,11 +111,11 @@ def _grade_many(paths, exercise_id, fmt, csv_path, plot_path, jobs, limits):
                                "per submission: see `drill gradescope-bundle`); for a batch use --csv or --json")
     try:
         unreadable: list[str] = []
-        files = batch.expand(paths, unreadable)
+        submissions = batch.expand(paths, unreadable)
         for problem in unreadable:
-            click.echo(f"drill: warning: left out a folder that cannot be read: {problem}", err=True)
-        _check_output_paths(files, csv_path, plot_path)
-        plan = batch.prepare(files, exercise_id, named=[p for p in paths if p.is_file()])
+            click.echo(f"drill: warning: left out a folder that cannot be read: {_printable(problem)}", err=True)
+        _check_output_paths([s.path for s in submissions], csv_path, plot_path)
+        plan = batch.prepare(submissions, exercise_id)
         progress = batch.Progress(len(plan.files))
         try:
             graded = batch.run(plan.files, exercise_id, limits, jobs, on_done=progress.update, plan=plan)
@@ -120,7 +126,7 @@ def _grade_many(paths, exercise_id, fmt, csv_path, plot_path, jobs, limits):
     if plan.helpers:
         click.echo(f"Left out {len(plan.helpers)} helper module{'s' if len(plan.helpers) != 1 else ''} "
                    f"(they define none of {plan.exercise_id}'s functions and sit beside a file that does): "
-                   + ", ".join(str(h) for h in plan.helpers[:5]) + (", ..." if len(plan.helpers) > 5 else ""),
+                   + ", ".join(_printable(str(h)) for h in plan.helpers[:5]) + (", ..." if len(plan.helpers) > 5 else ""),
                    err=True)
     if graded.interrupted:
         click.echo(f"Interrupted: {len(graded.reports)} of {len(plan.files)} attempts were graded; "
@@ -132,21 +138,30 @@ def _grade_many(paths, exercise_id, fmt, csv_path, plot_path, jobs, limits):
 
 def _check_output_paths(files, csv_path, plot_path):
     """--csv and --plot write a regular file of their own: never an attempt, a .py file, a
-    device, a pipe or a folder. A symlink is written through (its target is replaced)."""
-    graded = {Path(f).resolve() for f in files}
+    device, a pipe or a folder. A symbolic link there is replaced itself, never written
+    through (grader.files.output_path)."""
+    from grader.files import output_path
+
+    graded = {Path(f).resolve() for f in files} | {output_path(f) for f in files}
     for option, out in (("--csv", csv_path), ("--plot", plot_path)):
         if out is None:
             continue
-        target = out.resolve()
-        if target in graded:
+        target = output_path(out)
+        if {target, out.resolve()} & graded:
             raise click.UsageError(f"{option} {out} is one of the attempts being graded; name another file")
         if target.suffix == ".py":
             raise click.UsageError(f"{option} {out} is a .py file, perhaps someone's code; name a .csv or "
                                    "picture file")
-        if target.exists() and not target.is_file():
+        if target.exists() and not target.is_symlink() and not target.is_file():
             raise click.UsageError(f"{option} {out} exists and is not a regular file; name another file")
         if not target.parent.is_dir():
             raise click.UsageError(f"{option} {out}: the folder {out.parent} does not exist")
+
+
+def _printable(text: str) -> str:
+    from grader.run.wire import printable
+
+    return printable(text, 2000)
 
 
 def _show(reports, graded, fmt, points):
@@ -156,7 +171,9 @@ def _show(reports, graded, fmt, points):
 
     color = sys.stdout.isatty()
     if fmt == "text" and graded is None:  # the common case, without the formats module
-        click.echo(render_text(reports[0], color=color))
+        import dataclasses
+
+        click.echo(render_text(dataclasses.replace(reports[0], file=_printable(reports[0].file)), color=color))
         return
     from grader.course import formats
 
@@ -181,7 +198,7 @@ def _write_extras(reports, csv_path, plot_path, many=False):
         text = io.StringIO()
         formats.write_csv(reports, text)
         try:
-            files.write_atomic(csv_path.resolve(), text.getvalue(), overwrite=True)
+            files.write_atomic(files.output_path(csv_path), text.getvalue(), overwrite=True)
         except OSError as exc:
             raise click.ClickException(f"cannot write {csv_path}: {exc.strerror or exc}") from None
         click.echo(f"Wrote {csv_path}: one row per attempt.", err=True)

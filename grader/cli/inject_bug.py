@@ -35,6 +35,8 @@ def command(exercise, bug_id, from_path, seed, out, force):
         raise click.UsageError(str(exc)) from None
     except (InjectError, catalog.CatalogError) as exc:
         raise click.ClickException(str(exc)) from None
+    for warning in done.warnings:
+        click.echo(f"drill: warning: {warning}", err=True)
     if done.backup:
         click.echo(f"Kept the previous file as {done.backup}")
     shown = _shown(done.path)

@@ -24,6 +24,8 @@ def command(path):
         raise click.UsageError(str(exc)) from None
     except (InjectError, catalog.CatalogError) as exc:
         raise click.ClickException(str(exc)) from None
+    for warning in found.warnings:
+        click.echo(f"drill: warning: {warning}", err=True)
     bug = found.bug
     click.echo(f"{_shown(found.path)} has the bug {bug.id}: {bug.title}.")
     click.echo(f"Link: {bug.link}; caught by the check {bug.caught_by} ({bug.severity}).")

@@ -25,6 +25,8 @@ def command(exercise, force):
     except SolutionError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(shown.text, nl=False)
+    for warning in shown.warnings:
+        click.echo(f"drill: warning: {warning}", err=True)
     if shown.folder is None:
         click.echo("drill: note: no workspace here (no .drill folder in this folder or above), "
                    "so this view is not recorded", err=True)

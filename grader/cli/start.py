@@ -35,6 +35,8 @@ def command(exercise, folder, force, links, weakest, timed_minutes):
         raise click.UsageError(str(exc)) from None
     except StartError as exc:
         raise click.ClickException(str(exc)) from None
+    for warning in started.warnings:
+        click.echo(f"drill: warning: {warning}", err=True)
     if started.backup:
         click.echo(f"Kept your previous attempt as {started.backup}")
     shown = _shown(started.path)

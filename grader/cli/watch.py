@@ -45,7 +45,9 @@ def command(path, interval, timeout, count):
             report = grade_attempt(p, None, limits)
         except GradeUsageError as exc:
             raise click.UsageError(str(exc)) from None
-        record_grade(p, report)
+        warning = record_grade(p, report)  # best effort: a broken history only warns
+        if warning:
+            click.echo(f"drill: warning: {warning}", err=True)
         last[:] = [report]
         return report
 

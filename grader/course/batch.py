@@ -1,11 +1,35 @@
-"""Grade many attempts at once: which files a command line means, a pool, and a summary.
+"""Grade many attempts at once: which submissions a command line means, whose they are, a
+pool, and a summary.
 
-What a path stands for: a file is graded whatever its name; a folder stands for every
-`*.py` file below it, at any depth (a course export keeps each student in a folder of
-their own), in path order, skipping hidden folders (`.git`, `.venv`), `__pycache__` and
-virtual environments (a folder holding `pyvenv.cfg`). A file reached twice is graded once.
-A path that does not exist, or a folder with no `.py` file, is a usage error found before
-anything is graded; a file that is broken is graded like any other and gets its row.
+What a path stands for. A file named on the command line is one submission, graded
+whatever its name (a link named there is followed: the teacher chose it). A folder is a
+course export, in one of two shapes, or both at once:
+
+- flat (the usual LMS download, one file per student): every `*.py` entry directly in it
+  is a submission of its own, whatever it holds: an empty file, a binary, a pipe, a
+  folder named like a file. A symbolic link there is refused in its row: it points at a
+  file that is not that student's own.
+- one folder per student: every `*.py` file below a student's folder, at any depth, is
+  that student's. A file that defines none of the exercise's functions beside one of the
+  same student's that does is a helper module (utils.py), left out and named; a link is
+  graded as its target's content, for this student, if the target lies inside the
+  student's own folder, and refused in its row otherwise. A student's folder with no
+  `*.py` file at all gets a row saying so.
+
+Hidden files and folders (`.git`, `.drill`, `.venv`), `__pycache__` and virtual environments
+(a folder holding `pyvenv.cfg`) are skipped. Nothing is ever read from a submission's
+`.drill/`: strangers' state decides nothing here. Every submission gets exactly one row:
+what cannot be graded at all (kind bad-input, found without opening it: a link out, a pipe,
+a device, a folder, a file that cannot be read) gets a row saying why; files are read only
+through files.read_bounded (never blocking, never more than the attempt bound). The same
+path reached twice is graded once; two paths never share a row, even when they lead to the
+same file. A path that does not exist, or a folder with no `.py` file, is a usage error
+found before anything is graded.
+
+The exercise is the teacher's to choose (--exercise); without it, the students decide by
+a clear majority (MAJORITY of those whose files tell an exercise, one vote per student
+folder or flat file, never per file), else the batch stops with a usage error naming the
+candidates.
 
 Every grade() already runs its attempt in a process of its own, so a pool of threads runs
 `jobs` attempts side by side; by default as many as this process may use CPUs.
@@ -13,22 +37,28 @@ Every grade() already runs its attempt in a process of its own, so a pool of thr
 from __future__ import annotations
 
 import os
+import stat
 import statistics
 import sys
 import time
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, TextIO
 
-from grader import catalog
+from grader import catalog, files
 from grader.run import sandbox
 from grader.judge.report import CheckResult, Report
 from grader.run.sandbox import Limits
 
+MAJORITY = 0.75  # the share of the voting students one exercise needs, without --exercise
+BAD_INPUT = "bad-input"  # the error kind of a submission that cannot be graded at all
+
 
 class BatchUsageError(Exception):
-    """The batch cannot start: a path that does not exist, a folder with nothing to grade."""
+    """The batch cannot start: a path that does not exist, a folder with nothing to grade,
+    students who do not agree on one exercise."""
 
 
 def default_jobs() -> int:
@@ -39,6 +69,16 @@ def default_jobs() -> int:
     return os.cpu_count() or 1
 
 
+@dataclass(frozen=True)
+class Submission:
+    """One row of a batch: a path, whose it is, and why it cannot be graded (if so)."""
+
+    path: Path
+    student: Path | None = None  # the student's folder; None: a file of its own (flat, or named)
+    problem: str | None = None  # why it cannot be graded at all: its row says so (bad-input)
+    named: bool = False  # named on the command line: graded whatever it defines, a link followed
+
+
 def _skipped(folder: Path) -> bool:
     name = folder.name
     try:
@@ -47,90 +87,196 @@ def _skipped(folder: Path) -> bool:
         return False
 
 
-def attempt_files(folder: Path, unreadable: list[str] | None = None) -> list[Path]:
-    """Every *.py file below folder that could be an attempt, in path order. A folder that
-    cannot be read is noted in unreadable (a message each) and left out, never fatal."""
+def _inside(path: str, folder: Path) -> bool:
+    real, home = os.path.realpath(path), os.path.realpath(folder)
+    return real == home or real.startswith(home.rstrip(os.sep) + os.sep)
+
+
+def problem(path: Path, student: Path | None, named: bool = False) -> str | None:
+    """Why the submission at path cannot be graded at all, found without opening it; None
+    when it can. A link is followed only when named, or when it stays inside student."""
+    try:
+        mode = os.lstat(path).st_mode
+        if stat.S_ISLNK(mode):
+            target = os.readlink(path)
+            if not named and student is None:
+                return f"is a symbolic link to {target}; a link among submissions is refused (it may lead to another's work)"
+            if not named and not _inside(str(path), student):
+                return f"is a symbolic link to {target}, outside this student's folder; it is refused"
+            mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return "is a symbolic link to nothing" if os.path.islink(path) else "went away before it was graded"
+    except OSError as exc:
+        return f"cannot be read: {exc.strerror or exc}"
+    if not stat.S_ISREG(mode):
+        return f"is {files.kind(mode)}, not a file of Python source"
+    if not os.access(path, os.R_OK):
+        return "cannot be read: permission denied"
+    return None
+
+
+def _candidates(folder: Path, note: Callable[[OSError], None]) -> list[Path]:
+    """Every *.py entry below folder that could be an attempt, in path order: files, links
+    (to a folder too: refused in their row), pipes; not inside links to folders."""
     found = []
+    for root, dirs, names in os.walk(folder, onerror=note):
+        here = Path(root)
+        found += [here / d for d in dirs if d.endswith(".py") and not d.startswith(".") and (here / d).is_symlink()]
+        dirs[:] = [d for d in dirs if not (here / d).is_symlink() and not _skipped(here / d)]
+        found += [here / f for f in names if f.endswith(".py") and not f.startswith(".")]
+    return sorted(found)
+
+
+def attempt_files(folder: Path, unreadable: list[str] | None = None) -> list[Path]:
+    """Every *.py entry below folder that could be an attempt, in path order (one student's
+    folder: the Gradescope bundle's submission). A folder that cannot be read is noted in
+    unreadable (a message each) and left out, never fatal."""
+    def note(exc: OSError) -> None:
+        if unreadable is not None:
+            unreadable.append(f"{exc.filename}: {exc.strerror or exc}")
+
+    return _candidates(folder, note)
+
+
+def _student(folder: Path, note: Callable[[OSError], None]) -> list[Submission]:
+    """A student's folder: each of their *.py files, or one row saying why there is none."""
+    try:
+        os.scandir(folder).close()
+    except OSError as exc:
+        return [Submission(folder, folder, f"cannot be read: {exc.strerror or exc}")]
+    found = _candidates(folder, note)
+    if not found:
+        return [Submission(folder, folder, "holds no .py file: nothing to grade")]
+    return [Submission(p, folder, problem(p, folder)) for p in found]
+
+
+def _folder(root: Path, note: Callable[[OSError], None]) -> list[Submission]:
+    """The submissions in a folder named on the command line (see the module's docstring)."""
+    try:
+        entries = sorted(os.scandir(root), key=lambda e: e.name)
+    except OSError as exc:
+        note(exc)
+        return []
+    subs: list[Submission] = []
+    for entry in entries:
+        path = Path(entry.path)
+        if entry.name.startswith(".") or entry.name == "__pycache__":
+            continue
+        if entry.is_dir(follow_symlinks=False):
+            subs += [] if _skipped(path) else _student(path, note)
+        elif entry.name.endswith(".py") or (entry.is_symlink() and path.is_dir()):
+            subs.append(Submission(path, None, problem(path, None)))
+    return subs
+
+
+def expand(paths: Iterable[Path], unreadable: list[str] | None = None) -> list[Submission]:
+    """The submissions the paths of a command line stand for; BatchUsageError before any
+    grading. Folders below them that cannot be read are noted in unreadable (a message each)."""
+    paths = [Path(p) for p in paths]
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing:
+        raise BatchUsageError("no such file or folder: " + ", ".join(missing))
 
     def note(exc: OSError) -> None:
         if unreadable is not None:
             unreadable.append(f"{exc.filename}: {exc.strerror or exc}")
 
-    for root, dirs, files in os.walk(folder, onerror=note):
-        dirs[:] = [d for d in dirs if not _skipped(Path(root) / d)]
-        found += [Path(root) / f for f in files if f.endswith(".py") and not f.startswith(".")]
-    return sorted(found)
-
-
-def expand(paths: Iterable[Path], unreadable: list[str] | None = None) -> list[Path]:
-    """The files the paths of a command line stand for; BatchUsageError before any grading.
-    Folders below them that cannot be read are noted in unreadable (see attempt_files)."""
-    paths = [Path(p) for p in paths]
-    missing = [str(p) for p in paths if not p.exists()]
-    if missing:
-        raise BatchUsageError("no such file or folder: " + ", ".join(missing))
-    out: list[Path] = []
-    seen: set[Path] = set()
+    out: dict[str, Submission] = {}  # by the path as given, never by where a link leads
     for path in paths:
-        found = attempt_files(path, unreadable) if path.is_dir() else [path]
-        if not found:
-            raise BatchUsageError(f"{path} holds no .py file to grade")
-        for f in found:
-            key = f.resolve()
-            if key not in seen:
-                seen.add(key)
-                out.append(f)
-    return out
+        if path.is_dir():
+            found = _folder(path, note)
+            if all(s.student == s.path for s in found):  # no .py file anywhere: nothing to grade
+                raise BatchUsageError(f"{path} holds no .py file to grade")
+        else:
+            found = [Submission(path, None, problem(path, None, named=True), named=True)]
+        for sub in found:
+            key = os.path.abspath(sub.path)
+            if key not in out or sub.named:  # named as well: graded whatever it defines
+                out[key] = sub if key not in out else Submission(out[key].path, out[key].student, sub.problem, True)
+    return list(out.values())
 
 
 @dataclass
 class Plan:
-    """What a batch grades: its files, the exercise of those nobody recorded one for, how
-    that exercise was chosen, and the helper modules left out."""
+    """What a batch grades: its submissions, the exercise they are graded as, how that was
+    chosen, the students' votes, and the helper modules left out."""
 
-    files: list[Path]
+    files: list[Submission]
     exercise_id: str
-    chosen: str  # "given" (--exercise), "most files", "tie" (as many files for another), or "default"
+    chosen: str  # "given" (--exercise), "most students", or "default" (nobody's files told one)
     helpers: list[Path]
+    votes: dict[str, int]
 
 
-def prepare(files: list[Path], exercise_id: str | None = None, named: Iterable[Path] = ()) -> Plan:
-    """One exercise for the whole batch (a course grades one assignment): the one given, else
-    the one most files attempt, told from each file (see source.guess_exercise); a
-    submission's own `.drill/` folder is never read. In a folder holding several files,
-    those that define none of the exercise's functions are helper modules, not attempts
-    (utils.py beside submission.py), and are left out, unless named on the command line."""
-    from collections import Counter
+def _text(sub: Submission) -> str:
+    """What the submission holds, as far as the plan needs it ('' if it cannot be read)."""
+    from grader.judge.source import MAX_FILE_BYTES
 
-    from grader.judge.source import guess_exercise, source_text
+    if sub.problem:
+        return ""
+    try:  # a link here was checked by problem(); a pipe swapped in since is refused, never read
+        return files.read_bounded(sub.path, MAX_FILE_BYTES, follow=True).decode("utf-8", errors="replace")
+    except OSError:
+        return ""
 
-    texts = {f: source_text(f) for f in files}
+
+def _votes(subs: list[Submission], texts: dict) -> Counter:
+    """One vote per student (the exercise most of their telling files attempt; none on a tie)
+    or per file of its own; a file that tells nothing has no say."""
+    from grader.judge.source import guess_exercise
+
+    told: dict[Path, Counter] = {}
+    for s in subs:
+        if s.problem is None and (s.path.stem in catalog.exercises() or catalog.guess(texts[s]) is not None):
+            told.setdefault(s.student or s.path, Counter())[guess_exercise(s.path, texts[s]).id] += 1
+    votes: Counter = Counter()
+    for counts in told.values():
+        ranked = counts.most_common(2)
+        if len(ranked) == 1 or ranked[0][1] > ranked[1][1]:
+            votes[ranked[0][0]] += 1
+    return votes
+
+
+def _choose(exercise_id: str | None, votes: Counter) -> tuple[str, str]:
     if exercise_id is not None:
         if exercise_id not in catalog.exercises():
             raise BatchUsageError(catalog.no_such("exercise", exercise_id, catalog.exercises()))
-        chosen = "given"
-    else:
-        votes: Counter = Counter()
-        for f in files:
-            if f.stem in catalog.exercises() or catalog.guess(texts[f]) is not None:
-                votes[guess_exercise(f, texts[f]).id] += 1  # a file that tells nothing has no say
-        if votes:
-            exercise_id = max(votes, key=lambda e: (votes[e], e == catalog.DEFAULT_EXERCISE))
-            tied = sum(n == votes[exercise_id] for n in votes.values()) > 1
-            chosen = "tie" if tied else "most files"
-        else:
-            exercise_id, chosen = catalog.DEFAULT_EXERCISE, "default"
-    functions = catalog.exercise(exercise_id).functions
-    defines = {f: bool(catalog.defined_names(texts[f]) & set(functions)) for f in files}
-    # a file that cannot be read (no permission, a pipe, a dangling link) is no helper: its row says why
-    readable = {f: f.is_file() and os.access(f, os.R_OK) for f in files}
-    by_folder: dict[Path, list[Path]] = {}
-    for f in files:
-        by_folder.setdefault(f.parent, []).append(f)
-    named = {Path(n).resolve() for n in named}
-    helpers = [f for group in by_folder.values() if len(group) > 1 and any(defines[g] for g in group)
-               for f in group if not defines[f] and readable[f] and f.resolve() not in named]
-    return Plan([f for f in files if f not in helpers], exercise_id, chosen, sorted(helpers))
+        return exercise_id, "given"
+    if not votes:
+        return catalog.DEFAULT_EXERCISE, "default"
+    best = max(votes, key=lambda e: (votes[e], e == catalog.DEFAULT_EXERCISE))
+    if votes[best] >= MAJORITY * sum(votes.values()):
+        return best, "most students"
+    counted = ", ".join(f"{e} ({n} student{'s' if n != 1 else ''})" for e, n in votes.most_common())
+    raise BatchUsageError(f"the submissions do not agree on one exercise: {counted}; none is attempted "
+                          f"by {MAJORITY:.0%} of them. A batch is one assignment: pass --exercise NAME "
+                          f"to grade every file as NAME (e.g. --exercise {best})")
+
+
+def _helpers(subs: list[Submission], texts: dict, functions) -> list[Path]:
+    """Files of a student's folder that define none of the exercise's functions, beside one
+    of the same student's that does. Never a flat folder's file, a named one, or one with a problem."""
+    defines = {s: bool(catalog.defined_names(texts[s]) & set(functions)) for s in subs}
+    by_student: dict[Path, list[Submission]] = {}
+    for s in subs:
+        if s.student is not None and not s.named and s.problem is None:
+            by_student.setdefault(s.student, []).append(s)
+    return [s.path for group in by_student.values() if any(defines[g] for g in group)
+            for s in group if not defines[s]]
+
+
+def prepare(subs: list[Submission | Path], exercise_id: str | None = None) -> Plan:
+    """One exercise for the whole batch (a course grades one assignment): the one given, else
+    the one a clear majority of students attempt (_votes, MAJORITY), told from each file's
+    name and functions (source.guess_exercise); a submission's own `.drill/` folder is never
+    read. A plain Path counts as named on the command line."""
+    subs = [s if isinstance(s, Submission) else Submission(Path(s), None, problem(Path(s), None, True), True)
+            for s in subs]
+    texts = {s: _text(s) for s in subs}
+    votes = _votes(subs, texts)
+    exercise_id, chosen = _choose(exercise_id, votes)
+    helpers = _helpers(subs, texts, catalog.exercise(exercise_id).functions)
+    return Plan([s for s in subs if s.path not in helpers], exercise_id, chosen, sorted(helpers), dict(votes))
 
 
 def unrun_report(path: Path | str, exercise: catalog.Exercise, kind: str, message: str) -> Report:
@@ -139,17 +285,21 @@ def unrun_report(path: Path | str, exercise: catalog.Exercise, kind: str, messag
     return Report(exercise=exercise.id, file=str(path), checks=checks, error={"kind": kind, "message": message})
 
 
-def grade_one(path: Path, exercise_id: str | None, limits: Limits, default: str | None = None) -> Report:
-    """grade(), but a row for every file: whatever goes wrong is that file's error."""
+def grade_one(sub: Submission | Path, exercise_id: str | None, limits: Limits, default: str | None = None) -> Report:
+    """grade(), but a row for every submission: whatever goes wrong is that submission's error."""
     from grader.judge.grade import GradeUsageError, grade
 
+    sub = sub if isinstance(sub, Submission) else Submission(Path(sub), named=True)
+    exercise = catalog.exercise(exercise_id or default)
+    if sub.problem:
+        return unrun_report(sub.path, exercise, BAD_INPUT, f"{sub.path.name} {sub.problem}")
     started = time.perf_counter()
     try:
-        return grade(path, exercise_id, limits, default=default)
+        return grade(sub.path, exercise_id, limits, default=default)
     except GradeUsageError as exc:  # the file went away meanwhile
-        report = unrun_report(path, catalog.exercise(exercise_id or default), "import", str(exc))
+        report = unrun_report(sub.path, exercise, "import", str(exc))
     except Exception as exc:  # noqa: BLE001 - one bad file never stops the batch
-        report = unrun_report(path, catalog.exercise(exercise_id or default), "grader",
+        report = unrun_report(sub.path, exercise, "grader",
                               f"the grader failed on this file ({type(exc).__name__}: {exc}); "
                               "please report it")
     report.seconds = time.perf_counter() - started
@@ -193,6 +343,7 @@ class Batch:
             "exercise_chosen": self.plan.chosen if self.plan else None,
             "exercises": sorted({r.exercise for r in self.reports}),
             "helpers_left_out": [str(h) for h in self.plan.helpers] if self.plan else [],
+            "votes": dict(self.plan.votes) if self.plan else {},
             "interrupted": self.interrupted,
         }
 
@@ -200,11 +351,11 @@ class Batch:
         return {"results": [r.to_dict() for r in self.reports], "summary": self.summary()}
 
 
-def run(files: list[Path], exercise_id: str | None = None, limits: Limits | None = None,
+def run(files: list[Submission | Path], exercise_id: str | None = None, limits: Limits | None = None,
         jobs: int | None = None, on_done: Callable[[Report], None] | None = None,
         plan: Plan | None = None) -> Batch:
-    """Grade files on `jobs` workers; reports come back in the order of files. plan: the
-    batch's exercise for files nobody recorded one for (see prepare). On Ctrl-C nothing new
+    """Grade files (submissions, or paths named on the command line) on `jobs` workers; reports
+    come back in the order of files, one each. plan: the batch's exercise (see prepare). On Ctrl-C nothing new
     starts, the attempts running are stopped, and the Batch holds the reports finished
     before it (interrupted)."""
     if exercise_id is not None:

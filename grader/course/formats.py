@@ -9,7 +9,6 @@
 from __future__ import annotations
 
 import csv
-import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import TextIO
@@ -76,17 +75,35 @@ def gradescope(report: Report, points: float = DEFAULT_POINTS) -> dict:
     }
 
 
-# XML 1.0 cannot hold most control characters (an attempt may print anything).
-_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+def escaped(text: str, keep: str = "") -> str:
+    """text with whatever a terminal or a viewer would act on (control characters, line
+    breaks, lone surrogates, bidi overrides) written as a visible escape (\\x1b, \\n,
+    \\u202e), except the characters in keep. Names and messages may come from strangers'
+    files and what their code printed: every text format shows them through here."""
+    text = str(text)
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() or c in keep else _escape(c) for c in text)
+
+
+def _escape(c: str) -> str:
+    return c.encode("unicode_escape").decode("ascii") if c != "'" else c
 
 
 def _xml_text(text: str) -> str:
-    return _NOT_XML.sub("\ufffd", text)
+    """Text for XML 1.0, which cannot hold most control characters: escaped, line breaks and
+    tabs of a multi-line message kept."""
+    return escaped(text, keep="\t\n")
+
+
+def _xml_name(text: str) -> str:
+    """A name (a file, a kind) for an XML attribute: every control character escaped."""
+    return escaped(text)
 
 
 def junit_classname(file: str) -> str:
     """The file as a JUnit class name: no '.py' and no other dots (CI tools split at dots)."""
-    return _xml_text(str(Path(file).with_suffix("")).replace(".", "_"))
+    return _xml_name(str(Path(file).with_suffix("")).replace(".", "_"))
 
 
 def junit(reports: list[Report]) -> str:
@@ -104,17 +121,17 @@ def junit(reports: list[Report]) -> str:
     for r in reports:
         failures, errors = counts(r)
         suite = ET.SubElement(root, "testsuite", {
-            "name": _xml_text(r.file), "tests": str(len(r.checks)), "failures": str(failures),
+            "name": _xml_name(r.file), "tests": str(len(r.checks)), "failures": str(failures),
             "errors": str(errors), "skipped": "0", "time": f"{r.seconds:.3f}"})
         props = ET.SubElement(suite, "properties")
         for name, value in (("exercise", r.exercise), ("score", f"{r.score:g}"), ("max_score", f"{r.max_score:g}"),
                             ("passed", str(r.passed).lower()), ("error", (r.error or {}).get("kind", ""))):
-            ET.SubElement(props, "property", {"name": name, "value": _xml_text(value)})
+            ET.SubElement(props, "property", {"name": name, "value": _xml_name(value)})
         for c in r.checks:
             case = ET.SubElement(suite, "testcase", {"name": c.name, "classname": junit_classname(r.file)})
             if not c.passed:
                 tag, kind = ("error", r.error["kind"]) if r.error else ("failure", "check-failed")
-                element = ET.SubElement(case, tag, {"message": _xml_text(c.message), "type": _xml_text(kind)})
+                element = ET.SubElement(case, tag, {"message": _xml_name(c.message), "type": _xml_name(kind)})
                 element.text = _xml_text(check_feedback(r, c))
         for stream, tag in (("stdout", "system-out"), ("stderr", "system-err")):
             if r.output.get(stream):
@@ -126,11 +143,19 @@ def junit(reports: list[Report]) -> str:
 CSV_FIELDS = ["file", "exercise", "score", "max_score", "passed", "error_kind", "error", "first_failure", "seconds"]
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # what a spreadsheet may run as a formula (OWASP)
+
+
 def _cell(value):
-    # A spreadsheet runs a cell that starts with one of these as a formula.
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
-        return "'" + value
-    return value
+    """A CSV cell that is safe to open: control characters escaped (a tab, a CR or a line
+    break included), and text that a spreadsheet would take for a formula, even after
+    leading blanks, quoted with a leading apostrophe."""
+    if not isinstance(value, str):
+        return value
+    text = escaped(value)
+    if text.startswith(FORMULA_STARTS) or text.lstrip().startswith(FORMULA_STARTS) or value.startswith(FORMULA_STARTS):
+        return "'" + text
+    return text
 
 
 def _number(value: float) -> str:
@@ -185,13 +210,12 @@ def batch_table(reports: list[Report], summary: dict, color: bool = False) -> st
         first = r.first_failure
         problem = r.error["message"] if r.error else (f"{first.name}: {first.message}" if first else "")
         exercise = f"{r.exercise:<{ex_width}}  " if mixed else ""
-        lines.append(f"{r.score:>6g}  {verdict(r)}  {exercise}{file:<{width}}  {_short(problem, 70)}")
+        lines.append(f"{r.score:>6g}  {verdict(r)}  {exercise}{file:<{width}}  {_short(escaped(problem), 70)}")
     s = summary
     lines += [""]
     if s.get("exercise"):
-        how = {"given": "as --exercise says", "most files": "the exercise most of the files attempt; "
-               "--exercise chooses another", "tie": "as many files attempt another exercise; "
-               "--exercise chooses", "default": "the default; --exercise chooses another"}
+        how = {"given": "as --exercise says", "most students": "the exercise most of the students attempt; "
+               "--exercise chooses another", "default": "the default; --exercise chooses another"}
         lines.append(f"Graded as {s['exercise']} ({how.get(s.get('exercise_chosen'), '')})"
                      + (", except files drill start made for another exercise." if mixed else "."))
     lines += [f"{s['files']} attempts graded in {s['seconds']:.1f} s with {s['jobs']} "

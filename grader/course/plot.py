@@ -46,8 +46,15 @@ def require(path: Path) -> None:
 
 
 def _save(fig, path: Path) -> Path:
+    """Write the picture at path in one step; a symbolic link there is replaced, never written through."""
+    import io
+
+    from grader import files
+
     path = Path(path)
-    fig.savefig(path, dpi=110, bbox_inches="tight")
+    data = io.BytesIO()
+    fig.savefig(data, format=path.suffix.lstrip(".").lower() or "png", dpi=110, bbox_inches="tight")
+    files.write_atomic(files.output_path(path), data.getvalue(), overwrite=True)
     return path
 
 

@@ -2,7 +2,10 @@
 recorded for the file, the time since the drill began, and a hidden bug kept hidden.
 
 May import: judge, practice.workspace. (A teacher's batch never comes here: strangers'
-`.drill/` folders are not read.)
+`.drill/` folders are not read.) What the workspace recorded is used only once
+workspace.Attempt.load / load_injected have checked it: an entry naming an unknown
+exercise, a start time without a time zone or a budget that is no number is passed over
+(workspace.problems() names it for the command to show), never a crash.
 """
 from __future__ import annotations
 

@@ -114,5 +114,5 @@ def next_hint(link: str | None = None, start: Path | None = None) -> Hint:
             warning = str(exc)
     level = min(given + 1, len(blank.hints))
     if warning is None:
-        history.record_hint(folder, attempt, link, level)
+        warning = history.record_hint(folder, attempt, link, level)  # None once recorded
     return Hint(link=link, blank=blank, level=level, text=blank.hints[level - 1], warning=warning)

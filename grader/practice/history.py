@@ -5,23 +5,53 @@ exercise, time, a JSON payload) plus a row in a typed table that makes the stats
 Each record is one transaction in WAL mode, so two commands writing at once wait for each
 other (busy_timeout) and a command killed mid-write leaves the history as it was before.
 
-Recording is best effort: the record_* functions never stop a command. When the history
-cannot be written they print one warning on stderr and return False. The query functions
-raise HistoryError, whose message names the file and says what to do.
+Recording is best effort: the record_* functions never stop a command. They return None
+when the row is written, else the one-line warning for the command to show. The query
+functions raise HistoryError, whose message names the file and says what to do.
+
+The history may have come with the workspace from anywhere (a zip, a clone), so it is
+opened only as a regular file reached without a symbolic link (`.drill`, the database and
+SQLite's -wal, -shm and -journal files beside it; SQLite is told `nofollow` as well): a
+pipe or a device there is refused, never opened, and no write goes through a link. SQLite
+reads it page by page, so its size needs no bound.
+
+Who may unlock `drill solution` (has_passed): only a pass this grader recorded. Each grade
+row carries an HMAC-SHA256 of what it says (exercise, source, time, score, verdict...),
+keyed with a secret kept outside the workspace, in a file of the user's own
+(key_path(): $DRILL_KEY_FILE, else $XDG_CONFIG_HOME/backprop-drill/history.key, else
+~/.config/...; made on first use, mode 0600, owned by the user). A row without a MAC that
+matches is still history (stats count it) but never unlocks the reference.
+
+Why that holds: a row is only as good as the hand that could compute its MAC. An attempt
+graded behind the isolation boundary (`namespaces` or `uid`) sees neither the workspace nor
+the key; a history shipped in a zip, cloned, or copied from another user was keyed with
+another secret (or none); rows written or edited with the sqlite3 shell have no MAC; and
+changing a row's verdict, exercise or source breaks its MAC. What it does not protect
+against: code that runs as the user and can read the key, i.e. the user (who may pass
+--force anyway: the gate is a practice aid, not a secret) or an attempt graded with
+`process` isolation (the same user, no private folder), which can read the key and forge a
+row. Copying one's own history between one's own workspaces keeps its passes: they are the
+user's own.
 """
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
+import os
+import secrets
 import sqlite3
-import sys
+import stat
+import urllib.parse
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from grader import files
 from grader.practice import workspace
 
 FILE_NAME = "history.sqlite"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: grades.mac
 BUSY_TIMEOUT_MS = 10_000
 
 # Check statuses kept per grade: the check passed, it judged a wrong value, or it judged
@@ -60,7 +90,8 @@ CREATE TABLE grades (
     max_score REAL NOT NULL,
     passed INTEGER NOT NULL,
     elapsed REAL,                  -- seconds since drill start (or since the injection)
-    error_kind TEXT
+    error_kind TEXT,
+    mac TEXT                       -- HMAC of the row (grade_mac), NULL when the key was not at hand
 );
 CREATE TABLE grade_checks (
     event_id INTEGER NOT NULL REFERENCES grades(event_id),
@@ -101,15 +132,35 @@ def _fail(db: Path, exc: Exception) -> HistoryError:
     return HistoryError(f"the history {db} is unreadable ({exc}); move it away to start a new one")
 
 
+def _check_files(folder: Path) -> None:
+    """HistoryError unless `.drill` is a real folder and the database and SQLite's files
+    beside it are regular files (or missing): never a link, a pipe or a device."""
+    db = path_of(folder)
+    try:
+        files.check_no_links(folder, db)
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            part = db.with_name(db.name + suffix)
+            try:
+                mode = os.lstat(part).st_mode
+            except FileNotFoundError:
+                continue
+            if not stat.S_ISREG(mode):
+                raise files.Refused(part, f"is {files.kind(mode)}, not a regular file")
+    except OSError as exc:
+        raise _fail(db, exc) from None
+
+
 def _connect(folder: Path, create: bool) -> sqlite3.Connection:
     db = path_of(folder)
+    _check_files(folder)
     if not create and not db.exists():
         raise FileNotFoundError(db)
-    if create:
-        db.parent.mkdir(parents=True, exist_ok=True)
     try:
-        conn = sqlite3.connect(db, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
-    except sqlite3.Error as exc:
+        if create:
+            files.make_folders(folder, db.parent)
+        uri = "file:" + urllib.parse.quote(str(db)) + "?nofollow=1"
+        conn = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+    except (sqlite3.Error, OSError) as exc:
         raise _fail(db, exc) from None
     try:
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
@@ -136,17 +187,20 @@ def _migrate(conn: sqlite3.Connection, db: Path, create: bool) -> None:
         raise HistoryError(f"the history {db} was written by a newer drill (schema {version}, "
                            f"this one reads {SCHEMA_VERSION}); upgrade backprop-drill")
     if not create:
-        return  # an empty history, read only: nothing to migrate
+        return  # read only: an empty history, or an older one read as it is
     conn.execute("BEGIN IMMEDIATE")
     try:
-        if conn.execute("PRAGMA user_version").fetchone()[0] == 0:  # not made by another process meanwhile
+        version = conn.execute("PRAGMA user_version").fetchone()[0]  # another process may have migrated it
+        if version == 0:
             if conn.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table'").fetchone()[0]:
                 raise HistoryError(f"the history {db} holds tables of some other program; "
                                    "move it away to start a new one")
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
                     conn.execute(statement)
-            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        elif version == 1:
+            conn.execute("ALTER TABLE grades ADD COLUMN mac TEXT")  # older passes unlock nothing
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")
@@ -194,16 +248,74 @@ def _stamp(at: datetime | None) -> str:
 
 
 def _best_effort(record):
-    """Make a writer report a failure on stderr and return False instead of raising."""
-    def wrapper(*args, **kwargs) -> bool:
+    """Make a writer return None when it wrote, else a one-line warning, instead of raising.
+    (A writer may return a warning of its own: something was recorded, not all of it.)"""
+    def wrapper(*args, **kwargs) -> str | None:
         try:
-            record(*args, **kwargs)
+            return record(*args, **kwargs)
         except (HistoryError, OSError, sqlite3.Error, ValueError) as exc:
-            print(f"drill: warning: not recorded in the history: {exc}", file=sys.stderr)
-            return False
-        return True
+            return f"not recorded in the history: {exc}"
     wrapper.__name__, wrapper.__doc__ = record.__name__, record.__doc__
     return wrapper
+
+
+# ------------------------------------------------------------------------ the key
+
+KEY_ENV = "DRILL_KEY_FILE"
+KEY_BYTES = 32
+_MAC_FIELDS = ("exercise", "at", "file", "source", "attempt", "score", "max_score", "passed", "error_kind")
+
+
+def key_path() -> Path:
+    """Where the user's history key is kept: outside every workspace, in the user's own files."""
+    if os.environ.get(KEY_ENV):
+        return Path(os.environ[KEY_ENV])
+    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    return Path(base) / "backprop-drill" / "history.key"
+
+
+def _make_key(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    except FileExistsError:  # made by another command meanwhile
+        return
+    with os.fdopen(fd, "w", encoding="ascii") as f:
+        f.write(secrets.token_hex(KEY_BYTES) + "\n")
+
+
+def user_key(create: bool) -> bytes | None:
+    """The user's history key (made first when missing and create); None when there is none.
+    HistoryError when the file is not a private regular file of this user's."""
+    path = key_path()
+    try:
+        if create and not os.path.lexists(path):
+            _make_key(path)
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise HistoryError(f"the history key {path} cannot be read ({exc.strerror or exc})") from None
+    with os.fdopen(fd, "rb") as f:
+        mode = os.fstat(fd)
+        if not stat.S_ISREG(mode.st_mode) or mode.st_mode & 0o077 or mode.st_uid != os.getuid():
+            raise HistoryError(f"the history key {path} is not a private file of yours (mode 0600); "
+                               "remove it, and a new one is made (earlier passes then unlock nothing)")
+        text = f.read(4 * KEY_BYTES).strip()
+    try:
+        key = bytes.fromhex(text.decode("ascii"))
+    except (UnicodeDecodeError, ValueError):
+        key = b""
+    if len(key) != KEY_BYTES:
+        raise HistoryError(f"the history key {path} is damaged; remove it, and a new one is made")
+    return key
+
+
+def grade_mac(key: bytes, row: dict) -> str:
+    """The HMAC of a grade row: of its fields in _MAC_FIELDS, as canonical JSON."""
+    row = {**row, "score": float(row["score"]), "max_score": float(row["max_score"]), "passed": int(row["passed"])}
+    message = json.dumps([row.get(name) for name in _MAC_FIELDS], separators=(",", ":"), default=str)
+    return hmac.new(key, b"drill-grade-1\x00" + message.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
 # ------------------------------------------------------------------------ writing
@@ -261,13 +373,22 @@ def classify(path: Path, at: datetime | None = None) -> Graded | None:
     return Graded(folder, "file")
 
 
+def _grade_key() -> tuple[bytes | None, str | None]:
+    """The key to sign a grade with, or None and why not."""
+    try:
+        return user_key(create=True), None
+    except (HistoryError, OSError) as exc:
+        return None, str(getattr(exc, "strerror", None) or exc)
+
+
 @_best_effort
-def record_grade(path: Path, report, at: datetime | None = None) -> None:
-    """`drill grade` graded path; recorded in the workspace around path (if there is one)."""
+def record_grade(path: Path, report, at: datetime | None = None) -> str | None:
+    """`drill grade` graded path; recorded in the workspace around path (if there is one),
+    signed with the user's key (see the module's docstring) when it is at hand."""
     at = at or workspace.now()
     graded = classify(path, at)
     if graded is None:
-        return
+        return None
     if graded.source == "attempt" and report.elapsed is not None:
         # the instant the grade measured its time (and its budget) at, not the end of grading:
         # `drill stats` must give the verdict on the budget that `drill grade` gave
@@ -278,22 +399,30 @@ def record_grade(path: Path, report, at: datetime | None = None) -> None:
     except ValueError:
         shown = str(path)
     statuses = {c.name: check_status(c) for c in report.checks}
+    signed = {"exercise": report.exercise, "at": at.isoformat(), "file": shown, "source": graded.source,
+              "attempt": attempt.started_at if attempt else None, "score": report.score,
+              "max_score": report.max_score, "passed": int(report.passed),
+              "error_kind": (report.error or {}).get("kind")}
+    key, why = _grade_key()
 
     def rows(conn):
         payload = report.to_dict()
         payload.update(source=graded.source, statuses=statuses, elapsed_seconds=graded.elapsed)
-        event = _event(conn, "grade", report.exercise, at.isoformat(), payload)
+        event = _event(conn, "grade", report.exercise, signed["at"], payload)
         conn.execute(
-            "INSERT INTO grades VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (event, report.exercise, at.isoformat(), shown, graded.source,
-             attempt.started_at if attempt else None, json.dumps(attempt.links) if attempt else None,
+            "INSERT INTO grades VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (event, report.exercise, signed["at"], shown, graded.source, signed["attempt"],
+             json.dumps(attempt.links) if attempt else None,
              attempt.timed_minutes if attempt else None, injected.get("bug"), injected.get("at"),
              int(bool(injected.get("hidden"))) if injected else None,
-             report.score, report.max_score, int(report.passed), graded.elapsed,
-             (report.error or {}).get("kind")))
+             report.score, report.max_score, signed["passed"], graded.elapsed, signed["error_kind"],
+             grade_mac(key, signed) if key else None))
         conn.executemany("INSERT INTO grade_checks VALUES (?, ?, ?)",
                          [(event, name, status) for name, status in statuses.items()])
     _write(graded.folder, rows)
+    if key is None and report.passed and graded.source == "attempt":
+        return f"this pass is recorded, but cannot unlock `drill solution`: {why}"
+    return None
 
 
 @_best_effort
@@ -447,7 +576,19 @@ def last_grade(folder: Path, attempt: workspace.Attempt) -> dict | None:
 
 
 def has_passed(folder: Path, exercise: str) -> bool:
-    """Whether an attempt of exercise written from the stub has ever passed in this workspace."""
-    return bool(_read(folder, lambda conn: conn.execute(
-        "SELECT 1 FROM grades WHERE exercise = ? AND source = 'attempt' AND passed = 1 LIMIT 1",
-        (exercise,)).fetchone()))
+    """Whether an attempt of exercise written from the stub has passed in this workspace, by
+    a grade this grader recorded: its row's MAC matches under the user's key (see the
+    module's docstring). HistoryError when the history or the key cannot be read."""
+    key = user_key(create=False)
+    if key is None:
+        return False
+
+    def query(conn):
+        if conn.execute("PRAGMA user_version").fetchone()[0] < 2:
+            return False  # written before rows were signed: nothing to go on
+        rows = conn.execute("SELECT exercise, at, file, source, attempt, score, max_score, passed, error_kind, mac "
+                            "FROM grades WHERE exercise = ? AND source = 'attempt' AND passed = 1 "
+                            "AND mac IS NOT NULL", (exercise,))
+        return any(hmac.compare_digest(grade_mac(key, dict(r)), str(r["mac"])) for r in rows)
+
+    return bool(_read(folder, query))

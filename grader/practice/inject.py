@@ -8,11 +8,10 @@ which `drill grade` names it. Code given with --from must pass `drill grade` fir
 from __future__ import annotations
 
 import random
-import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from grader import catalog
+from grader import catalog, files
 from grader.practice import history, workspace
 from grader.catalog import mutate, stubgen
 from grader.catalog.mutants import fitting_bugs, mutant
@@ -41,6 +40,7 @@ class Injected:
     bug: catalog.Bug
     hidden: bool
     backup: Path | None
+    warnings: list[str] = field(default_factory=list)  # one line each, for the command to show
 
 
 def _exercise(exercise_id: str | None) -> catalog.Exercise:
@@ -51,14 +51,18 @@ def _exercise(exercise_id: str | None) -> catalog.Exercise:
 
 
 def _read_attempt(path: Path) -> str:
+    from grader.judge.source import MAX_FILE_BYTES
+
     if not path.exists():
         raise InjectUsageError(f"no such file: {path}")
     if not path.is_file():
         raise InjectUsageError(f"{path} is not a file")
-    try:
-        return path.read_text(encoding="utf-8")
+    try:  # named by the user: a link is followed, but a pipe swapped in never blocks
+        return files.read_bounded(path, MAX_FILE_BYTES, follow=True).decode("utf-8")
     except UnicodeDecodeError:
         raise InjectError(f"{path} is not UTF-8 text, so it cannot be Python source") from None
+    except files.Refused as exc:
+        raise InjectUsageError(str(exc)) from None
     except OSError as exc:
         raise InjectError(f"cannot read {path}: {exc.strerror or exc}") from None
 
@@ -115,8 +119,8 @@ def inject(exercise_id: str | None = None, bug_id: str | None = None, *, from_pa
     else:
         _require_passing(from_path, exercise)
 
-    path = (out or Path(f"{exercise.id}_bug.py")).resolve()
-    if path.is_dir():
+    path = files.output_path(out or Path(f"{exercise.id}_bug.py"))  # a link there is replaced, not followed
+    if path.is_dir() and not path.is_symlink():
         raise InjectError(f"{path} is a folder; pass --out with a file name")
     folder = _workspace_for(path)
     try:
@@ -133,13 +137,15 @@ def inject(exercise_id: str | None = None, bug_id: str | None = None, *, from_pa
         state[STATE_KEY] = injected = injected if isinstance(injected, dict) else {}
         injected[_key(path, folder)] = entry
 
+    notes: list[str] = []
     try:
-        workspace.update_state(folder, record)
+        workspace.update_state(folder, record, notes)
     except (OSError, workspace.WorkspaceError) as exc:
         raise InjectError(f"wrote {path}, but cannot record it in {folder / workspace.STATE_DIR}: "
                           f"{getattr(exc, 'strerror', None) or exc}") from None
-    history.record_inject(folder, _key(path, folder), entry)  # best effort
-    return Injected(path=path, exercise=exercise, bug=bug, hidden=bug_id is None, backup=saved)
+    warning = history.record_inject(folder, _key(path, folder), entry)  # best effort
+    return Injected(path=path, exercise=exercise, bug=bug, hidden=bug_id is None, backup=saved,
+                    warnings=notes + ([warning] if warning else []))
 
 
 def _require_passing(path: Path, exercise: catalog.Exercise) -> None:
@@ -175,6 +181,7 @@ class Revealed:
     path: Path
     bug: catalog.Bug
     at: str
+    warnings: list[str] = field(default_factory=list)  # one line each, for the command to show
 
 
 def reveal(path: Path | None = None, start: Path | None = None) -> Revealed:
@@ -216,14 +223,16 @@ def reveal(path: Path | None = None, start: Path | None = None) -> Revealed:
     except KeyError:
         raise InjectError(f"{path} was given the bug {bug_id!r}, which the catalogue no longer has") from None
     injected_at = str(entry.get("at", ""))
+    warnings = []
     if entry.get("hidden"):
-        _unhide(folder, key, injected_at)
-        history.record_reveal(folder, key, bug.exercise, injected_at)  # best effort
-    return Revealed(path=path, bug=bug, at=injected_at)
+        warnings = [w for w in (_unhide(folder, key, injected_at),
+                                history.record_reveal(folder, key, bug.exercise, injected_at)) if w]
+    return Revealed(path=path, bug=bug, at=injected_at, warnings=warnings)
 
 
-def _unhide(folder: Path, key: str, injected_at: str) -> None:
-    """The bug in key is hidden no more: `drill grade` names it from now on."""
+def _unhide(folder: Path, key: str, injected_at: str) -> str | None:
+    """The bug in key is hidden no more: `drill grade` names it from now on. Returns None,
+    or a warning when that cannot be recorded (the answer is shown all the same)."""
     def change(state):
         entry = (state.get(STATE_KEY) or {}).get(key)
         if isinstance(entry, dict) and str(entry.get("at", "")) == injected_at:
@@ -232,6 +241,7 @@ def _unhide(folder: Path, key: str, injected_at: str) -> None:
 
     try:
         workspace.update_state(folder, change)
-    except (OSError, workspace.WorkspaceError) as exc:  # the answer is shown all the same
-        print(f"drill: warning: the reveal is not recorded in {folder / workspace.STATE_DIR}: "
-              f"{getattr(exc, 'strerror', None) or exc}", file=sys.stderr)
+    except (OSError, workspace.WorkspaceError) as exc:
+        return (f"the reveal is not recorded in {folder / workspace.STATE_DIR}: "
+                f"{getattr(exc, 'strerror', None) or exc}")
+    return None

@@ -1,7 +1,7 @@
 """`drill solution`: the reference solution, once the exercise is passed (or on request)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader import catalog
@@ -19,12 +19,15 @@ class Shown:
     text: str
     forced: bool  # shown before the exercise was passed here
     folder: Path | None  # the workspace whose history has the view; None outside any: not recorded
+    warnings: list[str] = field(default_factory=list)  # one line each, for the command to show
 
 
 def reveal_solution(exercise_id: str | None = None, force: bool = False, start: Path | None = None) -> Shown:
     """The reference of exercise (default: the current attempt's), if passed here or forced.
 
-    Every view is recorded in the history of the workspace, when there is one.
+    Passed here means a pass that this grader recorded and signed (history.has_passed): a
+    row that an attempt, a shipped `.drill/` or a hand edit put in the history does not
+    count. Every view is recorded in the history of the workspace, when there is one.
     """
     folder = workspace.find(start)
     if exercise_id is None and folder is not None:
@@ -50,7 +53,6 @@ def reveal_solution(exercise_id: str | None = None, force: bool = False, start: 
         raise SolutionError(f"no workspace here, so there is no pass of {exercise.id} to go on. "
                             "Run it where you did `drill start`, or pass --force to see the reference "
                             "(nothing is recorded outside a workspace)")
-    if folder is not None:
-        history.record_solution_view(folder, exercise.id, forced=not passed)  # best effort
+    warning = history.record_solution_view(folder, exercise.id, forced=not passed) if folder else None
     text = stubgen.strip_markers(exercise.solution_path.read_text(encoding="utf-8"))
-    return Shown(exercise=exercise, text=text, forced=not passed, folder=folder)
+    return Shown(exercise=exercise, text=text, forced=not passed, folder=folder, warnings=[warning] if warning else [])

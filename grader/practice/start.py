@@ -1,7 +1,7 @@
 """`drill start`: write an exercise's stub into a workspace and note when the drill began."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader import catalog
@@ -23,6 +23,7 @@ class Started:
     exercise: catalog.Exercise
     links: list[str]
     backup: Path | None
+    warnings: list[str] = field(default_factory=list)  # one line each, for the command to show
 
 
 def parse_links(exercise: catalog.Exercise, links: str | None) -> list[str]:
@@ -63,15 +64,17 @@ def start(exercise_id: str | None, folder: Path, force: bool = False, links: str
                          "(the old file is kept in .drill/backups/).") from None
     except workspace.WorkspaceError as exc:
         raise StartError(str(exc)) from None
+    notes: list[str] = []
     try:
         attempt = workspace.Attempt(
             exercise=exercise.id, file=exercise.solution, started_at=workspace.now().isoformat(),
             links=open_links, timed_minutes=timed_minutes)
-        workspace.record_start(folder, attempt)
+        workspace.record_start(folder, attempt, notes)
     except (OSError, workspace.WorkspaceError) as exc:
         raise StartError(f"wrote {path}, but cannot record it: {getattr(exc, 'strerror', None) or exc}") from None
-    history.record_start(folder, attempt)  # best effort: a broken history only warns
-    return Started(path=path, exercise=exercise, links=open_links, backup=saved)
+    warning = history.record_start(folder, attempt)  # best effort: a broken history only warns
+    return Started(path=path, exercise=exercise, links=open_links, backup=saved,
+                   warnings=notes + ([warning] if warning else []))
 
 
 def _weakest(exercise: catalog.Exercise, folder: Path) -> list[str]:
