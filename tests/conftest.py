@@ -42,3 +42,21 @@ def exercise() -> catalog.Exercise:
 @pytest.fixture(scope="session")
 def reference(exercise):
     return load_reference(exercise)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_history_key(tmp_path_factory):
+    """The key that signs recorded grades lives in a folder of the test session, never in the
+    home folder of whoever runs the tests (subprocesses inherit it through the environment)."""
+    import os
+
+    from grader.practice import history
+
+    key = tmp_path_factory.mktemp("history-key") / "history.key"
+    old = os.environ.get(history.KEY_ENV)
+    os.environ[history.KEY_ENV] = str(key)
+    yield key
+    if old is None:
+        os.environ.pop(history.KEY_ENV, None)
+    else:
+        os.environ[history.KEY_ENV] = old
