@@ -76,6 +76,7 @@ def command(paths, exercise_id, as_json, fmt, csv_path, plot_path, jobs, points,
         _grade_many(paths, exercise_id, fmt, csv_path, plot_path, jobs, limits)
     path = _one_path(paths, exercise_id)
     _check_output_paths([path], csv_path, plot_path)
+    _require_notebook([path])
     try:
         report = grade_attempt(path, exercise_id, limits)
     except GradeUsageError as exc:
@@ -109,6 +110,7 @@ def _grade_many(paths, exercise_id, fmt, csv_path, plot_path, jobs, limits):
         for problem in unreadable:
             click.echo(f"drill: warning: left out a folder that cannot be read: {problem}", err=True)
         _check_output_paths(files, csv_path, plot_path)
+        _require_notebook(files)
         plan = batch.prepare(files, exercise_id, named=[p for p in paths if p.is_file()])
         progress = batch.Progress(len(plan.files))
         try:
@@ -128,6 +130,17 @@ def _grade_many(paths, exercise_id, fmt, csv_path, plot_path, jobs, limits):
     _show(graded.reports, graded, fmt, None)
     _write_extras(graded.reports, csv_path, plot_path, many=True)
     sys.exit(130 if graded.interrupted else 0 if graded.passed else 1)
+
+
+def _require_notebook(files):
+    """A notebook among the files needs nbformat (the notebook extra): exit 2 when it is missing."""
+    from grader.judge import notebook
+
+    if any(notebook.is_notebook(f) for f in files):
+        try:
+            notebook.require()
+        except notebook.NotebookUnavailable as exc:
+            raise click.UsageError(str(exc)) from None
 
 
 def _check_output_paths(files, csv_path, plot_path):

@@ -1,7 +1,7 @@
 """Grade many attempts at once: which files a command line means, a pool, and a summary.
 
 What a path stands for: a file is graded whatever its name; a folder stands for every
-`*.py` file below it, at any depth (a course export keeps each student in a folder of
+`*.py` file and `*.ipynb` notebook below it, at any depth (a course export keeps each student in a folder of
 their own), in path order, skipping hidden folders (`.git`, `.venv`), `__pycache__` and
 virtual environments (a folder holding `pyvenv.cfg`). A file reached twice is graded once.
 A path that does not exist, or a folder with no `.py` file, is a usage error found before
@@ -27,6 +27,9 @@ from grader.judge.report import CheckResult, Report
 from grader.run.sandbox import Limits
 
 
+BATCH_SUFFIXES = (".py", ".ipynb")  # what a folder of submissions stands for: Python files and notebooks
+
+
 class BatchUsageError(Exception):
     """The batch cannot start: a path that does not exist, a folder with nothing to grade."""
 
@@ -47,9 +50,11 @@ def _skipped(folder: Path) -> bool:
         return False
 
 
-def attempt_files(folder: Path, unreadable: list[str] | None = None) -> list[Path]:
-    """Every *.py file below folder that could be an attempt, in path order. A folder that
-    cannot be read is noted in unreadable (a message each) and left out, never fatal."""
+def attempt_files(folder: Path, unreadable: list[str] | None = None, suffixes: tuple[str, ...] = (".py",)
+                  ) -> list[Path]:
+    """Every *.py file (every file ending in one of suffixes) below folder that could be an
+    attempt, in path order. A folder that cannot be read is noted in unreadable (a message
+    each) and left out, never fatal."""
     found = []
 
     def note(exc: OSError) -> None:
@@ -58,7 +63,7 @@ def attempt_files(folder: Path, unreadable: list[str] | None = None) -> list[Pat
 
     for root, dirs, files in os.walk(folder, onerror=note):
         dirs[:] = [d for d in dirs if not _skipped(Path(root) / d)]
-        found += [Path(root) / f for f in files if f.endswith(".py") and not f.startswith(".")]
+        found += [Path(root) / f for f in files if f.endswith(suffixes) and not f.startswith(".")]
     return sorted(found)
 
 
@@ -72,9 +77,9 @@ def expand(paths: Iterable[Path], unreadable: list[str] | None = None) -> list[P
     out: list[Path] = []
     seen: set[Path] = set()
     for path in paths:
-        found = attempt_files(path, unreadable) if path.is_dir() else [path]
+        found = attempt_files(path, unreadable, BATCH_SUFFIXES) if path.is_dir() else [path]
         if not found:
-            raise BatchUsageError(f"{path} holds no .py file to grade")
+            raise BatchUsageError(f"{path} holds no .py file (nor .ipynb notebook) to grade")
         for f in found:
             key = f.resolve()
             if key not in seen:
