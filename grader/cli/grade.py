@@ -31,12 +31,15 @@ def limit_options(f):
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Also draw a picture (.png, .svg, .pdf): for one file its loss curve and decision "
                    "boundary, for several a heatmap of the checks that fail. Needs matplotlib.")
+@click.option("--html", "html_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write one self-contained HTML page (opens offline): the summary, a heatmap of the "
+                   "checks that fail, a sortable row per file with its full report folded underneath.")
 @click.option("--jobs", "-j", type=click.IntRange(1, 1024), metavar="N",
               help="Attempts graded at once (default: one per CPU).")
 @click.option("--points", type=click.FloatRange(0, min_open=True), default=settings.GRADESCOPE_POINTS, show_default=True,
               help="With --format gradescope: what the assignment is worth; scores are scaled to it.")
 @limit_options
-def command(paths, exercise_id, as_json, fmt, csv_path, plot_path, jobs, points, timeout, memory_mb):
+def command(paths, exercise_id, as_json, fmt, csv_path, plot_path, html_path, jobs, points, timeout, memory_mb):
     """Grade attempts: every link on its own, finite differences, XOR training.
 
     With no PATH, grades the attempt that `drill start` wrote in this workspace. A FOLDER
@@ -54,6 +57,7 @@ def command(paths, exercise_id, as_json, fmt, csv_path, plot_path, jobs, points,
       drill grade
       drill grade mlp_backprop.py --json
       drill grade submissions/ --csv grades.csv --plot failures.png
+      drill grade submissions/ --html report.html
       drill grade submissions/*/mlp_backprop.py --format junit > junit.xml
       drill grade mlp_backprop.py --format gradescope --points 20
     """
@@ -73,9 +77,9 @@ def command(paths, exercise_id, as_json, fmt, csv_path, plot_path, jobs, points,
         except plot.PlotUnavailable as exc:
             raise click.UsageError(str(exc)) from None
     if len(paths) > 1 or any(p.is_dir() for p in paths):
-        _grade_many(paths, exercise_id, fmt, csv_path, plot_path, jobs, limits)
+        _grade_many(paths, exercise_id, fmt, (csv_path, plot_path, html_path), jobs, limits)
     path = _one_path(paths, exercise_id)
-    _check_output_paths([path], csv_path, plot_path)
+    _check_output_paths([path], csv_path, plot_path, html_path)
     _require_notebook([path])
     try:
         report = grade_attempt(path, exercise_id, limits)
@@ -89,6 +93,7 @@ def command(paths, exercise_id, as_json, fmt, csv_path, plot_path, jobs, points,
     if fmt == "text" and (budget := budget_for(path, report)):
         click.echo(budget)
     _write_extras([report], csv_path, plot_path)
+    _write_html([report], None, html_path)
     sys.exit(0 if report.passed else 1)
 
 
@@ -98,9 +103,10 @@ def _format(fmt, as_json):
     return "json" if as_json else (fmt or "text")
 
 
-def _grade_many(paths, exercise_id, fmt, csv_path, plot_path, jobs, limits):
+def _grade_many(paths, exercise_id, fmt, outputs, jobs, limits):
     from grader.course import batch
 
+    csv_path, plot_path, html_path = outputs
     if fmt == "gradescope":
         raise click.UsageError("--format gradescope grades one submission (Gradescope runs one container "
                                "per submission: see `drill gradescope-bundle`); for a batch use --csv or --json")
@@ -109,7 +115,7 @@ def _grade_many(paths, exercise_id, fmt, csv_path, plot_path, jobs, limits):
         files = batch.expand(paths, unreadable)
         for problem in unreadable:
             click.echo(f"drill: warning: left out a folder that cannot be read: {problem}", err=True)
-        _check_output_paths(files, csv_path, plot_path)
+        _check_output_paths(files, csv_path, plot_path, html_path)
         _require_notebook(files)
         plan = batch.prepare(files, exercise_id, named=[p for p in paths if p.is_file()])
         progress = batch.Progress(len(plan.files))
@@ -129,6 +135,7 @@ def _grade_many(paths, exercise_id, fmt, csv_path, plot_path, jobs, limits):
                    "the results below are theirs.", err=True)
     _show(graded.reports, graded, fmt, None)
     _write_extras(graded.reports, csv_path, plot_path, many=True)
+    _write_html(graded.reports, graded.summary(), html_path)
     sys.exit(130 if graded.interrupted else 0 if graded.passed else 1)
 
 
@@ -143,19 +150,19 @@ def _require_notebook(files):
             raise click.UsageError(str(exc)) from None
 
 
-def _check_output_paths(files, csv_path, plot_path):
-    """--csv and --plot write a regular file of their own: never an attempt, a .py file, a
+def _check_output_paths(files, csv_path, plot_path, html_path=None):
+    """--csv, --plot and --html write a regular file of their own: never an attempt, a .py file, a
     device, a pipe or a folder. A symlink is written through (its target is replaced)."""
     graded = {Path(f).resolve() for f in files}
-    for option, out in (("--csv", csv_path), ("--plot", plot_path)):
+    for option, out in (("--csv", csv_path), ("--plot", plot_path), ("--html", html_path)):
         if out is None:
             continue
         target = out.resolve()
         if target in graded:
             raise click.UsageError(f"{option} {out} is one of the attempts being graded; name another file")
-        if target.suffix == ".py":
-            raise click.UsageError(f"{option} {out} is a .py file, perhaps someone's code; name a .csv or "
-                                   "picture file")
+        if target.suffix in (".py", ".ipynb"):
+            raise click.UsageError(f"{option} {out} is a {target.suffix} file, perhaps someone's code; name "
+                                   "a .csv, .html or picture file")
         if target.exists() and not target.is_file():
             raise click.UsageError(f"{option} {out} exists and is not a regular file; name another file")
         if not target.parent.is_dir():
@@ -203,6 +210,20 @@ def _write_extras(reports, csv_path, plot_path, many=False):
 
         drawn = plot.heatmap(reports, plot_path) if many else plot.convergence(reports[0], plot_path)
         click.echo(f"Drew {drawn}.", err=True)
+
+
+def _write_html(reports, summary, html_path):
+    """--html: the page of html_report.render, replacing a report written before (as --csv does)."""
+    if html_path is None:
+        return
+    from grader import files
+    from grader.course import html_report
+
+    try:
+        files.write_atomic(html_path.resolve(), html_report.render(reports, summary), overwrite=True)
+    except OSError as exc:
+        raise click.ClickException(f"cannot write {html_path}: {exc.strerror or exc}") from None
+    click.echo(f"Wrote {html_path}: one row per attempt, each with its full report.", err=True)
 
 
 def _one_path(paths, exercise_id):
