@@ -5,7 +5,7 @@ import click
 
 from grader import settings
 
-FORMATS = ("text", "json", "gradescope", "junit")
+FORMATS = ("text", "json", "gradescope", "junit", "prairielearn")
 
 
 def limit_options(f):
@@ -25,7 +25,8 @@ def limit_options(f):
 @click.option("--format", "fmt", type=click.Choice(FORMATS), help="What to print on stdout (default: text). "
               "json: for one FILE exactly its report (SPEC §4); for a folder or several files one object "
               '{"results": [a report per file], "summary": {...}}. gradescope: Gradescope\'s results.json '
-              "(one FILE). junit: JUnit XML, a testsuite per file, a testcase per check.")
+              "(one FILE). junit: JUnit XML, a testsuite per file, a testcase per check. prairielearn: "
+              "PrairieLearn's results.json, score in [0, 1] (one FILE).")
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write one row per file (score, verdict, points of each check) to this CSV file.")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False, path_type=Path),
@@ -60,6 +61,7 @@ def command(paths, exercise_id, as_json, fmt, csv_path, plot_path, html_path, jo
       drill grade submissions/ --html report.html
       drill grade submissions/*/mlp_backprop.py --format junit > junit.xml
       drill grade mlp_backprop.py --format gradescope --points 20
+      drill grade mlp_backprop.py --format prairielearn
     """
     from grader.judge.grade import GradeUsageError
     from grader.practice.grading import grade_attempt
@@ -107,6 +109,10 @@ def _grade_many(paths, exercise_id, fmt, outputs, jobs, limits):
     from grader.course import batch
 
     csv_path, plot_path, html_path = outputs
+    if fmt == "prairielearn":
+        raise click.UsageError("--format prairielearn grades one submission (PrairieLearn runs one container "
+                               "per submission: see `drill prairielearn-question`); for a batch use --csv, "
+                               "--json or --html")
     if fmt == "gradescope":
         raise click.UsageError("--format gradescope grades one submission (Gradescope runs one container "
                                "per submission: see `drill gradescope-bundle`); for a batch use --csv or --json")
@@ -185,6 +191,10 @@ def _show(reports, graded, fmt, points):
                    json.dumps(graded.to_dict(), indent=2, allow_nan=False, default=str))
     elif fmt == "gradescope":
         click.echo(json.dumps(formats.gradescope(reports[0], points), indent=2, allow_nan=False, default=str))
+    elif fmt == "prairielearn":
+        from grader.course import prairielearn
+
+        click.echo(json.dumps(prairielearn.results(reports[0]), indent=2, allow_nan=False, default=str))
     elif fmt == "junit":
         click.echo(formats.junit(reports), nl=False)
     else:
