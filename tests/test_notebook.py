@@ -64,6 +64,9 @@ def test_lines_in_messages_and_tracebacks_name_the_cell():
     assert notebook.relabel_text(text, converted, "attempt.py") == (
         'raised NameError at cell 3, line 1: x; File "attempt.ipynb", cell 2, line 2, in f; '
         'File "/usr/lib/np.py", line 2')
+    warning = "/tmp/drill-x/attempt.py:4: RuntimeWarning: overflow; /usr/lib/np.py:5: x"
+    assert notebook.relabel_text(warning, converted, "attempt.py") == (
+        "attempt.ipynb, cell 3, line 1: RuntimeWarning: overflow; /usr/lib/np.py:5: x")
 
 
 # ---------------------------------------------------------------- drill start --notebook

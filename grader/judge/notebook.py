@@ -165,7 +165,8 @@ def left_out_note(converted: Converted) -> str | None:
 
 
 _AT_LINE = re.compile(r"\bat line (\d+)")
-_FRAME = re.compile(r'File "([^"]*)", line (\d+)')
+_FRAME = re.compile(r'File "([^"]*)", line (\d+)')  # a traceback's frame
+_WARNING = re.compile(r'([^\s:"]+):(\d+):')  # a warning's origin, path:line:
 
 
 def relabel_text(text: str, converted: Converted, python_name: str) -> str:
@@ -180,7 +181,13 @@ def relabel_text(text: str, converted: Converted, python_name: str) -> str:
             return match[0]
         return f'File "{Path(python_name).stem}{SUFFIX}", cell {found[0]}, line {found[1]}'
 
-    return _FRAME.sub(frame, _AT_LINE.sub(at, text))
+    def origin(match):
+        found = converted.where(int(match[2]))
+        if Path(match[1]).name != python_name or found is None:
+            return match[0]
+        return f"{Path(python_name).stem}{SUFFIX}, cell {found[0]}, line {found[1]}:"
+
+    return _WARNING.sub(origin, _FRAME.sub(frame, _AT_LINE.sub(at, text)))
 
 
 def relabel(report: Report, converted: Converted, python_name: str) -> None:
