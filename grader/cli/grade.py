@@ -50,8 +50,9 @@ def command(paths, exercise_id, as_json, fmt, csv_path, plot_path, html_path, jo
     it never stops the others.
 
     Exit status: 0 every attempt passed, 1 one was graded and did not pass, 2 used wrongly
-    (no such file or folder, unknown exercise, --plot without matplotlib), 130 a batch
-    stopped by Ctrl-C (what was graded before it is shown).
+    (no such file or folder, a file that is neither .py nor .ipynb, unknown exercise, --plot
+    without matplotlib), 130 stopped by Ctrl-C (a batch shows what was graded before it).
+    Colour on a terminal only; NO_COLOR=1 turns it off, FORCE_COLOR=1 on in a pipe.
 
     \b
     Examples:
@@ -63,8 +64,6 @@ def command(paths, exercise_id, as_json, fmt, csv_path, plot_path, html_path, jo
       drill grade mlp_backprop.py --format gradescope --points 20
       drill grade mlp_backprop.py --format prairielearn
     """
-    from grader.judge.grade import GradeUsageError
-    from grader.practice.grading import grade_attempt
     from grader.run.sandbox import Limits
 
     fmt = _format(fmt, as_json)
@@ -81,12 +80,10 @@ def command(paths, exercise_id, as_json, fmt, csv_path, plot_path, html_path, jo
     if len(paths) > 1 or any(p.is_dir() for p in paths):
         _grade_many(paths, exercise_id, fmt, (csv_path, plot_path, html_path), jobs, limits)
     path = _one_path(paths, exercise_id)
+    _check_kind([path])
     _check_output_paths([path], csv_path, plot_path, html_path)
     _require_notebook([path])
-    try:
-        report = grade_attempt(path, exercise_id, limits)
-    except GradeUsageError as exc:
-        raise click.UsageError(str(exc)) from None
+    report = _grade_one(path, exercise_id, limits)
     from grader.practice.history import record_grade
     from grader.practice.timing import budget_for
 
@@ -97,6 +94,19 @@ def command(paths, exercise_id, as_json, fmt, csv_path, plot_path, html_path, jo
     _write_extras([report], csv_path, plot_path)
     _write_html([report], None, html_path)
     sys.exit(0 if report.passed else 1)
+
+
+def _grade_one(path, exercise_id, limits):
+    from grader.judge.grade import GradeUsageError
+    from grader.practice.grading import grade_attempt
+
+    try:
+        return grade_attempt(path, exercise_id, limits)
+    except GradeUsageError as exc:
+        raise click.UsageError(str(exc)) from None
+    except KeyboardInterrupt:  # the attempt's processes are stopped on the way out, as in a batch
+        click.echo("Interrupted: the attempt was not graded.", err=True)
+        sys.exit(130)
 
 
 def _format(fmt, as_json):
@@ -116,6 +126,7 @@ def _grade_many(paths, exercise_id, fmt, outputs, jobs, limits):
     if fmt == "gradescope":
         raise click.UsageError("--format gradescope grades one submission (Gradescope runs one container "
                                "per submission: see `drill gradescope-bundle`); for a batch use --csv or --json")
+    _check_kind(paths)
     try:
         unreadable: list[str] = []
         files = batch.expand(paths, unreadable)
@@ -143,6 +154,15 @@ def _grade_many(paths, exercise_id, fmt, outputs, jobs, limits):
     _write_extras(graded.reports, csv_path, plot_path, many=True)
     _write_html(graded.reports, graded.summary(), html_path)
     sys.exit(130 if graded.interrupted else 0 if graded.passed else 1)
+
+
+def _check_kind(paths):
+    """A file named to be graded is a .py file or a .ipynb notebook (a folder picks those itself):
+    anything else is refused before it could be imported as Python."""
+    wrong = [p for p in paths if p.is_file() and p.suffix.lower() not in (".py", ".ipynb")]
+    if wrong:
+        raise click.UsageError(f"{wrong[0]} is neither a .py file nor a .ipynb notebook; an attempt is one "
+                               "of those (rename it if it is Python)")
 
 
 def _require_notebook(files):
@@ -180,9 +200,11 @@ def _show(reports, graded, fmt, points):
 
     from grader.judge.report import render_text
 
-    color = sys.stdout.isatty()
+    from grader.cli.terminal import color as wants_color
+
+    color = wants_color()
     if fmt == "text" and graded is None:  # the common case, without the formats module
-        click.echo(render_text(reports[0], color=color))
+        click.echo(render_text(reports[0], color=color), color=color)  # click strips colour from a pipe unless told
         return
     from grader.course import formats
 
@@ -198,7 +220,7 @@ def _show(reports, graded, fmt, points):
     elif fmt == "junit":
         click.echo(formats.junit(reports), nl=False)
     else:
-        click.echo(formats.batch_table(reports, graded.summary(), color=color))
+        click.echo(formats.batch_table(reports, graded.summary(), color=color), color=color)
 
 
 def _write_extras(reports, csv_path, plot_path, many=False):
