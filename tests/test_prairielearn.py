@@ -166,7 +166,10 @@ def test_a_correct_submission_scores_one(question, tmp_path, exercise):
     assert [t["name"] for t in results["tests"]] == [c.name for c in exercise.checks]
     assert all(t["points"] == t["max_points"] for t in results["tests"])
     assert "Score: 100/100" in run.stdout  # the staff's view in the job's log
-    assert (root / "drill-site" / "grader" / "_data" / "solutions" / exercise.solution).exists()  # from the wheel
+    solution = root / "drill-site" / "grader" / "_data" / "solutions" / exercise.solution
+    assert solution.exists()  # from the wheel
+    for private in (root / "tests" / "wheels", solution.parent.parent):  # the reference is in there
+        assert private.stat().st_mode & 0o077 == 0
 
 
 def test_a_wrong_submission_gets_partial_credit_and_the_diagnosis(question, tmp_path, exercise):

@@ -163,6 +163,9 @@ mkdir -p "$root/results" "$site"
 for wheel in @WHEELS@; do
     "$python" -m zipfile -e "$here/wheels/$wheel" "$site" || break
 done
+# The wheels and the grader's data hold the reference solution: readable by this user only,
+# never by an attempt run as another user.
+chmod -R go-rwx "$here" "$site/grader/_data" 2>/dev/null || true
 PYTHONPATH="$site" "$python" -m grader.course.prairielearn --root "$root" --exercise @EXERCISE@ \
     --timeout @TIMEOUT@ --memory @MEMORY@ && exit 0
 status=$?
