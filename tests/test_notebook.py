@@ -162,3 +162,15 @@ def test_a_batch_takes_notebooks_and_checkpoints_are_left_out(drill, tmp_path, e
     assert result.exit_code == 1, result.output
     rows = {r["file"]: r["passed"] for r in json.loads(result.output)["results"]}
     assert rows == {"subs/ann/hw.ipynb": True, "subs/bob/mlp_backprop.py": False}
+
+
+@pytest.mark.parametrize("exercise_id", sorted(catalog.exercises()))
+def test_every_exercise_works_as_a_notebook(tmp_path, exercise_id):
+    exercise = catalog.exercise(exercise_id)
+    solved = solved_notebook(tmp_path / f"{exercise.id}.ipynb", exercise)
+    stub = tmp_path / "stub" / f"{exercise.id}.ipynb"
+    stub.parent.mkdir()
+    stub.write_text(notebook.from_stub(exercise, stubgen.stub_for(exercise), stub.name), encoding="utf-8")
+    results = {path: CliRunner().invoke(main, ["grade", str(path), "--json"]) for path in (solved, stub)}
+    assert results[solved].exit_code == 0, results[solved].output
+    assert json.loads(results[stub].output)["score"] == 0
