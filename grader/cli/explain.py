@@ -2,11 +2,12 @@ import textwrap
 
 import click
 
+from grader.cli import complete
 from grader import catalog
 
 
 @click.command("explain")
-@click.argument("bug_id", metavar="BUG")
+@click.argument("bug_id", metavar="BUG", shell_complete=complete.bugs)
 def command(bug_id):
     """Explain the catalogued bug BUG: what goes wrong, what you see, how to spot it.
 

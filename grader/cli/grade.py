@@ -3,6 +3,7 @@ from pathlib import Path
 
 import click
 
+from grader.cli import complete
 from grader import settings
 
 FORMATS = ("text", "json", "gradescope", "junit", "prairielearn")
@@ -18,7 +19,7 @@ def limit_options(f):
 
 @click.command("grade")
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
-@click.option("--exercise", "exercise_id", metavar="NAME", help="The exercise the files attempt "
+@click.option("--exercise", "exercise_id", metavar="NAME", shell_complete=complete.exercises, help="The exercise the files attempt "
               "(default: the one `drill start` recorded for the file, else the one its name or its "
               "functions tell, else mlp_backprop).")
 @click.option("--json", "as_json", is_flag=True, help="Same as --format json.")

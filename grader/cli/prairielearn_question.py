@@ -2,11 +2,12 @@ from pathlib import Path
 
 import click
 
+from grader.cli import complete
 from grader.cli.grade import limit_options
 
 
 @click.command("prairielearn-question")
-@click.argument("exercise", required=False)
+@click.argument("exercise", required=False, shell_complete=complete.exercises)
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
               help="The question folder to write (default: a folder named like the exercise).")
 @limit_options

@@ -2,16 +2,17 @@ from pathlib import Path
 
 import click
 
+from grader.cli import complete
 from grader.practice.start import StartError, StartUsageError, start
 from grader.practice.timing import minutes
 
 
 @click.command("start")
-@click.argument("exercise", required=False)
+@click.argument("exercise", required=False, shell_complete=complete.exercises)
 @click.option("--dir", "folder", type=click.Path(file_okay=False, path_type=Path), default=".",
               show_default=True, help="The workspace folder to write the stub into.")
 @click.option("--force", is_flag=True, help="Replace an existing attempt (it is backed up first).")
-@click.option("--links", metavar="LINK,...", help="Blank only these links; the rest come filled in.")
+@click.option("--links", metavar="LINK,...", shell_complete=complete.link_list, help="Blank only these links; the rest come filled in.")
 @click.option("--weakest", is_flag=True, help="Blank the links your history says you get wrong most often.")
 @click.option("--timed", "timed_minutes", type=click.FloatRange(0.5, 24 * 60), metavar="MINUTES",
               help="Set a time budget; `drill grade` tells whether you made it.")
