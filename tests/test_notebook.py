@@ -56,6 +56,8 @@ def test_magics_and_shell_lines_are_left_out_and_every_line_keeps_its_cell():
     lines = converted.source.splitlines()
     assert converted.where(lines.index("    return x + 1") + 1) == (4, 3)
     assert converted.where(1) == (2, 1) and "x = 1" not in converted.source
+    kept = notebook.convert_cells([("code", "y = (7\n     % 3\n     != 1)")])  # continuations, not IPython
+    assert kept.left_out == [] and kept.source == "y = (7\n     % 3\n     != 1)\n\n"
 
 
 def test_lines_in_messages_and_tracebacks_name_the_cell():

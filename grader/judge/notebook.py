@@ -68,13 +68,24 @@ class Converted:
 
 
 def _ipython_only(stripped: str) -> bool:
-    return stripped.startswith(("%", "!"))
+    return stripped.startswith(("%", "!")) and not stripped.startswith("!=")
+
+
+def _is_python(text: str) -> bool:
+    """Whether a cell compiles as it is: then a line that starts with % or ! is a continuation
+    (`    % n` inside brackets), not a magic, and the cell is kept whole."""
+    try:
+        compile(text, "<cell>", "exec", dont_inherit=True)
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        return False
+    return True
 
 
 def convert_cells(cells: list[tuple[str, str]]) -> Converted:
     """(cell_type, source) pairs, in notebook order, as one Python file. Cells are numbered from
-    1 counting every cell (markdown too), as a notebook shows them top to bottom; a magic or
-    shell line becomes `pass` at its indentation (a block stays a block), a `%%` cell is left out."""
+    1 counting every cell (markdown too), as a notebook shows them top to bottom. In a cell that
+    is not Python as it stands, a magic or shell line becomes `pass` at its indentation (a block
+    stays a block); a `%%` cell is left out whole."""
     out: list[str] = []
     lines: list[tuple[int, int] | None] = []
     left_out: list[tuple[int, int, str]] = []
@@ -84,9 +95,10 @@ def convert_cells(cells: list[tuple[str, str]]) -> Converted:
         if text.lstrip().startswith("%%"):  # a cell magic: the whole cell is IPython's
             left_out.append((number, 1, text.lstrip().splitlines()[0]))
             continue
+        python = _is_python(text)
         for i, line in enumerate(text.splitlines(), start=1):
             stripped = line.lstrip()
-            if _ipython_only(stripped):
+            if not python and _ipython_only(stripped):
                 left_out.append((number, i, stripped))
                 line = line[:len(line) - len(stripped)] + "pass"
             out.append(line)
