@@ -1,7 +1,7 @@
 import click
 
-from grader.cli import complete
 from grader import catalog
+from grader.cli import complete
 
 
 @click.command("bugs")

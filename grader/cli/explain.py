@@ -2,8 +2,8 @@ import textwrap
 
 import click
 
-from grader.cli import complete
 from grader import catalog
+from grader.cli import complete
 
 
 @click.command("explain")

@@ -3,8 +3,8 @@ from pathlib import Path
 
 import click
 
-from grader.cli import complete
 from grader import settings
+from grader.cli import complete
 
 FORMATS = ("text", "json", "gradescope", "junit", "prairielearn")
 
@@ -19,9 +19,9 @@ def limit_options(f):
 
 @click.command("grade")
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
-@click.option("--exercise", "exercise_id", metavar="NAME", shell_complete=complete.exercises, help="The exercise the files attempt "
-              "(default: the one `drill start` recorded for the file, else the one its name or its "
-              "functions tell, else mlp_backprop).")
+@click.option("--exercise", "exercise_id", metavar="NAME", shell_complete=complete.exercises,
+              help="The exercise the files attempt (default: the one `drill start` recorded for the file, "
+                   "else the one its name or its functions tell, else mlp_backprop).")
 @click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), help="What to print on stdout (default: text). "
               "json: for one FILE exactly its report (SPEC §4); for a folder or several files one object "

@@ -2,8 +2,8 @@ from pathlib import Path
 
 import click
 
-from grader.cli import complete
 from grader import settings
+from grader.cli import complete
 from grader.cli.grade import limit_options
 
 

@@ -12,7 +12,8 @@ from grader.practice.timing import minutes
 @click.option("--dir", "folder", type=click.Path(file_okay=False, path_type=Path), default=".",
               show_default=True, help="The workspace folder to write the stub into.")
 @click.option("--force", is_flag=True, help="Replace an existing attempt (it is backed up first).")
-@click.option("--links", metavar="LINK,...", shell_complete=complete.link_list, help="Blank only these links; the rest come filled in.")
+@click.option("--links", metavar="LINK,...", shell_complete=complete.link_list,
+              help="Blank only these links; the rest come filled in.")
 @click.option("--weakest", is_flag=True, help="Blank the links your history says you get wrong most often.")
 @click.option("--timed", "timed_minutes", type=click.FloatRange(0.5, 24 * 60), metavar="MINUTES",
               help="Set a time budget; `drill grade` tells whether you made it.")
@@ -34,7 +35,8 @@ def command(exercise, folder, force, links, weakest, timed_minutes, notebook):
     if weakest and links is not None:
         raise click.UsageError("--weakest chooses the links itself: give --links or --weakest, not both")
     try:
-        started = start(exercise, folder, force=force, links=links, timed_minutes=timed_minutes, weakest=weakest, notebook=notebook)
+        started = start(exercise, folder, force=force, links=links, timed_minutes=timed_minutes, weakest=weakest,
+                        notebook=notebook)
     except StartUsageError as exc:
         raise click.UsageError(str(exc)) from None
     except StartError as exc:

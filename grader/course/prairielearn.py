@@ -231,7 +231,8 @@ def question_html(exercise: catalog.Exercise) -> str:
             "and a training run check the whole.</p>\n"
             f'  <pl-file-editor file-name="{_text(exercise.solution)}" ace-mode="ace/mode/python" '
             'source-file-name="initial_code.py"></pl-file-editor>\n'
-            "</pl-question-panel>\n\n<pl-submission-panel>\n  <pl-external-grader-results></pl-external-grader-results>\n"
+            "</pl-question-panel>\n\n<pl-submission-panel>\n"
+            "  <pl-external-grader-results></pl-external-grader-results>\n"
             "  <pl-file-preview></pl-file-preview>\n</pl-submission-panel>\n")
 
 

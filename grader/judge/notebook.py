@@ -173,7 +173,8 @@ def left_out_note(converted: Converted) -> str | None:
         return None
     where = "; ".join(f"cell {c}, line {n}: {t[:60]}" for c, n, t in shown[:5]) + ("; ..." if len(shown) > 5 else "")
     return (f"{len(shown)} IPython line{'s' if len(shown) != 1 else ''} (magics %, shell lines !) "
-            f"{'were' if len(shown) != 1 else 'was'} left out: the grader runs the code cells as plain Python ({where})")
+            f"{'were' if len(shown) != 1 else 'was'} left out: the grader runs the code cells as plain "
+            f"Python ({where})")
 
 
 _AT_LINE = re.compile(r"\bat line (\d+)")
