@@ -1,10 +1,11 @@
 import click
 
 from grader import catalog
+from grader.cli import complete
 
 
 @click.command("bugs")
-@click.argument("exercise", required=False)
+@click.argument("exercise", required=False, shell_complete=complete.exercises)
 @click.option("--check", "self_test", is_flag=True,
               help="Self-test: grade the reference, the stub and every bug injected into the reference; "
                    "exit 1 if a bug escapes the check its entry names.")

@@ -3,10 +3,11 @@ import textwrap
 import click
 
 from grader import catalog
+from grader.cli import complete
 
 
 @click.command("explain")
-@click.argument("bug_id", metavar="BUG")
+@click.argument("bug_id", metavar="BUG", shell_complete=complete.bugs)
 def command(bug_id):
     """Explain the catalogued bug BUG: what goes wrong, what you see, how to spot it.
 

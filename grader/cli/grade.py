@@ -4,8 +4,9 @@ from pathlib import Path
 import click
 
 from grader import settings
+from grader.cli import complete
 
-FORMATS = ("text", "json", "gradescope", "junit")
+FORMATS = ("text", "json", "gradescope", "junit", "prairielearn")
 
 
 def limit_options(f):
@@ -18,25 +19,29 @@ def limit_options(f):
 
 @click.command("grade")
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
-@click.option("--exercise", "exercise_id", metavar="NAME", help="The exercise the files attempt "
-              "(default: the one `drill start` recorded for the file, else the one its name or its "
-              "functions tell, else mlp_backprop).")
+@click.option("--exercise", "exercise_id", metavar="NAME", shell_complete=complete.exercises,
+              help="The exercise the files attempt (default: the one `drill start` recorded for the file, "
+                   "else the one its name or its functions tell, else mlp_backprop).")
 @click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), help="What to print on stdout (default: text). "
               "json: for one FILE exactly its report (SPEC §4); for a folder or several files one object "
               '{"results": [a report per file], "summary": {...}}. gradescope: Gradescope\'s results.json '
-              "(one FILE). junit: JUnit XML, a testsuite per file, a testcase per check.")
+              "(one FILE). junit: JUnit XML, a testsuite per file, a testcase per check. prairielearn: "
+              "PrairieLearn's results.json, score in [0, 1] (one FILE).")
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write one row per file (score, verdict, points of each check) to this CSV file.")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Also draw a picture (.png, .svg, .pdf): for one file its loss curve and decision "
                    "boundary, for several a heatmap of the checks that fail. Needs matplotlib.")
+@click.option("--html", "html_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write one self-contained HTML page (opens offline): the summary, a heatmap of the "
+                   "checks that fail, a sortable row per file with its full report folded underneath.")
 @click.option("--jobs", "-j", type=click.IntRange(1, 1024), metavar="N",
               help="Attempts graded at once (default: one per CPU).")
 @click.option("--points", type=click.FloatRange(0, min_open=True), default=settings.GRADESCOPE_POINTS, show_default=True,
               help="With --format gradescope: what the assignment is worth; scores are scaled to it.")
 @limit_options
-def command(paths, exercise_id, as_json, fmt, csv_path, plot_path, jobs, points, timeout, memory_mb):
+def command(paths, exercise_id, as_json, fmt, csv_path, plot_path, html_path, jobs, points, timeout, memory_mb):
     """Grade attempts: every link on its own, finite differences, XOR training.
 
     With no PATH, grades the attempt that `drill start` wrote in this workspace. A FOLDER
@@ -46,19 +51,20 @@ def command(paths, exercise_id, as_json, fmt, csv_path, plot_path, jobs, points,
     it never stops the others.
 
     Exit status: 0 every attempt passed, 1 one was graded and did not pass, 2 used wrongly
-    (no such file or folder, unknown exercise, --plot without matplotlib), 130 a batch
-    stopped by Ctrl-C (what was graded before it is shown).
+    (no such file or folder, a file that is neither .py nor .ipynb, unknown exercise, --plot
+    without matplotlib), 130 stopped by Ctrl-C (a batch shows what was graded before it).
+    Colour on a terminal only; NO_COLOR=1 turns it off, FORCE_COLOR=1 on in a pipe.
 
     \b
     Examples:
       drill grade
       drill grade mlp_backprop.py --json
       drill grade submissions/ --csv grades.csv --plot failures.png
+      drill grade submissions/ --html report.html
       drill grade submissions/*/mlp_backprop.py --format junit > junit.xml
       drill grade mlp_backprop.py --format gradescope --points 20
+      drill grade mlp_backprop.py --format prairielearn
     """
-    from grader.judge.grade import GradeUsageError
-    from grader.practice.grading import grade_attempt
     from grader.run.sandbox import Limits
 
     fmt = _format(fmt, as_json)
@@ -73,17 +79,16 @@ def command(paths, exercise_id, as_json, fmt, csv_path, plot_path, jobs, points,
         except plot.PlotUnavailable as exc:
             raise click.UsageError(str(exc)) from None
     if len(paths) > 1 or any(p.is_dir() for p in paths):
-        _grade_many(paths, exercise_id, fmt, csv_path, plot_path, jobs, limits)
+        _grade_many(paths, exercise_id, fmt, (csv_path, plot_path, html_path), jobs, limits)
     path = _one_path(paths, exercise_id)
-    _check_output_paths([path], csv_path, plot_path)
+    _check_kind([path])
+    _check_output_paths([path], csv_path, plot_path, html_path)
+    _require_notebook([path])
     from grader.practice import workspace
 
     for problem in workspace.problems_around(path):  # a damaged .drill/ is passed over, never fatal
         click.echo(f"drill: warning: {_printable(problem)}", err=True)
-    try:
-        report = grade_attempt(path, exercise_id, limits)
-    except GradeUsageError as exc:
-        raise click.UsageError(str(exc)) from None
+    report = _grade_one(path, exercise_id, limits)
     from grader.practice.history import record_grade
     from grader.practice.timing import budget_for
 
@@ -94,7 +99,21 @@ def command(paths, exercise_id, as_json, fmt, csv_path, plot_path, jobs, points,
     if fmt == "text" and (budget := budget_for(path, report)):
         click.echo(budget)
     _write_extras([report], csv_path, plot_path)
+    _write_html([report], None, html_path)
     sys.exit(0 if report.passed else 1)
+
+
+def _grade_one(path, exercise_id, limits):
+    from grader.judge.grade import GradeUsageError
+    from grader.practice.grading import grade_attempt
+
+    try:
+        return grade_attempt(path, exercise_id, limits)
+    except GradeUsageError as exc:
+        raise click.UsageError(str(exc)) from None
+    except KeyboardInterrupt:  # the attempt's processes are stopped on the way out, as in a batch
+        click.echo("Interrupted: the attempt was not graded.", err=True)
+        sys.exit(130)
 
 
 def _format(fmt, as_json):
@@ -103,18 +122,25 @@ def _format(fmt, as_json):
     return "json" if as_json else (fmt or "text")
 
 
-def _grade_many(paths, exercise_id, fmt, csv_path, plot_path, jobs, limits):
+def _grade_many(paths, exercise_id, fmt, outputs, jobs, limits):
     from grader.course import batch
 
+    csv_path, plot_path, html_path = outputs
+    if fmt == "prairielearn":
+        raise click.UsageError("--format prairielearn grades one submission (PrairieLearn runs one container "
+                               "per submission: see `drill prairielearn-question`); for a batch use --csv, "
+                               "--json or --html")
     if fmt == "gradescope":
         raise click.UsageError("--format gradescope grades one submission (Gradescope runs one container "
                                "per submission: see `drill gradescope-bundle`); for a batch use --csv or --json")
+    _check_kind(paths)
     try:
         unreadable: list[str] = []
         submissions = batch.expand(paths, unreadable)
         for problem in unreadable:
             click.echo(f"drill: warning: left out a folder that cannot be read: {_printable(problem)}", err=True)
-        _check_output_paths([s.path for s in submissions], csv_path, plot_path)
+        _check_output_paths([s.path for s in submissions], csv_path, plot_path, html_path)
+        _require_notebook([s.path for s in submissions])
         plan = batch.prepare(submissions, exercise_id)
         progress = batch.Progress(len(plan.files))
         try:
@@ -133,25 +159,46 @@ def _grade_many(paths, exercise_id, fmt, csv_path, plot_path, jobs, limits):
                    "the results below are theirs.", err=True)
     _show(graded.reports, graded, fmt, None)
     _write_extras(graded.reports, csv_path, plot_path, many=True)
+    _write_html(graded.reports, graded.summary(), html_path)
     sys.exit(130 if graded.interrupted else 0 if graded.passed else 1)
 
 
-def _check_output_paths(files, csv_path, plot_path):
-    """--csv and --plot write a regular file of their own: never an attempt, a .py file, a
-    device, a pipe or a folder. A symbolic link there is replaced itself, never written
-    through (grader.files.output_path)."""
+def _check_kind(paths):
+    """A file named to be graded is a .py file or a .ipynb notebook (a folder picks those itself):
+    anything else is refused before it could be imported as Python."""
+    wrong = [p for p in paths if p.is_file() and p.suffix.lower() not in (".py", ".ipynb")]
+    if wrong:
+        raise click.UsageError(f"{wrong[0]} is neither a .py file nor a .ipynb notebook; an attempt is one "
+                               "of those (rename it if it is Python)")
+
+
+def _require_notebook(files):
+    """A notebook among the files needs nbformat (the notebook extra): exit 2 when it is missing."""
+    from grader.judge import notebook
+
+    if any(notebook.is_notebook(f) for f in files):
+        try:
+            notebook.require()
+        except notebook.NotebookUnavailable as exc:
+            raise click.UsageError(str(exc)) from None
+
+
+def _check_output_paths(files, csv_path, plot_path, html_path=None):
+    """--csv, --plot and --html write a regular file of their own: never an attempt, a .py or
+    .ipynb file, a device, a pipe or a folder. A symbolic link there is replaced itself, never
+    written through (grader.files.output_path)."""
     from grader.files import output_path
 
     graded = {Path(f).resolve() for f in files} | {output_path(f) for f in files}
-    for option, out in (("--csv", csv_path), ("--plot", plot_path)):
+    for option, out in (("--csv", csv_path), ("--plot", plot_path), ("--html", html_path)):
         if out is None:
             continue
         target = output_path(out)
         if {target, out.resolve()} & graded:
             raise click.UsageError(f"{option} {out} is one of the attempts being graded; name another file")
-        if target.suffix == ".py":
-            raise click.UsageError(f"{option} {out} is a .py file, perhaps someone's code; name a .csv or "
-                                   "picture file")
+        if target.suffix in (".py", ".ipynb"):
+            raise click.UsageError(f"{option} {out} is a {target.suffix} file, perhaps someone's code; name "
+                                   "a .csv, .html or picture file")
         if target.exists() and not target.is_symlink() and not target.is_file():
             raise click.UsageError(f"{option} {out} exists and is not a regular file; name another file")
         if not target.parent.is_dir():
@@ -169,11 +216,14 @@ def _show(reports, graded, fmt, points):
 
     from grader.judge.report import render_text
 
-    color = sys.stdout.isatty()
+    from grader.cli.terminal import color as wants_color
+
+    color = wants_color()
     if fmt == "text" and graded is None:  # the common case, without the formats module
         import dataclasses
 
-        click.echo(render_text(dataclasses.replace(reports[0], file=_printable(reports[0].file)), color=color))
+        shown = dataclasses.replace(reports[0], file=_printable(reports[0].file))
+        click.echo(render_text(shown, color=color), color=color)  # click strips colour from a pipe unless told
         return
     from grader.course import formats
 
@@ -182,10 +232,14 @@ def _show(reports, graded, fmt, points):
                    json.dumps(graded.to_dict(), indent=2, allow_nan=False, default=str))
     elif fmt == "gradescope":
         click.echo(json.dumps(formats.gradescope(reports[0], points), indent=2, allow_nan=False, default=str))
+    elif fmt == "prairielearn":
+        from grader.course import prairielearn
+
+        click.echo(json.dumps(prairielearn.results(reports[0]), indent=2, allow_nan=False, default=str))
     elif fmt == "junit":
         click.echo(formats.junit(reports), nl=False)
     else:
-        click.echo(formats.batch_table(reports, graded.summary(), color=color))
+        click.echo(formats.batch_table(reports, graded.summary(), color=color), color=color)
 
 
 def _write_extras(reports, csv_path, plot_path, many=False):
@@ -207,6 +261,20 @@ def _write_extras(reports, csv_path, plot_path, many=False):
 
         drawn = plot.heatmap(reports, plot_path) if many else plot.convergence(reports[0], plot_path)
         click.echo(f"Drew {drawn}.", err=True)
+
+
+def _write_html(reports, summary, html_path):
+    """--html: the page of html_report.render, replacing a report written before (as --csv does)."""
+    if html_path is None:
+        return
+    from grader import files
+    from grader.course import html_report
+
+    try:
+        files.write_atomic(files.output_path(html_path), html_report.render(reports, summary), overwrite=True)
+    except OSError as exc:
+        raise click.ClickException(f"cannot write {html_path}: {exc.strerror or exc}") from None
+    click.echo(f"Wrote {html_path}: one row per attempt, each with its full report.", err=True)
 
 
 def _one_path(paths, exercise_id):

@@ -3,11 +3,12 @@ from pathlib import Path
 import click
 
 from grader import settings
+from grader.cli import complete
 from grader.cli.grade import limit_options
 
 
 @click.command("gradescope-bundle")
-@click.argument("exercise", required=False)
+@click.argument("exercise", required=False, shell_complete=complete.exercises)
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default="autograder.zip",
               show_default=True, help="The zip to write.")
 @click.option("--points", type=click.FloatRange(0, min_open=True), default=settings.GRADESCOPE_POINTS, show_default=True,

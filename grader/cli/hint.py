@@ -1,11 +1,12 @@
 import click
 
+from grader.cli import complete
 from grader.practice.hints import HintError, NothingToHint, next_hint
 from grader.cli.explain import paragraph
 
 
 @click.command("hint")
-@click.argument("link", required=False)
+@click.argument("link", required=False, shell_complete=complete.links)
 def command(link):
     """Give the next hint for LINK (default: the first link still failing in your last grade).
 

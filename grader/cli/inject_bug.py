@@ -3,13 +3,15 @@ from pathlib import Path
 import click
 
 from grader import catalog
+from grader.cli import complete
 from grader.practice.inject import InjectError, InjectUsageError, inject
 from grader.cli.start import _shown
 
 
 @click.command("inject-bug")
-@click.argument("exercise", required=False)
-@click.option("--bug", "bug_id", metavar="ID", help="The bug to inject (see `drill bugs`); default: a random, hidden one.")
+@click.argument("exercise", required=False, shell_complete=complete.exercises)
+@click.option("--bug", "bug_id", metavar="ID", shell_complete=complete.bugs,
+              help="The bug to inject (see `drill bugs`); default: a random, hidden one.")
 @click.option("--from", "from_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Put the bug into this attempt (it must pass `drill grade`) instead of the reference.")
 @click.option("--seed", type=int, help="Seed for the random choice of bug, to repeat a drill.")

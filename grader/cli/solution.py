@@ -1,10 +1,11 @@
 import click
 
+from grader.cli import complete
 from grader.practice.solution import SolutionError, reveal_solution
 
 
 @click.command("solution")
-@click.argument("exercise", required=False)
+@click.argument("exercise", required=False, shell_complete=complete.exercises)
 @click.option("--force", is_flag=True, help="Show it before you have passed the exercise "
               "(recorded in the workspace's history).")
 def command(exercise, force):

@@ -2,20 +2,24 @@ from pathlib import Path
 
 import click
 
+from grader.cli import complete
 from grader.practice.start import StartError, StartUsageError, start
 from grader.practice.timing import minutes
 
 
 @click.command("start")
-@click.argument("exercise", required=False)
+@click.argument("exercise", required=False, shell_complete=complete.exercises)
 @click.option("--dir", "folder", type=click.Path(file_okay=False, path_type=Path), default=".",
               show_default=True, help="The workspace folder to write the stub into.")
 @click.option("--force", is_flag=True, help="Replace an existing attempt (it is backed up first).")
-@click.option("--links", metavar="LINK,...", help="Blank only these links; the rest come filled in.")
+@click.option("--links", metavar="LINK,...", shell_complete=complete.link_list,
+              help="Blank only these links; the rest come filled in.")
 @click.option("--weakest", is_flag=True, help="Blank the links your history says you get wrong most often.")
 @click.option("--timed", "timed_minutes", type=click.FloatRange(0.5, 24 * 60), metavar="MINUTES",
               help="Set a time budget; `drill grade` tells whether you made it.")
-def command(exercise, folder, force, links, weakest, timed_minutes):
+@click.option("--notebook", is_flag=True, help="Write a Jupyter notebook, EXERCISE.ipynb: the task, a cell per "
+              "function, and a last cell that grades it. Needs the notebook extra.")
+def command(exercise, folder, force, links, weakest, timed_minutes, notebook):
     """Write the stub of EXERCISE (default: mlp_backprop) for you to fill in.
 
     Every link of the chain is a todo() that raises NotImplementedError until you write
@@ -26,11 +30,13 @@ def command(exercise, folder, force, links, weakest, timed_minutes):
       drill start
       drill start --dir ~/drills --links dz2,dz1
       drill start --weakest --timed 5 --force
+      drill start softmax_ce --notebook
     """
     if weakest and links is not None:
         raise click.UsageError("--weakest chooses the links itself: give --links or --weakest, not both")
     try:
-        started = start(exercise, folder, force=force, links=links, timed_minutes=timed_minutes, weakest=weakest)
+        started = start(exercise, folder, force=force, links=links, timed_minutes=timed_minutes, weakest=weakest,
+                        notebook=notebook)
     except StartUsageError as exc:
         raise click.UsageError(str(exc)) from None
     except StartError as exc:
@@ -44,6 +50,10 @@ def command(exercise, folder, force, links, weakest, timed_minutes):
     click.echo(f"Blank links: {', '.join(started.links)}")
     if timed_minutes:
         click.echo(f"Timed: your budget is {minutes(timed_minutes)}, and the clock is running.")
+    if notebook:
+        click.echo(f"Open it in Jupyter (jupyter lab {shown}), fill in every todo(), save it, and run its last "
+                   f"cell; or grade it here with:  {_grade_command(started.path)}")
+        return
     click.echo(f"Fill in every todo(), then grade it with:  {_grade_command(started.path)}")
 
 

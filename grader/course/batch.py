@@ -5,7 +5,7 @@ What a path stands for. A file named on the command line is one submission, grad
 whatever its name (a link named there is followed: the teacher chose it). A folder is a
 course export, in one of two shapes, or both at once:
 
-- flat (the usual LMS download, one file per student): every `*.py` entry directly in it
+- flat (the usual LMS download, one file per student): every `*.py` (or `*.ipynb`) entry directly in it
   is a submission of its own, whatever it holds: an empty file, a binary, a pipe, a
   folder named like a file. A symbolic link there is refused in its row: it points at a
   file that is not that student's own.
@@ -52,6 +52,7 @@ from grader.run import sandbox
 from grader.judge.report import CheckResult, Report
 from grader.run.sandbox import Limits
 
+SUFFIXES = (".py", ".ipynb")  # what a submission is: a Python file or a notebook (judge.notebook)
 MAJORITY = 0.75  # the share of the voting students one exercise needs, without --exercise
 BAD_INPUT = "bad-input"  # the error kind of a submission that cannot be graded at all
 
@@ -121,9 +122,9 @@ def _candidates(folder: Path, note: Callable[[OSError], None]) -> list[Path]:
     found = []
     for root, dirs, names in os.walk(folder, onerror=note):
         here = Path(root)
-        found += [here / d for d in dirs if d.endswith(".py") and not d.startswith(".") and (here / d).is_symlink()]
+        found += [here / d for d in dirs if d.endswith(SUFFIXES) and not d.startswith(".") and (here / d).is_symlink()]
         dirs[:] = [d for d in dirs if not (here / d).is_symlink() and not _skipped(here / d)]
-        found += [here / f for f in names if f.endswith(".py") and not f.startswith(".")]
+        found += [here / f for f in names if f.endswith(SUFFIXES) and not f.startswith(".")]
     return sorted(found)
 
 
@@ -146,7 +147,7 @@ def _student(folder: Path, note: Callable[[OSError], None]) -> list[Submission]:
         return [Submission(folder, folder, f"cannot be read: {exc.strerror or exc}")]
     found = _candidates(folder, note)
     if not found:
-        return [Submission(folder, folder, "holds no .py file: nothing to grade")]
+        return [Submission(folder, folder, "holds no .py file (nor .ipynb notebook): nothing to grade")]
     return [Submission(p, folder, problem(p, folder)) for p in found]
 
 
@@ -164,7 +165,7 @@ def _folder(root: Path, note: Callable[[OSError], None]) -> list[Submission]:
             continue
         if entry.is_dir(follow_symlinks=False):
             subs += [] if _skipped(path) else _student(path, note)
-        elif entry.name.endswith(".py") or (entry.is_symlink() and path.is_dir()):
+        elif entry.name.endswith(SUFFIXES) or (entry.is_symlink() and path.is_dir()):
             subs.append(Submission(path, None, problem(path, None)))
     return subs
 
@@ -185,8 +186,9 @@ def expand(paths: Iterable[Path], unreadable: list[str] | None = None) -> list[S
     for path in paths:
         if path.is_dir():
             found = _folder(path, note)
-            if all(s.student == s.path for s in found):  # no .py file anywhere: nothing to grade
-                raise BatchUsageError(f"{path} holds no .py file to grade")
+            # no .py file anywhere (a folder named like one counts: it is someone's row): nothing to grade
+            if all(s.student == s.path and not s.path.name.endswith(SUFFIXES) for s in found):
+                raise BatchUsageError(f"{path} holds no .py file (nor .ipynb notebook) to grade")
         else:
             found = [Submission(path, None, problem(path, None, named=True), named=True)]
         for sub in found:

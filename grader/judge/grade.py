@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from grader import catalog, settings
-from grader.judge import errors, plan, rerun, source
+from grader.judge import errors, notebook, plan, rerun, source
 from grader.judge.report import CheckResult, Diagnosis, Report
 from grader.run.sandbox import Limits
 
@@ -82,7 +82,15 @@ def grade(path: Path, exercise_id: str | None = None, limits: Limits | None = No
 
 
 def judge(target: Target) -> Report:
-    """Run the target's attempt and judge every check of its exercise."""
+    """Run the target's attempt and judge every check of its exercise. A notebook's code cells
+    are judged as a temporary .py file, and its report names cells (judge.notebook)."""
+    if notebook.is_notebook(target.path):
+        return notebook.judge(target, _judge_file)
+    return _judge_file(target)
+
+
+def _judge_file(target: Target) -> Report:
+    """judge() for a plain Python file."""
     started = time.perf_counter()
     exercise = target.exercise
     report = Report(exercise=exercise.id, file=str(target.path), checks=[])

@@ -2,13 +2,14 @@
 
 Owns: reading an attempt safely (never a pipe or a device, never more than MAX_FILE_BYTES),
 the error of a file that cannot be Python at all, and telling an unnamed file's exercise.
-May import: catalog.
+May import: catalog, judge.notebook.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
 from grader import catalog
+from grader.judge import notebook
 
 MAX_FILE_BYTES = 1_000_000
 
@@ -30,6 +31,8 @@ def source_text(path: Path) -> str:
     pipe or a device (reading it could block), never reads more than MAX_FILE_BYTES."""
     if not path.is_file():
         return ""
+    if notebook.is_notebook(path):  # its code cells, as they are graded
+        return notebook.code_text(path)
     try:
         with open(path, "rb") as f:
             return f.read(MAX_FILE_BYTES).decode("utf-8", errors="replace")

@@ -44,7 +44,8 @@ def parse_links(exercise: catalog.Exercise, links: str | None) -> list[str]:
 
 
 def start(exercise_id: str | None, folder: Path, force: bool = False, links: str | None = None,
-          timed_minutes: float | None = None, weakest: bool = False) -> Started:
+          timed_minutes: float | None = None, weakest: bool = False, notebook: bool = False) -> Started:
+    """Write the stub (as a Jupyter notebook, EXERCISE.ipynb, with notebook) and record the start."""
     try:
         exercise = catalog.exercise(exercise_id)
     except KeyError as exc:
@@ -56,6 +57,9 @@ def start(exercise_id: str | None, folder: Path, force: bool = False, links: str
     if folder.exists() and not folder.is_dir():
         raise StartError(f"{folder} is a file, not a folder")
     path = folder / exercise.solution
+    if notebook:
+        path = path.with_suffix(".ipynb")
+        text = _as_notebook(exercise, text, path.name)
     try:
         saved = workspace.place(path, text, folder, force=force)
     except workspace.Occupied:
@@ -67,7 +71,7 @@ def start(exercise_id: str | None, folder: Path, force: bool = False, links: str
     notes: list[str] = []
     try:
         attempt = workspace.Attempt(
-            exercise=exercise.id, file=exercise.solution, started_at=workspace.now().isoformat(),
+            exercise=exercise.id, file=path.name, started_at=workspace.now().isoformat(),
             links=open_links, timed_minutes=timed_minutes)
         workspace.record_start(folder, attempt, notes)
     except (OSError, workspace.WorkspaceError) as exc:
@@ -85,3 +89,13 @@ def _weakest(exercise: catalog.Exercise, folder: Path) -> list[str]:
         return stats.weakest_links(folder.resolve(), exercise)
     except (stats.StatsError, history.HistoryError) as exc:
         raise StartError(str(exc)) from None
+
+
+def _as_notebook(exercise: catalog.Exercise, stub: str, name: str) -> str:
+    """The stub as a notebook (`drill start --notebook`): judge.notebook writes it from the stub."""
+    from grader.judge import notebook
+
+    try:
+        return notebook.from_stub(exercise, stub, name)
+    except notebook.NotebookUnavailable as exc:
+        raise StartUsageError(str(exc)) from None
