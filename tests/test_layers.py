@@ -115,3 +115,38 @@ def _all_imports(path: Path) -> set[str]:
         elif isinstance(node, ast.ImportFrom) and not node.level:
             out.add(node.module or "")
     return out
+
+
+def private_uses(name: str, path: Path) -> list[str]:
+    """The private names (`_x`, not dunders) of other grader modules that path's code reaches:
+    imported by name (`from grader.judge.checks import _changed`) or read off an imported
+    module (`checks._changed`). A private module imported by its own package's modules
+    (probes/_classifier.py by probes/mlp_backprop.py) is that package's own business."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    private = lambda n: n.startswith("_") and not n.startswith("__")  # noqa: E731
+    found, modules = [], {}  # modules: local name -> the grader module it is bound to
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and not node.level and (node.module or "").startswith("grader"):
+            for a in node.names:
+                whole = f"{node.module}.{a.name}"
+                if whole in KNOWN:
+                    modules[a.asname or a.name] = whole
+                if private(a.name) and not (whole in KNOWN and node.module == package):
+                    found.append(f"{whole} imported")
+        elif isinstance(node, ast.Import):
+            for a in node.names:
+                if a.asname and a.name in KNOWN:
+                    modules[a.asname] = a.name
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and private(node.attr):
+            owner = modules.get(node.value.id)
+            if owner and owner != name and f"{owner}.{node.attr}" not in KNOWN:
+                found.append(f"{owner}.{node.attr} (line {node.lineno})")
+    return found
+
+
+@pytest.mark.parametrize("name", sorted(KNOWN))
+def test_no_private_name_is_used_across_modules(name):
+    used = private_uses(name, KNOWN[name])
+    assert not used, f"{name} reaches private names of other modules: {used}; make them public where shared"

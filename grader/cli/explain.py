@@ -1,8 +1,7 @@
-import textwrap
-
 import click
 
 from grader import catalog
+from grader.cli.common import paragraph
 
 
 @click.command("explain")
@@ -26,8 +25,3 @@ def command(bug_id):
                           ("How to spot it", bug.hint)):
         click.echo(f"\n{heading}:")
         click.echo(paragraph(text))
-
-
-def paragraph(text: str, indent: str = "  ") -> str:
-    """A catalogue text folded to the terminal's usual width."""
-    return textwrap.fill(" ".join(text.split()), width=88, initial_indent=indent, subsequent_indent=indent)

@@ -4,16 +4,9 @@ from pathlib import Path
 import click
 
 from grader import settings
+from grader.cli.common import limit_options
 
 FORMATS = ("text", "json", "gradescope", "junit")
-
-
-def limit_options(f):
-    """--timeout and --memory: the bounds of each attempt's process (also of drill gradescope-bundle)."""
-    f = click.option("--memory", "memory_mb", type=click.IntRange(256, 65536), default=settings.MEMORY_MB,
-                     show_default=True, help="Memory limit of each attempt's process, in MiB.")(f)
-    return click.option("--timeout", type=click.FloatRange(1, 3600), default=settings.TIMEOUT_SECONDS,
-                        show_default=True, help="Seconds each attempt may run in all.")(f)
 
 
 @click.command("grade")

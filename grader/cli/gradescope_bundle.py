@@ -3,7 +3,7 @@ from pathlib import Path
 import click
 
 from grader import settings
-from grader.cli.grade import limit_options
+from grader.cli.common import limit_options
 
 
 @click.command("gradescope-bundle")

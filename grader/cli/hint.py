@@ -1,7 +1,7 @@
 import click
 
 from grader.practice.hints import HintError, NothingToHint, next_hint
-from grader.cli.explain import paragraph
+from grader.cli.common import paragraph
 
 
 @click.command("hint")

@@ -3,8 +3,8 @@ from pathlib import Path
 import click
 
 from grader import catalog
+from grader.cli.common import shown
 from grader.practice.inject import InjectError, InjectUsageError, inject
-from grader.cli.start import _shown
 
 
 @click.command("inject-bug")
@@ -37,7 +37,7 @@ def command(exercise, bug_id, from_path, seed, out, force):
         raise click.ClickException(str(exc)) from None
     if done.backup:
         click.echo(f"Kept the previous file as {done.backup}")
-    shown = _shown(done.path)
+    shown = shown(done.path)
     if done.hidden:
         click.echo(f"Wrote {shown}: {done.exercise.title}, with one hidden bug in it.")
         click.echo(f"Find the bug, fix it, then check with:  drill grade {shown}")

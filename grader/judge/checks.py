@@ -122,7 +122,7 @@ def pick(value, path: tuple):
     return value
 
 
-def _shape_problem(value, path: tuple, fn: str, count: int = 0) -> str | None:
+def shape_problem(value, path: tuple, fn: str, count: int = 0) -> str | None:
     """A message when the returned structure does not even hold the path; count: how many
     values fn should return, when it returns a tuple."""
     what = f"{fn}'s result"
@@ -168,7 +168,7 @@ def judge_outputs(ctx: Context, name: str, fn: str, results: dict, task_ids: lis
         exp = expected(i)
         count = 1 + max((p[0] for p in paths(i).values() if p and isinstance(p[0], int)), default=-1)
         for label, path in paths(i).items():
-            problem = _shape_problem(r["result"], path, fn, count)
+            problem = shape_problem(r["result"], path, fn, count)
             if problem:
                 return Outcome(name, False, context + problem)
             got = pick(r["result"], path)
@@ -176,11 +176,12 @@ def judge_outputs(ctx: Context, name: str, fn: str, results: dict, task_ids: lis
             if not v.ok:
                 evidence = [{"fn": fn, "args": args(i), "path": path, "label": label, "value": got,
                              "expected": exp[label], "scalar": label in scalars}] if args else []
-                return Outcome(name, False, context + _sized(v.message, sizes(i)), evidence=evidence)
+                return Outcome(name, False, context + sized(v.message, sizes(i)), evidence=evidence)
     return Outcome(name, True, context + "right" if context else "right for every probe")
 
 
-def _sized(message: str, sizes: dict) -> str:
+def sized(message: str, sizes: dict) -> str:
+    """message, with the sizes of the probe it was found with, when there were several."""
     if not sizes:
         return message
     return message + " (with " + ", ".join(f"{k}={v}" for k, v in sizes.items()) + ")"
@@ -236,7 +237,7 @@ def judge_links(ctx: Context, results: dict, fn: str, links: list[str], task_ids
             if not v.ok:
                 if v.kind == "scaled":
                     scaled[link] = (i, v)
-                message = v.message if v.kind == "blank" else _sized(v.message, sizes[i]) + caveat
+                message = v.message if v.kind == "blank" else sized(v.message, sizes[i]) + caveat
                 verdicts[link] = Outcome(link, False, message, open=v.kind == "blank",
                                          evidence=[{"fn": fn, "link": link, "args": link_args[i],
                                                     "value": got, "grads": grads, "sizes": sizes[i]}])
@@ -518,7 +519,7 @@ def judge_purity(ctx: Context, results: dict, inputs: dict[str, tuple[str, dict]
         for afters in [r["args_after"], *(r.get("args_after_more") or [])]:
             for position, ((arg, before), after) in enumerate(zip(named.items(), afters)):
                 # a cache arrives merged with the extra keys the attempt's own forward keeps
-                changed = _changed(before, after, added_keys=arg != "cache")
+                changed = what_changed(before, after, added_keys=arg != "cache")
                 if changed:
                     return Outcome("purity", False, f"{fn} changed its input {arg}{changed}",
                                    evidence=[{"fn": fn, "args": list(named.values()), "changed": position}])
@@ -534,14 +535,16 @@ def _wrote_anything(result) -> bool:
     return result is not None and not (isinstance(result, dict) and "__blank__" in result)
 
 
-def _changed(before, after, added_keys: bool = True) -> str:
+def what_changed(before, after, added_keys: bool = True) -> str:
+    """How after differs from before, a function's input before and after the call: "" when
+    it does not, else e.g. "['W1'] in 3 of 6 entries"; added_keys: a key added counts as a change."""
     if isinstance(before, dict):
         if not isinstance(after, dict) or "__type__" in after:
             return " (replaced it)"
         for key, value in before.items():
             if key not in after:
                 return f" (removed the key {key!r})"
-            inner = _changed(value, after[key])
+            inner = what_changed(value, after[key])
             if inner:
                 return f"[{key!r}]{inner}"
         added = [k for k in after if k not in before] if added_keys else []

@@ -74,7 +74,7 @@ def _changes_same_input(bug, ev) -> bool:
     args = checks.fresh(ev["args"])
     with np.errstate(all="ignore"):
         getattr(modules[0], ev["fn"])(*args)
-    return bool(checks._changed(ev["args"][ev["changed"]], args[ev["changed"]]))
+    return bool(checks.what_changed(ev["args"][ev["changed"]], args[ev["changed"]]))
 
 
 def _matches(ctx, bug, outcome, ev) -> bool:
