@@ -29,7 +29,7 @@ class Context:
 
 @dataclass
 class Outcome:
-    """A check's verdict. status: pass, fail, or error (could not be run: no points)."""
+    """A check's verdict: passed, else failed (judged wrong) or open (nothing to judge: no points)."""
 
     name: str
     passed: bool
@@ -49,7 +49,7 @@ def call(task_id: str, fn: str, args: list, *, keep_args: bool = True, partial: 
     """A call of the attempt's fn on args. partial: a call that raises is run again statement
     by statement (grader/run/partial.py); cache_from: one arg is laid over the attempt's own
     earlier output (its cache, extra keys kept); notes_only: its result only ever adds notes,
-    so it is not worth a second run of a partial attempt (grade._fill_and_rerun)."""
+    so it is not worth a second run of a partial attempt (judge/rerun.py)."""
     task = {"id": task_id, "kind": "call", "fn": fn, "args": [encode(a) for a in args],
             "keep_args": keep_args, "partial": partial, "needs": [fn]}
     if cache_from:
@@ -300,8 +300,8 @@ def expected_links(ctx: Context, fn: str, args: tuple, grads: dict, module=None)
             return own
         return value
 
-    _, given = reference.run_traced(module, fn, fresh(args), substitute)
-    _, plain = reference.run_traced(ctx.traced, fn, fresh(args))
+    _, given = reference.run_traced(module, fn, copy_inputs(args), substitute)
+    _, plain = reference.run_traced(ctx.traced, fn, copy_inputs(args))
     return given, plain
 
 
@@ -561,11 +561,20 @@ def what_changed(before, after, added_keys: bool = True) -> str:
     return ""
 
 
-def fresh(args):
+def copy_inputs(args):
+    """A copy of decoded inputs (arrays copied, dicts, lists and tuples rebuilt) for one call
+    of the reference or a mutant here, in the grader's process, so that no call sees what
+    another changed.
+
+    Its twin is fresh() in grader/run/worker.py, which does the same for the attempt's calls
+    in the attempt's process. They cannot be one function: the worker is started as a script
+    that imports nothing of the grader (its audit hook refuses that), and it must copy what
+    the attempt made (a dict that contains itself, a subclass with its own items()), where
+    this side only copies what wire.decode returned: plain trees, without cycles."""
     if isinstance(args, dict):
-        return {k: fresh(v) for k, v in args.items()}
+        return {k: copy_inputs(v) for k, v in args.items()}
     if isinstance(args, (list, tuple)):
-        return type(args)(fresh(v) for v in args)
+        return type(args)(copy_inputs(v) for v in args)
     if isinstance(args, np.ndarray):
         return args.copy()
     return args

@@ -41,7 +41,7 @@ def build(ctx: Context) -> list[dict]:
     # grad_logits runs last, after calls on other probes: one that reuses the probs a previous
     # call left behind, instead of the probs it is given, fails
     tasks = [checks.call(f"softmax/{i}", "softmax", [p["z"]]) for i, p in enumerate(probes)]
-    # partial: a loss written after a softmax still left to do is judged (grade._fill_and_rerun)
+    # partial: a loss written after a softmax still left to do is judged (judge/rerun.py)
     tasks += [checks.call(f"loss/{i}", "softmax_cross_entropy", [p["z"], p["y"]], partial=True)
               for i, p in enumerate(probes)]
     p0 = probes[0]
