@@ -38,8 +38,8 @@ def command(exercise, folder, force, links, weakest, timed_minutes):
         raise click.ClickException(str(exc)) from None
     if started.backup:
         click.echo(f"Kept your previous attempt as {started.backup}")
-    shown = shown(started.path)
-    click.echo(f"Wrote {shown}: {started.exercise.title}.")
+    where = shown(started.path)
+    click.echo(f"Wrote {where}: {started.exercise.title}.")
     click.echo(f"Blank links: {', '.join(started.links)}")
     if timed_minutes:
         click.echo(f"Timed: your budget is {minutes(timed_minutes)}, and the clock is running.")
