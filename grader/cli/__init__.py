@@ -4,7 +4,8 @@ Owns: Click, and everything the user sees on the terminal (messages, exit status
 May import: every other part of the grader.
 
 Each subcommand lives in grader/cli/<name>.py and is imported only when it runs,
-so `drill grade` does not pay for the imports of every other command.
+so `drill grade` does not pay for the imports of every other command. What several
+commands share (shown, paragraph, limit_options) lives in grader/cli/common.py.
 """
 from __future__ import annotations
 
