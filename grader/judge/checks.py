@@ -359,30 +359,37 @@ def judge_finite_difference(ctx: Context, results: dict, name: str, grads_of: di
         return Outcome(name, False, f"{grads_fn} should return a dict of gradients, not {_what(analytic)}")
     worst_all = 0.0
     for pname, gname in grads_of.items():
-        ana = as_array(analytic.get(gname))
-        num = as_array(numeric.get(pname)) if isinstance(numeric, dict) else None
-        if ana is None:
-            return Outcome(name, False, f"{grads_fn} returned no usable {gname}")
-        if num is None or not np.all(np.isfinite(num)):
-            return Outcome(name, False, f"the loss is not finite when {pname} is nudged")
-        if ana.shape != num.shape:
-            return Outcome(name, False, f"{gname} has shape {ana.shape}, but {pname} has shape {num.shape}")
-        if not np.all(np.isfinite(ana)):
-            return Outcome(name, False, f"{gname} has NaN or infinite entries")
-        rel = np.abs(num - ana) / np.maximum(np.abs(num) + np.abs(ana), settings.FD_FLOOR)
-        worst = float(rel.max())
+        problem, worst = _fd_disagreement(analytic.get(gname), numeric.get(pname) if isinstance(numeric, dict)
+                                          else None, pname, gname, grads_fn)
+        if problem:
+            return Outcome(name, False, problem)
         worst_all = max(worst_all, worst)
-        if worst > settings.FD_TOL:
-            bad = int((rel > settings.FD_TOL).sum())
-            raw = analytic.get(gname)
-            low = isinstance(raw, np.ndarray) and raw.dtype.kind == "f" and raw.dtype.itemsize < 8
-            why = (f"; your attempt computes in {raw.dtype.name}, too coarse for the differences of a "
-                   f"nudge of {settings.FD_EPS:g}: the exercise works in float64") if low else ""
-            return Outcome(name, False, f"{gname} disagrees with central differences of your own loss in "
-                                        f"{bad} of {rel.size} entries (worst relative error {worst:.2g}, "
-                                        f"allowed {settings.FD_TOL:g}){why}")
     return Outcome(name, True, f"analytic gradients agree with central differences "
                                f"(worst relative error {worst_all:.1e})")
+
+
+def _fd_disagreement(raw, numeric, pname: str, gname: str, grads_fn: str) -> tuple[str | None, float]:
+    """(what is wrong with the gradient raw of pname against its central differences, or None;
+    the worst relative error between them)."""
+    ana, num = as_array(raw), as_array(numeric)
+    if ana is None:
+        return f"{grads_fn} returned no usable {gname}", 0.0
+    if num is None or not np.all(np.isfinite(num)):
+        return f"the loss is not finite when {pname} is nudged", 0.0
+    if ana.shape != num.shape:
+        return f"{gname} has shape {ana.shape}, but {pname} has shape {num.shape}", 0.0
+    if not np.all(np.isfinite(ana)):
+        return f"{gname} has NaN or infinite entries", 0.0
+    rel = np.abs(num - ana) / np.maximum(np.abs(num) + np.abs(ana), settings.FD_FLOOR)
+    worst = float(rel.max())
+    if worst <= settings.FD_TOL:
+        return None, worst
+    bad = int((rel > settings.FD_TOL).sum())
+    low = isinstance(raw, np.ndarray) and raw.dtype.kind == "f" and raw.dtype.itemsize < 8
+    why = (f"; your attempt computes in {raw.dtype.name}, too coarse for the differences of a "
+           f"nudge of {settings.FD_EPS:g}: the exercise works in float64") if low else ""
+    return (f"{gname} disagrees with central differences of your own loss in {bad} of {rel.size} entries "
+            f"(worst relative error {worst:.2g}, allowed {settings.FD_TOL:g}){why}"), worst
 
 
 def training_run(results: dict, name: str) -> tuple[Outcome | None, dict]:
@@ -465,46 +472,60 @@ def judge_stability(ctx: Context, results: dict, shifted: list[Shifted], spread_
     underflow to 0, and SPEC's stability is about the softmax overflowing."""
     shift, gap = f"{settings.STABILITY_SHIFT:g}", f"{settings.STABILITY_SPREAD:g}"
     for case in shifted:
-        own = results.get(case.own_id)
-        why = failure(own, case.fn)
-        if why:
-            return Outcome("stability", False, f"could not be checked: {why}", open=unjudged(own))
-        mine = {label: pick(own["result"], path) for label, path in case.outputs.items()}
-        for label, value in mine.items():
-            if isinstance(value, dict) and "__blank__" in value:  # a partial attempt's blank
-                return Outcome("stability", False, f"could not be checked: {label} is not written yet",
-                               open=True)
-            arr = as_array(value)
-            shape_ok = arr is not None and (arr.size == 1 if label in case.scalars else
-                                            arr.shape == tuple(case.shapes[label]))
-            if not shape_ok or not np.all(np.isfinite(arr)):
-                return Outcome("stability", False, f"could not be checked: {case.fn} gives no finite {label} "
-                                                   f"of shape {tuple(case.shapes[label])} for the unshifted {what}s")
-        outcome = judge_outputs(ctx, "stability", case.fn, results, [case.shifted_id], lambda i: case.outputs,
-                                lambda i: mine, sizes=lambda i: case.sizes, scalars=case.scalars,
-                                context=f"with every {what} + {shift} (against your own result without it), ",
-                                args=lambda i: case.args)
+        outcome = _judge_shifted(ctx, results, case, what)
         if not outcome.passed:
             return outcome
     for fn, tid, outputs in spread_cases:
-        r = results.get(tid)
-        why = failure(r, fn)
-        context = f"with one {what} per row {gap} above the others, "
-        if why:
-            return Outcome("stability", False, context + why, open=unjudged(r))
-        for label, path in outputs.items():
-            value = as_array(pick(r["result"], path))
-            if value is None:
-                return Outcome("stability", False, context + f"{fn} returned no {label} to look at")
-            bad = ~np.isfinite(value)
-            if bad.any():
-                kinds = " and ".join(k for k, m in (("nan", np.isnan(value)), ("inf", np.isinf(value))) if m.any())
-                where = f"in {int(bad.sum())} of {value.size} entries" if value.size > 1 else f"({kinds})"
-                kinds = f" ({kinds})" if value.size > 1 else ""
-                return Outcome("stability", False, context + f"{label} is not finite{kinds} {where}: "
-                                                   "something overflows")
+        outcome = _judge_spread(results, fn, tid, outputs, what)
+        if outcome is not None:
+            return outcome
     return Outcome("stability", True, f"finite and unchanged with every {what} + {shift}, and finite with one "
                                       f"{what} per row {gap} above the others")
+
+
+def _judge_shifted(ctx: Context, results: dict, case: Shifted, what: str) -> Outcome:
+    """The attempt's own outputs for the shifted input against those for the plain one."""
+    own = results.get(case.own_id)
+    why = failure(own, case.fn)
+    if why:
+        return Outcome("stability", False, f"could not be checked: {why}", open=unjudged(own))
+    mine = {label: pick(own["result"], path) for label, path in case.outputs.items()}
+    for label, value in mine.items():
+        if isinstance(value, dict) and "__blank__" in value:  # a partial attempt's blank
+            return Outcome("stability", False, f"could not be checked: {label} is not written yet", open=True)
+        arr = as_array(value)
+        shape_ok = arr is not None and (arr.size == 1 if label in case.scalars else
+                                        arr.shape == tuple(case.shapes[label]))
+        if not shape_ok or not np.all(np.isfinite(arr)):
+            return Outcome("stability", False, f"could not be checked: {case.fn} gives no finite {label} "
+                                               f"of shape {tuple(case.shapes[label])} for the unshifted {what}s")
+    return judge_outputs(ctx, "stability", case.fn, results, [case.shifted_id], lambda i: case.outputs,
+                         lambda i: mine, sizes=lambda i: case.sizes, scalars=case.scalars,
+                         context=f"with every {what} + {settings.STABILITY_SHIFT:g} (against your own result "
+                                 "without it), ",
+                         args=lambda i: case.args)
+
+
+def _judge_spread(results: dict, fn: str, tid: str, outputs: dict, what: str) -> Outcome | None:
+    """A failing verdict when fn's outputs for one input per row far above the others are not
+    finite; None when they are."""
+    r = results.get(tid)
+    why = failure(r, fn)
+    context = f"with one {what} per row {settings.STABILITY_SPREAD:g} above the others, "
+    if why:
+        return Outcome("stability", False, context + why, open=unjudged(r))
+    for label, path in outputs.items():
+        value = as_array(pick(r["result"], path))
+        if value is None:
+            return Outcome("stability", False, context + f"{fn} returned no {label} to look at")
+        bad = ~np.isfinite(value)
+        if bad.any():
+            kinds = " and ".join(k for k, m in (("nan", np.isnan(value)), ("inf", np.isinf(value))) if m.any())
+            where = f"in {int(bad.sum())} of {value.size} entries" if value.size > 1 else f"({kinds})"
+            kinds = f" ({kinds})" if value.size > 1 else ""
+            return Outcome("stability", False, context + f"{label} is not finite{kinds} {where}: "
+                                               "something overflows")
+    return None
 
 
 def judge_purity(ctx: Context, results: dict, inputs: dict[str, tuple[str, dict]]) -> Outcome:

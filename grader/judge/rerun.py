@@ -44,23 +44,28 @@ def _second_run(ctx, tasks: list[dict], channel, rng) -> tuple[list[dict], dict]
     by_id = {t["id"]: t for t in tasks}
     again, roots_of = [], {}
     for t in tasks:
-        r = channel.results.get(t["id"])
-        if not t.get("partial") or t.get("notes_only") or r is None or "result" not in r:
-            continue
-        named = _named_values(r["result"])  # a dict of links, or (O, cache), or (loss, probs)
-        blanks = {k: v for k, v in named.items() if isinstance(v, dict) and "__blank__" in v}
-        if not any((v.get("error") or {}).get("kind") == "depends" for v in blanks.values()):
-            continue
-        roots = [k for k, v in blanks.items() if (v.get("error") or {}).get("kind") != "depends"]
-        fill = _stand_ins(ctx, t, named, {k: blanks[k] for k in roots}, rng)
+        found = _blank_roots(t, channel.results.get(t["id"]))
+        fill = _stand_ins(ctx, t, *found, rng) if found else None
         if not fill:
             continue
         earlier = (t.get("cache_from") or {}).get("task")
         if earlier in by_id and all(a["id"] != earlier for a in again):
             again.append(by_id[earlier])  # the call whose output (the attempt's cache) it takes
         again.append({**t, "fill": fill})
-        roots_of[t["id"]] = {k: blanks[k] for k in roots}
+        roots_of[t["id"]] = found[1]
     return again, roots_of
+
+
+def _blank_roots(task: dict, r: dict | None) -> tuple[dict, dict] | None:
+    """(the named values of a partial call's result, its root blanks: those left blank not
+    only because another link is), when a link depends on a blank one; else None."""
+    if not task.get("partial") or task.get("notes_only") or r is None or "result" not in r:
+        return None
+    named = _named_values(r["result"])  # a dict of links, or (O, cache), or (loss, probs)
+    kinds = {k: (v.get("error") or {}).get("kind") for k, v in named.items() if isinstance(v, dict) and "__blank__" in v}
+    if "depends" not in kinds.values():
+        return None
+    return named, {k: named[k] for k, kind in kinds.items() if kind != "depends"}
 
 
 def _stand_ins(ctx, task: dict, named: dict, roots: dict, rng) -> dict:
