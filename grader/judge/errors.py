@@ -50,7 +50,7 @@ def _printable(line: str) -> str:
 def run_error(run: RunResult, channel: Channel, limits: Limits, tasks: dict) -> dict | None:
     """The one error the report carries: the first of RUN_ERRORS that applies (docs/hostile.md)."""
     ended = Ended(run, channel, limits, tasks)
-    return next((e for e in (rule(ended) for rule in RUN_ERRORS) if e is not None), None)
+    return next((e for e in (asked(ended) for asked in RUN_ERRORS) if e is not None), None)
 
 
 @dataclass
@@ -114,7 +114,7 @@ def load_failed(e: Ended) -> dict | None:
 def stopped(e: Ended) -> dict | None:
     """no "done" event -> the first of STOPPED that applies."""
     if "done" not in e.channel.events:
-        return next(found for found in (rule(e) for rule in STOPPED) if found is not None)
+        return next(found for found in (asked(e) for asked in STOPPED) if found is not None)
 
 
 @rule(RUN_ERRORS)
