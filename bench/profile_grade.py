@@ -15,8 +15,9 @@ training loop runs, so that the worker's loop can be compared with it.
 
 A last rep runs the worker under `python -X importtime` to split its start-up.
 
-The wrappers rely on private names of the grader (sandbox._Pipes._read, grade._context,
-...); a name that has moved is simply not stamped. Phase times include waiting for the
+The wrappers rely on names inside the grader (judge.plan.context, run.channel.read_channel,
+run.sandbox.started, run.sandbox._Pipes._read, ...); a name that has moved is not stamped,
+and the report lists it under "not stamped". Phase times include waiting for the
 CPU: on a busy machine, compare them with the cpu column (getrusage) and with each other.
 """
 from __future__ import annotations
@@ -32,10 +33,11 @@ T_TOP = time.monotonic()  # as early as possible: the interpreter and site are d
 BENCH = os.path.dirname(os.path.abspath(__file__))
 
 # Imports stamped where they happen (the outermost of these only: what it imports is its own).
-WATCHED_IMPORTS = {"re", "click", "grader.cli", "grader.cli.grade", "grader.judge.grade", "grader.course.formats",
-                   "grader.judge.report", "grader.catalog", "grader.run.sandbox", "grader.practice.workspace", "yaml", "numpy",
-                   "grader.judge.checks", "grader.catalog.reference", "grader.judge.diagnose", "grader.practice.history", "grader.practice.timing",
-                   "subprocess", "sqlite3", "tempfile", "secrets"}
+WATCHED_IMPORTS = {"re", "click", "grader.cli", "grader.cli.grade", "grader.practice.grading", "grader.judge.grade",
+                   "grader.course.formats", "grader.judge.report", "grader.catalog", "grader.run.sandbox",
+                   "grader.run.attempt", "grader.run.channel", "grader.practice.workspace", "yaml", "numpy",
+                   "grader.judge.checks", "grader.catalog.reference", "grader.judge.diagnose", "grader.practice.history",
+                   "grader.practice.timing", "subprocess", "sqlite3", "tempfile", "secrets"}
 
 
 def _vmhwm_kb(pidfd):
@@ -61,6 +63,7 @@ class Timeline:
         self.marks = [("top", T_TOP, 0.0)]
         self.spans = []  # (label, start, end) of work on other threads
         self.local = threading.local()
+        self.missing = []  # names to wrap that the grader no longer has
 
     def stack(self):
         if not hasattr(self.local, "stack"):
@@ -85,7 +88,10 @@ class Timeline:
             self.spans.append((label, started, time.monotonic()))
 
     def wrap(self, owner, name, label):
-        fn = getattr(owner, name)
+        fn = getattr(owner, name, None)
+        if fn is None:
+            self.missing.append(f"{getattr(owner, '__name__', owner)}.{name}")
+            return
 
         def wrapper(*a, **k):
             started = self.enter(label)
@@ -157,10 +163,29 @@ def child(attempt: str, out_path: str, importtime: bool) -> None:
             def __init__(self, *a, **k):
                 super().__init__(*a, **k)
                 tl.mark("sandbox: pipes, fork + exec of the attempt process")
-                tl.stack()[-1] = "sandbox: wait for the plan, feed it"
+                tl.stack()[-1] = "sandbox: after the spawn (captures, then the worker starts)"
         subprocess.Popen = Stamped
 
     def patch_sandbox(sandbox):
+        import contextlib
+
+        start = sandbox.started
+
+        @contextlib.contextmanager
+        def timed_started(argv, *a, **k):
+            if importtime:
+                argv = [argv[0], "-X", "importtime"] + list(argv[1:])
+            begun = tl.enter("sandbox: start (pipes, environment)")
+            with start(argv, *a, **k) as run:
+                tl.leave(begun)
+                yield run
+            if run.result is not None:
+                extra["worker_stderr"] = run.result.stderr if importtime else ""
+        sandbox.started = timed_started
+        tl.wrap(sandbox.Started, "communicate", "sandbox: feed the plan, serve the pipes")
+        if not hasattr(sandbox, "_reap") or not hasattr(getattr(sandbox, "_Pipes", None), "_read"):
+            tl.missing += [f"grader.run.sandbox.{n}" for n in ("_reap", "_Pipes._read")]
+            return
         reap = sandbox._reap
 
         def timed_reap(proc):
@@ -203,24 +228,12 @@ def child(attempt: str, out_path: str, importtime: bool) -> None:
         sandbox._Pipes._read = stamped_read
 
     def patch_grade(G):
-        tl.wrap(G, "grade", "grade: path checks, workspace lookups, report")
-        tl.wrap(G, "_unreadable", "grade: read + compile the file (_unreadable)")
-        tl.wrap(G, "probe_module", "grade: the exercise's probe module")
-        tl.wrap(G, "_context", "plan: reference + traced reference (_context)")
-        tl.wrap(G, "_read_channel", "grade: read + authenticate the channel")
-        run_isolated = G.run_isolated
+        tl.wrap(G, "resolve", "grade: resolve the target (path checks, the exercise)")
+        tl.wrap(G, "judge", "grade: judge, score, report")
 
-        def run(argv, *a, **k):
-            if importtime:
-                argv = [argv[0], "-X", "importtime"] + list(argv[1:])
-            started = tl.enter("sandbox: start (pipes, environment)")
-            try:
-                r = run_isolated(argv, *a, **k)
-            finally:
-                tl.leave(started)
-            extra["worker_stderr"] = r.stderr if importtime else ""
-            return r
-        G.run_isolated = run
+    def patch_plan(P):
+        tl.wrap(P, "probe_module", "plan: the exercise's probe module")
+        tl.wrap(P, "context", "plan: reference + traced reference (plan.context)")
 
     def patch_probes(probes):
         tl.wrap(probes, "build", "plan: build the probes and tasks")
@@ -230,8 +243,15 @@ def child(attempt: str, out_path: str, importtime: bool) -> None:
         tl.wrap(C.command, "callback", "cli: the grade command (options, limits)")
         tl.wrap(C, "_show", "cli: render and print the report")
 
-    patches.update({"subprocess": patch_subprocess, "grader.catalog": patch_catalog, "grader.run.sandbox": patch_sandbox, "grader.judge.grade": patch_grade,
+    patches.update({"subprocess": patch_subprocess, "grader.catalog": patch_catalog, "grader.run.sandbox": patch_sandbox,
+                    "grader.judge.grade": patch_grade, "grader.judge.plan": patch_plan,
                     "grader.judge.probes.*": patch_probes, "grader.cli.grade": patch_command,
+                    "grader.practice.grading": lambda W: tl.wrap(W, "grade_attempt",
+                                                                 "practice: workspace lookups, elapsed time"),
+                    "grader.judge.source": lambda S: tl.wrap(S, "unreadable",
+                                                             "grade: read + compile the file (source.unreadable)"),
+                    "grader.run.channel": lambda C: tl.wrap(C, "read_channel", "grade: read + authenticate the channel"),
+                    "grader.judge.rerun": lambda R: tl.wrap(R, "fill_and_rerun", "grade: a partial attempt's second run"),
                     "grader.judge.diagnose": lambda D: tl.wrap(D, "diagnose", "grade: diagnose"),
                     "grader.practice.history": lambda H: tl.wrap(H, "record_grade", "cli: record the grade (history)"),
                     "grader.practice.timing": lambda T: tl.wrap(T, "budget_for", "cli: the time budget line")})
@@ -248,6 +268,7 @@ def child(attempt: str, out_path: str, importtime: bool) -> None:
     tl.mark(tl.stack()[-1])
     import json
     from pathlib import Path
+    extra["missing"] = tl.missing
     Path(out_path).write_text(json.dumps({"marks": tl.marks, "spans": tl.spans, "extra": extra}),
                               encoding="utf-8")
 
@@ -389,6 +410,8 @@ def report(python, target, attempt, reps, floor):
         for label, xs in spans.items():
             print(f"  {label:<64} {statistics.median(xs) * 1000:8.0f}")
     extras = [r[2] for r in runs]
+    if extras[0].get("missing"):
+        print(f"not stamped (no longer in the grader): {', '.join(extras[0]['missing'])}")
     yaml_s = statistics.median(e["yaml_seconds"] for e in extras) * 1000
     print(f"YAML parsing inside those phases: {yaml_s:.0f} ms for {extras[0]['yaml_files']} file(s)")
     wc = [e["worker_cpu"] for e in extras if "worker_cpu" in e]

@@ -363,7 +363,7 @@ def find_drill(given=None) -> tuple[Path, str]:
 
 def exercise_settings(python) -> dict:
     """The training run and sizes from the exercise's own YAML, and where the reference is."""
-    code = ("import json; from grader import catalog, paths; e = catalog.exercise('mlp_backprop'); "
+    code = ("import json; from grader import catalog; from grader.catalog import paths; e = catalog.exercise('mlp_backprop'); "
             "t = e.train; print(json.dumps({'n': t.n, 'seed': t.seed, 'lr': t.lr, 'iters': t.iters, "
             "'min_accuracy': t.min_accuracy, 'D': e.sizes['D'], 'H': e.sizes['H'], 'C': e.sizes['C'], "
             "'reference': str(paths.solutions_dir() / 'mlp_backprop.py')}))")
@@ -581,7 +581,8 @@ def run_batch(drill, python, tmp, files, batch_reps):
 EXACT_PEAKS = r"""
 import json, sys
 from pathlib import Path
-from grader import batch, sandbox
+from grader.course import batch
+from grader.run import sandbox
 peaks = []  # (VmHWM when the worker said done, ru_maxrss from wait4), KiB
 read, reap = sandbox._Pipes._read, sandbox._reap
 seen = {}

@@ -1,7 +1,8 @@
 """One place for every number the grader relies on: tolerances, seeds and limits.
 
-Exercise-specific sizes (the default network, the probe sizes, the training run) live in
-the exercise's YAML file; everything here applies to every exercise.
+Exercise-specific sizes live with the exercise: the default network and the training run in
+its YAML file, the probe sizes in grader/judge/probes/<exercise>.py; everything here applies
+to every exercise.
 """
 
 # Comparisons of an attempt's float64 output with the reference.
@@ -41,7 +42,7 @@ FD_SHARE = 0.15
 RESERVE_SHARE = 0.02
 MIN_TASK_SECONDS = 0.5
 MIN_RESERVE_SECONDS = 1.0
-# A partial attempt's second run (links after a blank one, see grade._fill_and_rerun) gets
+# A partial attempt's second run (links after a blank one, see judge/rerun.py) gets
 # what is left of the timeout; with less than this left (beyond the reserve) it is not started.
 MIN_SECOND_RUN_SECONDS = 2.0
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from grader.course import bundle
+from grader.course import bundle, wheels
 from grader import catalog
 from grader.cli import main
 
@@ -95,7 +95,7 @@ def test_the_bundle_is_never_overwritten_without_force(built):
                                       "--force"])
     assert again.exit_code == 0
     with zipfile.ZipFile(built["zip"]) as z:  # the same drill makes the same zip (dates fixed)
-        assert [(i.filename, i.date_time) for i in z.infolist()] == [(n, bundle.ZIP_DATE) for n in built["modes"]]
+        assert [(i.filename, i.date_time) for i in z.infolist()] == [(n, wheels.ZIP_DATE) for n in built["modes"]]
         assert z.read("run_autograder") == (built["source"] / "run_autograder").read_bytes()
 
 

@@ -152,3 +152,35 @@ def test_names_bound_by_unpacking_or_annotation_count_as_defined():
               "backward: object = Net.backward\n(sgd_step) = Net.step\n")
     assert {"forward", "softmax_cross_entropy", "backward", "sgd_step", "Net"} <= catalog.defined_names(source)
     assert catalog.guess(source).id in ("mlp_backprop", "batchnorm_mlp")
+
+
+# --- the fields come from the dataclasses, and every file says its format --------------------
+
+def test_every_shipped_catalogue_file_says_its_format():
+    for path in [*paths.exercises_dir().glob("*.yaml"), *paths.bugs_dir().glob("*.yaml")]:
+        assert yaml.safe_load(path.read_text(encoding="utf-8"))["format_version"] == catalog.FORMAT_VERSION, path
+
+
+@pytest.mark.parametrize("version", [2, 0])
+def test_an_unknown_format_version_is_rejected_naming_the_file(tmp_path, shipped, version):
+    path = write(tmp_path, {**shipped, "format_version": version})
+    with pytest.raises(CatalogError) as info:
+        catalog.load_exercise_file(path)
+    assert str(info.value).startswith(f"{path}: field 'format_version' is {version}, a format this drill cannot read")
+    bugs = tmp_path / "bugs.yaml"
+    bugs.write_text(yaml.safe_dump({"format_version": version, "bugs": []}), encoding="utf-8")
+    with pytest.raises(CatalogError, match=f"^{bugs}: field 'format_version' is {version}"):
+        catalog.load_bugs_file(bugs)
+
+
+def test_a_file_without_a_format_version_is_read_as_format_1(tmp_path, shipped, exercise):
+    assert catalog.load_exercise_file(write(tmp_path, {k: v for k, v in shipped.items() if k != "format_version"})) \
+        == exercise
+
+
+def test_known_keys_and_defaults_are_the_dataclasses_own():
+    assert catalog.keys(catalog.Blank) == {"name", "check", "shape", "what", "hints", "assigns"}
+    assert catalog.keys(catalog.Bug) == {"id", "exercise", "link", "title", "explanation", "symptom", "hint",
+                                         "caught_by", "severity", "mutation"}  # not source: the loader's
+    f = catalog.Fields({"n": 4, "iters": 10, "lr": 1, "min_accuracy": 0.9}, "t.yaml", "train")
+    assert catalog.read(catalog.TrainSpec, f) == catalog.TrainSpec(4, 10, 1.0, 0.9, seed=0)

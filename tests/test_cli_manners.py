@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from grader.cli import main, terminal
+from grader.cli import common, main
 
 FIXTURES = Path(__file__).parent / "fixtures" / "mlp_backprop"
 
@@ -26,7 +26,7 @@ def test_no_color_and_force_color(monkeypatch, env, tty, coloured):
         monkeypatch.delenv(name, raising=False)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    assert terminal.color(Tty() if tty else io.StringIO()) is coloured
+    assert common.color(Tty() if tty else io.StringIO()) is coloured
 
 
 @pytest.fixture

@@ -131,3 +131,48 @@ def test_values_right_only_to_float32_precision_say_so():
     v = compare("z1", (expected * (1 + 3e-6)).astype(np.float32), expected)
     assert not v.ok and "right only to float32 precision" in v.message and "float64" in v.message
     assert "float32" not in compare("z1", expected + 0.1, expected).message
+
+
+# --- the detectors of compare(): one row each, (detector, got, expected, options, message) -------
+
+from grader.judge.compare import DETECTORS, Case  # noqa: E402
+
+W = np.arange(6.0).reshape(2, 3) + 1
+S = np.array([[1.0, 2.0], [3.0, 4.0]])
+DETECTOR_ROWS = [
+    ("blank", {"__blank__": "dz2"}, W, {}, "x is not written yet"),
+    ("missing", None, W, {}, "x is missing"),
+    ("array_not_of_reals", {"__type__": "ndarray of complex128"}, W, {},
+     "x is an array of complex128; it should hold real numbers (float64)"),
+    ("not_numbers", [1.0, 2.0], W, {}, "x should be a numpy array, not a list"),
+    ("not_one_number", np.zeros(3), 0.5, {"scalar": True}, "x should be one number, not an array of shape (3,)"),
+    ("transposed_shape", W.T.copy(), W, {},
+     "x has shape (3, 2), the transpose of the expected (2, 3); its values are those of the transpose"),
+    ("wrong_shape", W[0], W, {}, "x has shape (3,) but should have shape (2, 3)"),
+    ("nonfinite_number", float("nan"), 0.5, {"scalar": True}, "x is nan, not a finite number"),
+    ("nonfinite_entries", np.where(W == 1, np.nan, W), W, {}, "x has 1 NaN or infinite entry"),
+    ("right", W.copy(), W, {}, "x is right"),
+    ("square_transposed", S.T.copy(), S, {},
+     "x holds the expected values transposed: its entry [i, j] is the one expected at [j, i]"),
+    ("scaled", W * 2, W, {"sizes": {"N": 2}}, "x is 2 times the expected value (a factor of N = 2)"),
+    ("low_precision", (W * (1 + 3e-6)).astype(np.float32), W, {},
+     "x is right only to float32 precision (the largest difference is 1.8e-05): the exercise works in float64"),
+    ("wrong_number", 12.5, 0.5, {"scalar": True}, "x is 12.5, not the expected value (25 times it)"),
+    ("wrong_entries", np.where(W > 4, W + 1, W), W, {"regions": {"where x > 4": W > 4}},
+     "x is wrong in 2 of 6 entries (columns 1, 2), only where x > 4; the largest difference is 1 at [1, 1]"),
+]
+
+
+@pytest.mark.parametrize("detector, got, expected, options, message", DETECTOR_ROWS, ids=[r[0] for r in DETECTOR_ROWS])
+def test_each_detector_answers_its_own_case_first(detector, got, expected, options, message):
+    case = Case.of("x", got, expected, **options)
+    names = [d.__name__ for d in DETECTORS]
+    assert all(d(case) is None for d in DETECTORS[:names.index(detector)])  # nothing before it answers
+    assert DETECTORS[names.index(detector)](case).message == message
+    assert compare("x", got, expected, **options).message == message
+
+
+def test_every_detector_has_a_row_and_an_example():
+    assert [d.__name__ for d in DETECTORS] == [r[0] for r in DETECTOR_ROWS]  # the table's order is the rows'
+    for d in DETECTORS:
+        assert " -> " in (d.__doc__ or "").splitlines()[0], d.__name__

@@ -8,13 +8,16 @@ May import: settings, files.
 
 Every YAML file is checked field by field; a bad one is rejected with a message that
 names the file and the field, so a catalogue mistake never surfaces as a traceback.
+The dataclasses are the one statement of the fields: a file's known keys, their types and
+their defaults are read off them (read, keys), and each file says its format_version.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import typing
+from dataclasses import MISSING, dataclass, field, fields
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from grader.catalog import paths
 
@@ -94,6 +97,46 @@ def read_yaml(path: Path) -> Any:
         raise CatalogError(f"{path}: is not valid YAML: {exc}") from None
 
 
+FORMAT_VERSION = 1  # of exercises/*.yaml and bugs/*.yaml; a file without one is in format 1
+
+
+def check_format(f: "Fields") -> None:
+    """A file in a format this drill cannot read is rejected, not half-read."""
+    version = f.get("format_version", int, FORMAT_VERSION)
+    if version != FORMAT_VERSION:
+        f.fail("format_version", f"is {version}, a format this drill cannot read (it reads format "
+                                 f"{FORMAT_VERSION}); a newer backprop-drill may")
+
+
+# How a field of each type is read: (fields, name, default or ...) -> value
+READERS: dict[Any, Callable[["Fields", str, Any], Any]] = {
+    str: lambda f, name, default: f.text(name, default),
+    str | None: lambda f, name, default: f.text(name, default),
+    int: lambda f, name, default: f.get(name, int, default),
+    float: lambda f, name, default: f.get(name, float, default),
+    tuple[str, ...]: lambda f, name, default: tuple(f.strings(name, default)),
+    dict[str, int]: lambda f, name, default: dict(f.get(name, dict, default)),
+}
+
+
+def keys(cls) -> set[str]:
+    """The YAML keys of a catalogue dataclass: its fields, but those the loader fills (source)."""
+    return {x.name for x in fields(cls) if x.metadata.get("yaml", True)}
+
+
+def values(cls, f: "Fields", *given: str) -> dict[str, Any]:
+    """The fields of the catalogue dataclass cls read from f, but those given (the loader makes
+    them): each by its type (READERS), with the dataclass's default when it has one."""
+    types = typing.get_type_hints(cls)
+    return {x.name: READERS[types[x.name]](f, x.name, ... if x.default is MISSING else x.default)
+            for x in fields(cls) if x.name not in given and x.metadata.get("yaml", True)}
+
+
+def read(cls, f: "Fields", **given):
+    """An instance of cls: its fields read from f (values), and those given."""
+    return cls(**values(cls, f, *given), **given)
+
+
 @dataclass(frozen=True)
 class Blank:
     """One blank of the stub: a link the user writes.
@@ -150,7 +193,7 @@ class Exercise:
     blanks: tuple[Blank, ...]
     checks: tuple[CheckSpec, ...]
     train: TrainSpec | None
-    source: Path = field(compare=False)
+    source: Path = field(compare=False, metadata={"yaml": False})  # the file it was read from
 
     @property
     def solution_path(self) -> Path:
@@ -171,64 +214,65 @@ class Exercise:
         raise KeyError(name)
 
 
-_EXERCISE_FIELDS = {"id", "title", "summary", "description", "solution", "functions", "sizes",
-                    "blanks", "checks", "train"}
-_BLANK_FIELDS = {"name", "check", "shape", "what", "hints", "assigns"}
-
-
 def _load_blank(f: Fields) -> Blank:
-    f.check_known(_BLANK_FIELDS)
-    hints = f.strings("hints")
-    if len(hints) < 2:
+    f.check_known(keys(Blank))
+    blank = read(Blank, f)
+    if len(blank.hints) < 2:
         f.fail("hints", "needs at least two levels (a nudge, then the formula)")
-    return Blank(name=f.text("name"), check=f.text("check"), shape=f.text("shape"),
-                 what=f.text("what"), hints=tuple(hints), assigns=f.text("assigns", None))
+    return blank
 
 
-def load_exercise_file(path: Path) -> Exercise:
-    f = Fields(read_yaml(path), path)
-    f.check_known(_EXERCISE_FIELDS)
-    sizes = f.get("sizes", dict)
-    for key, value in sizes.items():
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            f.fail(f"sizes.{key}", "must be a positive whole number")
-    checks = []
-    for c in f.items("checks"):
-        c.check_known({"name", "points"})
-        points = c.get("points", float)
-        if points < 0:
-            c.fail("points", "must not be negative")
-        checks.append(CheckSpec(c.text("name"), points))
+def _load_check(f: Fields) -> CheckSpec:
+    f.check_known(keys(CheckSpec))
+    check = read(CheckSpec, f)
+    if check.points < 0:
+        f.fail("points", "must not be negative")
+    return check
+
+
+def _load_checks(f: Fields) -> tuple[CheckSpec, ...]:
+    checks = tuple(_load_check(c) for c in f.items("checks"))
     names = [c.name for c in checks]
     if len(set(names)) != len(names):
         f.fail("checks", "names a check twice")
     total = sum(c.points for c in checks)
     if abs(total - 100.0) > 1e-9:
         f.fail("checks", f"points must add up to 100, not {total:g}")
+    return checks
+
+
+def _load_blanks(f: Fields, checks: tuple[CheckSpec, ...]) -> tuple[Blank, ...]:
     blanks = tuple(_load_blank(b) for b in f.items("blanks"))
     for i, b in enumerate(blanks):
-        if b.check not in names:
+        if b.check not in {c.name for c in checks}:
             f.fail(f"blanks[{i}].check", f"names no check of this exercise: {b.check!r}")
     if len({b.name for b in blanks}) != len(blanks):
         f.fail("blanks", "names a blank twice")
-    train = None
-    if "train" in f.data:
-        t = f.child("train")
-        t.check_known({"n", "iters", "lr", "min_accuracy", "seed"})
-        train = TrainSpec(n=t.get("n", int), iters=t.get("iters", int), lr=t.get("lr", float),
-                          min_accuracy=t.get("min_accuracy", float), seed=t.get("seed", int, 0))
-    exercise_id = f.text("id")
-    if exercise_id != path.stem:
+    return blanks
+
+
+def _load_train(f: Fields) -> TrainSpec | None:
+    if "train" not in f.data:
+        return None
+    t = f.child("train")
+    t.check_known(keys(TrainSpec))
+    return read(TrainSpec, t)
+
+
+def load_exercise_file(path: Path) -> Exercise:
+    f = Fields(read_yaml(path), path)
+    f.check_known(keys(Exercise) | {"format_version"})
+    check_format(f)
+    checks = _load_checks(f)
+    ex = read(Exercise, f, checks=checks, blanks=_load_blanks(f, checks), train=_load_train(f), source=path)
+    for key, value in ex.sizes.items():
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            f.fail(f"sizes.{key}", "must be a positive whole number")
+    if ex.id != path.stem:
         f.fail("id", f"must match the file name {path.stem!r}")
-    solution = f.text("solution")
-    if not (paths.solutions_dir() / solution).is_file():
-        f.fail("solution", f"names no file in solutions/: {solution!r}")
-    return Exercise(
-        id=exercise_id, title=f.text("title"), summary=f.text("summary"),
-        description=f.text("description"), solution=solution,
-        functions=tuple(f.strings("functions")), sizes=dict(sizes), blanks=blanks,
-        checks=tuple(checks), train=train, source=path,
-    )
+    if not (paths.solutions_dir() / ex.solution).is_file():
+        f.fail("solution", f"names no file in solutions/: {ex.solution!r}")
+    return ex
 
 
 def _exercise_files() -> dict[str, Path]:
@@ -338,7 +382,7 @@ SEVERITIES = ("error", "note")
 
 @dataclass(frozen=True)
 class Mutation:
-    """Where a bug goes in working code, for grader/mutate.py.
+    """Where a bug goes in working code, for grader/catalog/mutate.py.
 
     operator: a name in mutate.OPERATORS; function: the function it lives in; target: the
     variable whose assigning statements are searched; occurrence: which of the operator's
@@ -372,65 +416,51 @@ class Bug:
     caught_by: str
     severity: str
     mutation: Mutation
-    source: Path = field(compare=False)
-
-
-_BUG_FIELDS = {"id", "exercise", "link", "title", "explanation", "symptom", "hint", "caught_by",
-               "severity", "mutation"}
-_MUTATION_FIELDS = {"operator", "function", "target", "occurrence"}
+    source: Path = field(compare=False, metadata={"yaml": False})  # the file it was read from
 
 
 def _load_mutation(f: Fields, exercise: Exercise) -> Mutation:
     from grader.catalog import mutate  # only when a bugs file is read
 
-    f.check_known(_MUTATION_FIELDS)
-    operator = f.text("operator")
-    if operator not in mutate.OPERATORS:
-        f.fail("operator", f"names no mutation operator: {operator!r} (there is: {', '.join(mutate.OPERATORS)})")
-    function = f.text("function")
-    if function not in exercise.functions:
-        f.fail("function", f"names no function of {exercise.id}: {function!r} "
+    f.check_known(keys(Mutation))
+    m = read(Mutation, f)
+    if m.operator not in mutate.OPERATORS:
+        f.fail("operator", f"names no mutation operator: {m.operator!r} (there is: {', '.join(mutate.OPERATORS)})")
+    if m.function not in exercise.functions:
+        f.fail("function", f"names no function of {exercise.id}: {m.function!r} "
                            f"(there is: {', '.join(exercise.functions)})")
-    target = f.text("target")
-    if not target.isidentifier():
-        f.fail("target", f"must be a variable name, not {target!r}")
-    occurrence = f.get("occurrence", int, 0)
-    if occurrence < 0:
+    if not m.target.isidentifier():
+        f.fail("target", f"must be a variable name, not {m.target!r}")
+    if m.occurrence < 0:
         f.fail("occurrence", "must not be negative")
-    return Mutation(operator, function, target, occurrence)
+    return m
 
 
 def _load_bug(f: Fields, path: Path) -> Bug:
-    f.check_known(_BUG_FIELDS)
-    bug_id = f.text("id")
-    if not all(part.isalnum() for part in bug_id.split("-")) or bug_id != bug_id.lower():
-        f.fail("id", f"must be lower-case words joined by '-', not {bug_id!r}")
-    exercise_id = f.text("exercise")
+    f.check_known(keys(Bug))
+    v = values(Bug, f, "mutation")
+    if not all(part.isalnum() for part in v["id"].split("-")) or v["id"] != v["id"].lower():
+        f.fail("id", f"must be lower-case words joined by '-', not {v['id']!r}")
     table = exercises()
-    if exercise_id not in table:
-        f.fail("exercise", f"names no exercise: {exercise_id!r} (there is: {', '.join(table)})")
-    ex = table[exercise_id]
-    link = f.text("link")
-    if link not in {b.name for b in ex.blanks}:
-        f.fail("link", f"names no blank of {ex.id}: {link!r} (there is: {', '.join(b.name for b in ex.blanks)})")
-    caught_by = f.text("caught_by")
-    if caught_by not in {c.name for c in ex.checks}:
-        f.fail("caught_by", f"names no check of {ex.id}: {caught_by!r} "
+    if v["exercise"] not in table:
+        f.fail("exercise", f"names no exercise: {v['exercise']!r} (there is: {', '.join(table)})")
+    ex = table[v["exercise"]]
+    if v["link"] not in {b.name for b in ex.blanks}:
+        f.fail("link", f"names no blank of {ex.id}: {v['link']!r} (there is: {', '.join(b.name for b in ex.blanks)})")
+    if v["caught_by"] not in {c.name for c in ex.checks}:
+        f.fail("caught_by", f"names no check of {ex.id}: {v['caught_by']!r} "
                             f"(there is: {', '.join(c.name for c in ex.checks)})")
-    severity = f.text("severity")
-    if severity not in SEVERITIES:
-        f.fail("severity", f"must be one of {', '.join(SEVERITIES)}, not {severity!r}")
-    return Bug(id=bug_id, exercise=exercise_id, link=link, title=f.text("title"),
-               explanation=f.text("explanation"), symptom=f.text("symptom"), hint=f.text("hint"),
-               caught_by=caught_by, severity=severity,
-               mutation=_load_mutation(Fields(f.get("mutation", dict), path, f"{f.where}.mutation"), ex),
-               source=path)
+    if v["severity"] not in SEVERITIES:
+        f.fail("severity", f"must be one of {', '.join(SEVERITIES)}, not {v['severity']!r}")
+    mutation = _load_mutation(Fields(f.get("mutation", dict), path, f"{f.where}.mutation"), ex)
+    return Bug(**v, mutation=mutation, source=path)
 
 
 def load_bugs_file(path: Path) -> list[Bug]:
     """The bugs of one catalogue file, in file order: a mapping with a `bugs` list."""
     f = Fields(read_yaml(path), path)
-    f.check_known({"bugs"})
+    f.check_known({"bugs", "format_version"})
+    check_format(f)
     found = [_load_bug(item, path) for item in f.items("bugs")]
     ids = [b.id for b in found]
     for i, bug_id in enumerate(ids):

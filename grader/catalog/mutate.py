@@ -501,12 +501,3 @@ def apply(source: str | Source, operator: str, function: str, target: str, occur
     except SyntaxError as exc:  # a bug in an operator, never in the user's code
         raise MutationError(f"{origin}: {operator} made code that does not parse ({exc.msg})") from None
     return mutant
-
-
-def fits(source: str, operator: str, function: str, target: str, occurrence: int = 0) -> bool:
-    """Whether the mutation can be made in source."""
-    try:
-        apply(source, operator, function, target, occurrence)
-    except MutationError:
-        return False
-    return True

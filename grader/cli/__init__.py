@@ -4,12 +4,12 @@ Owns: Click, and everything the user sees on the terminal (messages, exit status
 May import: every other part of the grader.
 
 Each subcommand lives in grader/cli/<name>.py and is imported only when it runs,
-so `drill grade` does not pay for the imports of every other command.
+so `drill grade` does not pay for the imports of every other command. What several
+commands share (shown, paragraph, limit_options) lives in grader/cli/common.py.
 """
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import os
 import sys
 
@@ -39,17 +39,13 @@ COMMANDS = {
 }
 
 
-def _available(module: str) -> bool:
-    return importlib.util.find_spec(f"grader.cli.{module}") is not None
-
-
 class LazyGroup(click.Group):
     def list_commands(self, ctx):
-        return sorted(name for name, module in COMMANDS.items() if _available(module))
+        return sorted(COMMANDS)
 
     def get_command(self, ctx, name):
         module = COMMANDS.get(name)
-        if module is None or not _available(module):
+        if module is None:
             return None
         return importlib.import_module(f"grader.cli.{module}").command
 

@@ -1,9 +1,8 @@
-import textwrap
-
 import click
 
 from grader import catalog
 from grader.cli import complete
+from grader.cli.common import paragraph
 
 
 @click.command("explain")
@@ -27,8 +26,3 @@ def command(bug_id):
                           ("How to spot it", bug.hint)):
         click.echo(f"\n{heading}:")
         click.echo(paragraph(text))
-
-
-def paragraph(text: str, indent: str = "  ") -> str:
-    """A catalogue text folded to the terminal's usual width."""
-    return textwrap.fill(" ".join(text.split()), width=88, initial_indent=indent, subsequent_indent=indent)

@@ -5,16 +5,9 @@ import click
 
 from grader import settings
 from grader.cli import complete
+from grader.cli.common import limit_options
 
 FORMATS = ("text", "json", "gradescope", "junit", "prairielearn")
-
-
-def limit_options(f):
-    """--timeout and --memory: the bounds of each attempt's process (also of drill gradescope-bundle)."""
-    f = click.option("--memory", "memory_mb", type=click.IntRange(256, 65536), default=settings.MEMORY_MB,
-                     show_default=True, help="Memory limit of each attempt's process, in MiB.")(f)
-    return click.option("--timeout", type=click.FloatRange(1, 3600), default=settings.TIMEOUT_SECONDS,
-                        show_default=True, help="Seconds each attempt may run in all.")(f)
 
 
 @click.command("grade")
@@ -214,9 +207,8 @@ def _printable(text: str) -> str:
 def _show(reports, graded, fmt, points):
     import json
 
+    from grader.cli.common import color as wants_color
     from grader.judge.report import render_text
-
-    from grader.cli.terminal import color as wants_color
 
     color = wants_color()
     if fmt == "text" and graded is None:  # the common case, without the formats module

@@ -4,7 +4,7 @@ import click
 
 from grader import settings
 from grader.cli import complete
-from grader.cli.grade import limit_options
+from grader.cli.common import limit_options
 
 
 @click.command("gradescope-bundle")

@@ -1,8 +1,8 @@
 import click
 
 from grader.cli import complete
+from grader.cli.common import paragraph
 from grader.practice.hints import HintError, NothingToHint, next_hint
-from grader.cli.explain import paragraph
 
 
 @click.command("hint")

@@ -4,8 +4,8 @@ import click
 
 from grader import catalog
 from grader.cli import complete
+from grader.cli.common import shown
 from grader.practice.inject import InjectError, InjectUsageError, inject
-from grader.cli.start import _shown
 
 
 @click.command("inject-bug")
@@ -41,15 +41,15 @@ def command(exercise, bug_id, from_path, seed, out, force):
         click.echo(f"drill: warning: {warning}", err=True)
     if done.backup:
         click.echo(f"Kept the previous file as {done.backup}")
-    shown = _shown(done.path)
+    where = shown(done.path)
     if done.hidden:
-        click.echo(f"Wrote {shown}: {done.exercise.title}, with one hidden bug in it.")
-        click.echo(f"Find the bug, fix it, then check with:  drill grade {shown}")
-        click.echo(f"Give up?  drill reveal {shown}")
+        click.echo(f"Wrote {where}: {done.exercise.title}, with one hidden bug in it.")
+        click.echo(f"Find the bug, fix it, then check with:  drill grade {where}")
+        click.echo(f"Give up?  drill reveal {where}")
     else:
-        click.echo(f"Wrote {shown}: {done.exercise.title}, with the bug {done.bug.id} "
+        click.echo(f"Wrote {where}: {done.exercise.title}, with the bug {done.bug.id} "
                    f"({done.bug.title}) in the link {done.bug.link}.")
-        click.echo(f"Find the bug, fix it, then check with:  drill grade {shown}")
+        click.echo(f"Find the bug, fix it, then check with:  drill grade {where}")
         if done.bug.severity != "error":
             click.echo(f"drill: warning: {done.bug.id} is a {done.bug.severity}, not an error: `drill grade` "
                        f"passes code with it anyway (it only notes it), so grading cannot tell you fixed it",

@@ -3,7 +3,7 @@ from pathlib import Path
 import click
 
 from grader.cli import complete
-from grader.cli.grade import limit_options
+from grader.cli.common import limit_options
 
 
 @click.command("prairielearn-question")

@@ -3,9 +3,8 @@ from pathlib import Path
 import click
 
 from grader import catalog
+from grader.cli.common import paragraph, shown
 from grader.practice.inject import InjectError, InjectUsageError, reveal
-from grader.cli.explain import paragraph
-from grader.cli.start import _shown
 
 
 @click.command("reveal")
@@ -27,7 +26,7 @@ def command(path):
     for warning in found.warnings:
         click.echo(f"drill: warning: {warning}", err=True)
     bug = found.bug
-    click.echo(f"{_shown(found.path)} has the bug {bug.id}: {bug.title}.")
+    click.echo(f"{shown(found.path)} has the bug {bug.id}: {bug.title}.")
     click.echo(f"Link: {bug.link}; caught by the check {bug.caught_by} ({bug.severity}).")
     click.echo("")
     click.echo(paragraph(bug.explanation, indent=""))

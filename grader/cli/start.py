@@ -3,6 +3,7 @@ from pathlib import Path
 import click
 
 from grader.cli import complete
+from grader.cli.common import shown
 from grader.practice.start import StartError, StartUsageError, start
 from grader.practice.timing import minutes
 
@@ -45,8 +46,8 @@ def command(exercise, folder, force, links, weakest, timed_minutes, notebook):
         click.echo(f"drill: warning: {warning}", err=True)
     if started.backup:
         click.echo(f"Kept your previous attempt as {started.backup}")
-    shown = _shown(started.path)
-    click.echo(f"Wrote {shown}: {started.exercise.title}.")
+    where = shown(started.path)
+    click.echo(f"Wrote {where}: {started.exercise.title}.")
     click.echo(f"Blank links: {', '.join(started.links)}")
     if timed_minutes:
         click.echo(f"Timed: your budget is {minutes(timed_minutes)}, and the clock is running.")
@@ -57,12 +58,5 @@ def command(exercise, folder, force, links, weakest, timed_minutes, notebook):
     click.echo(f"Fill in every todo(), then grade it with:  {_grade_command(started.path)}")
 
 
-def _shown(path: Path) -> str:
-    try:
-        return str(path.relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(path)
-
-
 def _grade_command(path: Path) -> str:
-    return "drill grade" if path.parent == Path.cwd().resolve() else f"drill grade {_shown(path)}"
+    return "drill grade" if path.parent == Path.cwd().resolve() else f"drill grade {shown(path)}"

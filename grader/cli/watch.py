@@ -27,9 +27,9 @@ def command(path, interval, timeout, count):
     from grader.judge.grade import GradeUsageError
     from grader.practice.grading import grade_attempt
     from grader.practice.history import record_grade
-    from grader.run.sandbox import Limits
     from grader.practice.timing import budget_for
     from grader.practice.watch import WatchError, attempt_path, compact, watch
+    from grader.run.sandbox import Limits
 
     try:
         path = path or attempt_path()

@@ -23,18 +23,14 @@ none, and results.json says why (nothing submitted, or which files and what to r
 from __future__ import annotations
 
 import argparse
-import base64
-import hashlib
 import importlib.metadata
-import io
 import json
 import re
 import sys
 import traceback
-import zipfile
 from pathlib import Path
 
-from grader.course import batch, formats
+from grader.course import batch, formats, wheels
 from grader import catalog, settings
 from grader.catalog import paths
 from grader import files
@@ -42,7 +38,6 @@ from grader.judge.report import Report, render_text
 from grader.run.sandbox import Limits
 
 DIST_NAME = "backprop-drill"
-ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # fixed, so the same drill makes the same zip
 
 SETUP_SH = r"""#!/usr/bin/env bash
 # Gradescope runs this once, as root, when it builds the autograder image.
@@ -106,22 +101,6 @@ def _files_below(folder: Path, prefix: str) -> dict[str, bytes]:
     return out
 
 
-def _record_hash(data: bytes) -> str:
-    digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
-    return f"sha256={digest}"
-
-
-def _zip(files: dict[str, bytes], executable: tuple[str, ...] = ()) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as z:
-        for name, data in files.items():
-            info = zipfile.ZipInfo(name, ZIP_DATE)
-            info.external_attr = (0o755 if name in executable else 0o644) << 16
-            info.compress_type = zipfile.ZIP_DEFLATED
-            z.writestr(info, data)
-    return buffer.getvalue()
-
-
 def wheel() -> tuple[str, bytes]:
     """The file name and bytes of a wheel of the running backprop-drill (PEP 427)."""
     try:
@@ -141,9 +120,7 @@ def wheel() -> tuple[str, bytes]:
                                          or "[console_scripts]\ndrill = grader.cli:run\n").encode()
     files[f"{info}/WHEEL"] = (f"Wheel-Version: 1.0\nGenerator: backprop-drill {dist.version} (drill gradescope-bundle)\n"
                               "Root-Is-Purelib: true\nTag: py3-none-any\n").encode()
-    record = "".join(f"{path},{_record_hash(data)},{len(data)}\n" for path, data in files.items())
-    files[f"{info}/RECORD"] = (record + f"{info}/RECORD,,\n").encode()
-    return f"{name}-{dist.version}-py3-none-any.whl", _zip(files)
+    return f"{name}-{dist.version}-py3-none-any.whl", wheels.zip_files(wheels.with_record(files, info))
 
 
 # ------------------------------------------------------------------ the bundle
@@ -182,7 +159,7 @@ def build(out: Path, exercise_id: str | None = None, points: float = formats.DEF
             template = template.replace(key, value)
         return template.encode()
 
-    data = _zip({"setup.sh": filled(SETUP_SH), "run_autograder": filled(RUN_AUTOGRADER),
+    data = wheels.zip_files({"setup.sh": filled(SETUP_SH), "run_autograder": filled(RUN_AUTOGRADER),
                  "constraints.txt": constraints().encode(),
                  f"wheels/{wheel_name}": wheel_data}, executable=("setup.sh", "run_autograder"))
     out = Path(out)

@@ -39,7 +39,7 @@ from pathlib import Path
 
 from grader import catalog, files, settings
 from grader.catalog import stubgen
-from grader.course import batch, bundle, formats
+from grader.course import batch, bundle, formats, wheels
 from grader.judge.report import Report, render_text
 from grader.run.sandbox import Limits
 
@@ -209,10 +209,8 @@ def dependency_wheel(name: str) -> tuple[str, bytes]:
     info = next((f.parts[0] for f in dist.files or [] if f.parts[0].endswith(".dist-info")), None)
     if info is None:
         raise QuestionError(f"{name} is installed without its metadata, so it cannot be packed")
-    record = "".join(f"{path},{bundle._record_hash(data)},{len(data)}\n" for path, data in content.items())
-    content[f"{info}/RECORD"] = (record + f"{info}/RECORD,,\n").encode()
     normalized = re.sub(r"[-_.]+", "_", dist.metadata["Name"]).lower()
-    return f"{normalized}-{dist.version}-py3-none-any.whl", bundle._zip(content)
+    return f"{normalized}-{dist.version}-py3-none-any.whl", wheels.zip_files(wheels.with_record(content, info))
 
 
 def _text(value: str) -> str:
@@ -239,10 +237,10 @@ def question_html(exercise: catalog.Exercise) -> str:
 def question_files(exercise: catalog.Exercise, limits: Limits) -> dict[str, bytes]:
     """Every file of the question folder, by its path in the folder."""
     timeout = grading_timeout(limits)
-    wheels = dict([bundle.wheel()] + [dependency_wheel(name) for name in DEPENDENCIES])
-    version = next(iter(wheels)).split("-")[1]
+    packed = dict([bundle.wheel()] + [dependency_wheel(name) for name in DEPENDENCIES])
+    version = next(iter(packed)).split("-")[1]
     values = {"@IMAGE@": IMAGE, "@VERSION@": version, "@FILE@": exercise.solution, "@EXERCISE@": exercise.id,
-              "@TIMEOUT@": f"{limits.timeout:g}", "@MEMORY@": str(limits.memory_mb), "@WHEELS@": " ".join(wheels)}
+              "@TIMEOUT@": f"{limits.timeout:g}", "@MEMORY@": str(limits.memory_mb), "@WHEELS@": " ".join(packed)}
     run_sh = RUN_SH
     for key, value in values.items():
         run_sh = run_sh.replace(key, value)
@@ -253,7 +251,7 @@ def question_files(exercise: catalog.Exercise, limits: Limits) -> dict[str, byte
            "question.html": question_html(exercise).encode(),
            "initial_code.py": stubgen.stub_for(exercise).encode(),
            "tests/run.sh": run_sh.encode()}
-    out.update({f"tests/wheels/{name}": data for name, data in wheels.items()})
+    out.update({f"tests/wheels/{name}": data for name, data in packed.items()})
     return out
 
 

@@ -29,7 +29,7 @@ class Context:
 
 @dataclass
 class Outcome:
-    """A check's verdict. status: pass, fail, or error (could not be run: no points)."""
+    """A check's verdict: passed, else failed (judged wrong) or open (nothing to judge: no points)."""
 
     name: str
     passed: bool
@@ -49,7 +49,7 @@ def call(task_id: str, fn: str, args: list, *, keep_args: bool = True, partial: 
     """A call of the attempt's fn on args. partial: a call that raises is run again statement
     by statement (grader/run/partial.py); cache_from: one arg is laid over the attempt's own
     earlier output (its cache, extra keys kept); notes_only: its result only ever adds notes,
-    so it is not worth a second run of a partial attempt (grade._fill_and_rerun)."""
+    so it is not worth a second run of a partial attempt (judge/rerun.py)."""
     task = {"id": task_id, "kind": "call", "fn": fn, "args": [encode(a) for a in args],
             "keep_args": keep_args, "partial": partial, "needs": [fn]}
     if cache_from:
@@ -122,7 +122,7 @@ def pick(value, path: tuple):
     return value
 
 
-def _shape_problem(value, path: tuple, fn: str, count: int = 0) -> str | None:
+def shape_problem(value, path: tuple, fn: str, count: int = 0) -> str | None:
     """A message when the returned structure does not even hold the path; count: how many
     values fn should return, when it returns a tuple."""
     what = f"{fn}'s result"
@@ -168,7 +168,7 @@ def judge_outputs(ctx: Context, name: str, fn: str, results: dict, task_ids: lis
         exp = expected(i)
         count = 1 + max((p[0] for p in paths(i).values() if p and isinstance(p[0], int)), default=-1)
         for label, path in paths(i).items():
-            problem = _shape_problem(r["result"], path, fn, count)
+            problem = shape_problem(r["result"], path, fn, count)
             if problem:
                 return Outcome(name, False, context + problem)
             got = pick(r["result"], path)
@@ -176,11 +176,12 @@ def judge_outputs(ctx: Context, name: str, fn: str, results: dict, task_ids: lis
             if not v.ok:
                 evidence = [{"fn": fn, "args": args(i), "path": path, "label": label, "value": got,
                              "expected": exp[label], "scalar": label in scalars}] if args else []
-                return Outcome(name, False, context + _sized(v.message, sizes(i)), evidence=evidence)
+                return Outcome(name, False, context + sized(v.message, sizes(i)), evidence=evidence)
     return Outcome(name, True, context + "right" if context else "right for every probe")
 
 
-def _sized(message: str, sizes: dict) -> str:
+def sized(message: str, sizes: dict) -> str:
+    """message, with the sizes of the probe it was found with, when there were several."""
     if not sizes:
         return message
     return message + " (with " + ", ".join(f"{k}={v}" for k, v in sizes.items()) + ")"
@@ -236,7 +237,7 @@ def judge_links(ctx: Context, results: dict, fn: str, links: list[str], task_ids
             if not v.ok:
                 if v.kind == "scaled":
                     scaled[link] = (i, v)
-                message = v.message if v.kind == "blank" else _sized(v.message, sizes[i]) + caveat
+                message = v.message if v.kind == "blank" else sized(v.message, sizes[i]) + caveat
                 verdicts[link] = Outcome(link, False, message, open=v.kind == "blank",
                                          evidence=[{"fn": fn, "link": link, "args": link_args[i],
                                                     "value": got, "grads": grads, "sizes": sizes[i]}])
@@ -299,8 +300,8 @@ def expected_links(ctx: Context, fn: str, args: tuple, grads: dict, module=None)
             return own
         return value
 
-    _, given = reference.run_traced(module, fn, fresh(args), substitute)
-    _, plain = reference.run_traced(ctx.traced, fn, fresh(args))
+    _, given = reference.run_traced(module, fn, copy_inputs(args), substitute)
+    _, plain = reference.run_traced(ctx.traced, fn, copy_inputs(args))
     return given, plain
 
 
@@ -358,30 +359,37 @@ def judge_finite_difference(ctx: Context, results: dict, name: str, grads_of: di
         return Outcome(name, False, f"{grads_fn} should return a dict of gradients, not {_what(analytic)}")
     worst_all = 0.0
     for pname, gname in grads_of.items():
-        ana = as_array(analytic.get(gname))
-        num = as_array(numeric.get(pname)) if isinstance(numeric, dict) else None
-        if ana is None:
-            return Outcome(name, False, f"{grads_fn} returned no usable {gname}")
-        if num is None or not np.all(np.isfinite(num)):
-            return Outcome(name, False, f"the loss is not finite when {pname} is nudged")
-        if ana.shape != num.shape:
-            return Outcome(name, False, f"{gname} has shape {ana.shape}, but {pname} has shape {num.shape}")
-        if not np.all(np.isfinite(ana)):
-            return Outcome(name, False, f"{gname} has NaN or infinite entries")
-        rel = np.abs(num - ana) / np.maximum(np.abs(num) + np.abs(ana), settings.FD_FLOOR)
-        worst = float(rel.max())
+        problem, worst = _fd_disagreement(analytic.get(gname), numeric.get(pname) if isinstance(numeric, dict)
+                                          else None, pname, gname, grads_fn)
+        if problem:
+            return Outcome(name, False, problem)
         worst_all = max(worst_all, worst)
-        if worst > settings.FD_TOL:
-            bad = int((rel > settings.FD_TOL).sum())
-            raw = analytic.get(gname)
-            low = isinstance(raw, np.ndarray) and raw.dtype.kind == "f" and raw.dtype.itemsize < 8
-            why = (f"; your attempt computes in {raw.dtype.name}, too coarse for the differences of a "
-                   f"nudge of {settings.FD_EPS:g}: the exercise works in float64") if low else ""
-            return Outcome(name, False, f"{gname} disagrees with central differences of your own loss in "
-                                        f"{bad} of {rel.size} entries (worst relative error {worst:.2g}, "
-                                        f"allowed {settings.FD_TOL:g}){why}")
     return Outcome(name, True, f"analytic gradients agree with central differences "
                                f"(worst relative error {worst_all:.1e})")
+
+
+def _fd_disagreement(raw, numeric, pname: str, gname: str, grads_fn: str) -> tuple[str | None, float]:
+    """(what is wrong with the gradient raw of pname against its central differences, or None;
+    the worst relative error between them)."""
+    ana, num = as_array(raw), as_array(numeric)
+    if ana is None:
+        return f"{grads_fn} returned no usable {gname}", 0.0
+    if num is None or not np.all(np.isfinite(num)):
+        return f"the loss is not finite when {pname} is nudged", 0.0
+    if ana.shape != num.shape:
+        return f"{gname} has shape {ana.shape}, but {pname} has shape {num.shape}", 0.0
+    if not np.all(np.isfinite(ana)):
+        return f"{gname} has NaN or infinite entries", 0.0
+    rel = np.abs(num - ana) / np.maximum(np.abs(num) + np.abs(ana), settings.FD_FLOOR)
+    worst = float(rel.max())
+    if worst <= settings.FD_TOL:
+        return None, worst
+    bad = int((rel > settings.FD_TOL).sum())
+    low = isinstance(raw, np.ndarray) and raw.dtype.kind == "f" and raw.dtype.itemsize < 8
+    why = (f"; your attempt computes in {raw.dtype.name}, too coarse for the differences of a "
+           f"nudge of {settings.FD_EPS:g}: the exercise works in float64") if low else ""
+    return (f"{gname} disagrees with central differences of your own loss in {bad} of {rel.size} entries "
+            f"(worst relative error {worst:.2g}, allowed {settings.FD_TOL:g}){why}"), worst
 
 
 def training_run(results: dict, name: str) -> tuple[Outcome | None, dict]:
@@ -464,46 +472,60 @@ def judge_stability(ctx: Context, results: dict, shifted: list[Shifted], spread_
     underflow to 0, and SPEC's stability is about the softmax overflowing."""
     shift, gap = f"{settings.STABILITY_SHIFT:g}", f"{settings.STABILITY_SPREAD:g}"
     for case in shifted:
-        own = results.get(case.own_id)
-        why = failure(own, case.fn)
-        if why:
-            return Outcome("stability", False, f"could not be checked: {why}", open=unjudged(own))
-        mine = {label: pick(own["result"], path) for label, path in case.outputs.items()}
-        for label, value in mine.items():
-            if isinstance(value, dict) and "__blank__" in value:  # a partial attempt's blank
-                return Outcome("stability", False, f"could not be checked: {label} is not written yet",
-                               open=True)
-            arr = as_array(value)
-            shape_ok = arr is not None and (arr.size == 1 if label in case.scalars else
-                                            arr.shape == tuple(case.shapes[label]))
-            if not shape_ok or not np.all(np.isfinite(arr)):
-                return Outcome("stability", False, f"could not be checked: {case.fn} gives no finite {label} "
-                                                   f"of shape {tuple(case.shapes[label])} for the unshifted {what}s")
-        outcome = judge_outputs(ctx, "stability", case.fn, results, [case.shifted_id], lambda i: case.outputs,
-                                lambda i: mine, sizes=lambda i: case.sizes, scalars=case.scalars,
-                                context=f"with every {what} + {shift} (against your own result without it), ",
-                                args=lambda i: case.args)
+        outcome = _judge_shifted(ctx, results, case, what)
         if not outcome.passed:
             return outcome
     for fn, tid, outputs in spread_cases:
-        r = results.get(tid)
-        why = failure(r, fn)
-        context = f"with one {what} per row {gap} above the others, "
-        if why:
-            return Outcome("stability", False, context + why, open=unjudged(r))
-        for label, path in outputs.items():
-            value = as_array(pick(r["result"], path))
-            if value is None:
-                return Outcome("stability", False, context + f"{fn} returned no {label} to look at")
-            bad = ~np.isfinite(value)
-            if bad.any():
-                kinds = " and ".join(k for k, m in (("nan", np.isnan(value)), ("inf", np.isinf(value))) if m.any())
-                where = f"in {int(bad.sum())} of {value.size} entries" if value.size > 1 else f"({kinds})"
-                kinds = f" ({kinds})" if value.size > 1 else ""
-                return Outcome("stability", False, context + f"{label} is not finite{kinds} {where}: "
-                                                   "something overflows")
+        outcome = _judge_spread(results, fn, tid, outputs, what)
+        if outcome is not None:
+            return outcome
     return Outcome("stability", True, f"finite and unchanged with every {what} + {shift}, and finite with one "
                                       f"{what} per row {gap} above the others")
+
+
+def _judge_shifted(ctx: Context, results: dict, case: Shifted, what: str) -> Outcome:
+    """The attempt's own outputs for the shifted input against those for the plain one."""
+    own = results.get(case.own_id)
+    why = failure(own, case.fn)
+    if why:
+        return Outcome("stability", False, f"could not be checked: {why}", open=unjudged(own))
+    mine = {label: pick(own["result"], path) for label, path in case.outputs.items()}
+    for label, value in mine.items():
+        if isinstance(value, dict) and "__blank__" in value:  # a partial attempt's blank
+            return Outcome("stability", False, f"could not be checked: {label} is not written yet", open=True)
+        arr = as_array(value)
+        shape_ok = arr is not None and (arr.size == 1 if label in case.scalars else
+                                        arr.shape == tuple(case.shapes[label]))
+        if not shape_ok or not np.all(np.isfinite(arr)):
+            return Outcome("stability", False, f"could not be checked: {case.fn} gives no finite {label} "
+                                               f"of shape {tuple(case.shapes[label])} for the unshifted {what}s")
+    return judge_outputs(ctx, "stability", case.fn, results, [case.shifted_id], lambda i: case.outputs,
+                         lambda i: mine, sizes=lambda i: case.sizes, scalars=case.scalars,
+                         context=f"with every {what} + {settings.STABILITY_SHIFT:g} (against your own result "
+                                 "without it), ",
+                         args=lambda i: case.args)
+
+
+def _judge_spread(results: dict, fn: str, tid: str, outputs: dict, what: str) -> Outcome | None:
+    """A failing verdict when fn's outputs for one input per row far above the others are not
+    finite; None when they are."""
+    r = results.get(tid)
+    why = failure(r, fn)
+    context = f"with one {what} per row {settings.STABILITY_SPREAD:g} above the others, "
+    if why:
+        return Outcome("stability", False, context + why, open=unjudged(r))
+    for label, path in outputs.items():
+        value = as_array(pick(r["result"], path))
+        if value is None:
+            return Outcome("stability", False, context + f"{fn} returned no {label} to look at")
+        bad = ~np.isfinite(value)
+        if bad.any():
+            kinds = " and ".join(k for k, m in (("nan", np.isnan(value)), ("inf", np.isinf(value))) if m.any())
+            where = f"in {int(bad.sum())} of {value.size} entries" if value.size > 1 else f"({kinds})"
+            kinds = f" ({kinds})" if value.size > 1 else ""
+            return Outcome("stability", False, context + f"{label} is not finite{kinds} {where}: "
+                                               "something overflows")
+    return None
 
 
 def judge_purity(ctx: Context, results: dict, inputs: dict[str, tuple[str, dict]]) -> Outcome:
@@ -518,7 +540,7 @@ def judge_purity(ctx: Context, results: dict, inputs: dict[str, tuple[str, dict]
         for afters in [r["args_after"], *(r.get("args_after_more") or [])]:
             for position, ((arg, before), after) in enumerate(zip(named.items(), afters)):
                 # a cache arrives merged with the extra keys the attempt's own forward keeps
-                changed = _changed(before, after, added_keys=arg != "cache")
+                changed = what_changed(before, after, added_keys=arg != "cache")
                 if changed:
                     return Outcome("purity", False, f"{fn} changed its input {arg}{changed}",
                                    evidence=[{"fn": fn, "args": list(named.values()), "changed": position}])
@@ -534,14 +556,16 @@ def _wrote_anything(result) -> bool:
     return result is not None and not (isinstance(result, dict) and "__blank__" in result)
 
 
-def _changed(before, after, added_keys: bool = True) -> str:
+def what_changed(before, after, added_keys: bool = True) -> str:
+    """How after differs from before, a function's input before and after the call: "" when
+    it does not, else e.g. "['W1'] in 3 of 6 entries"; added_keys: a key added counts as a change."""
     if isinstance(before, dict):
         if not isinstance(after, dict) or "__type__" in after:
             return " (replaced it)"
         for key, value in before.items():
             if key not in after:
                 return f" (removed the key {key!r})"
-            inner = _changed(value, after[key])
+            inner = what_changed(value, after[key])
             if inner:
                 return f"[{key!r}]{inner}"
         added = [k for k in after if k not in before] if added_keys else []
@@ -558,11 +582,20 @@ def _changed(before, after, added_keys: bool = True) -> str:
     return ""
 
 
-def fresh(args):
+def copy_inputs(args):
+    """A copy of decoded inputs (arrays copied, dicts, lists and tuples rebuilt) for one call
+    of the reference or a mutant here, in the grader's process, so that no call sees what
+    another changed.
+
+    Its twin is fresh() in grader/run/worker.py, which does the same for the attempt's calls
+    in the attempt's process. They cannot be one function: the worker is started as a script
+    that imports nothing of the grader (its audit hook refuses that), and it must copy what
+    the attempt made (a dict that contains itself, a subclass with its own items()), where
+    this side only copies what wire.decode returned: plain trees, without cycles."""
     if isinstance(args, dict):
-        return {k: fresh(v) for k, v in args.items()}
+        return {k: copy_inputs(v) for k, v in args.items()}
     if isinstance(args, (list, tuple)):
-        return type(args)(fresh(v) for v in args)
+        return type(args)(copy_inputs(v) for v in args)
     if isinstance(args, np.ndarray):
         return args.copy()
     return args

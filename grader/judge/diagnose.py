@@ -55,7 +55,7 @@ def _call_output(bug, ev):
     if modules is None:
         return None
     with np.errstate(all="ignore"):
-        result = getattr(modules[0], ev["fn"])(*checks.fresh(ev["args"]))
+        result = getattr(modules[0], ev["fn"])(*checks.copy_inputs(ev["args"]))
     return checks.pick(result, ev["path"])
 
 
@@ -71,10 +71,10 @@ def _changes_same_input(bug, ev) -> bool:
     modules = _mutants(bug.id)
     if modules is None:
         return False
-    args = checks.fresh(ev["args"])
+    args = checks.copy_inputs(ev["args"])
     with np.errstate(all="ignore"):
         getattr(modules[0], ev["fn"])(*args)
-    return bool(checks._changed(ev["args"][ev["changed"]], args[ev["changed"]]))
+    return bool(checks.what_changed(ev["args"][ev["changed"]], args[ev["changed"]]))
 
 
 def _matches(ctx, bug, outcome, ev) -> bool:

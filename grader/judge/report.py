@@ -1,8 +1,12 @@
-"""The grade report: the data of SPEC §4, its JSON and the text table people read."""
+"""The grade report: the data of SPEC §4, its JSON and the text table people read.
+
+The text is a table of SECTIONS, each a small function whose docstring shows what it writes.
+"""
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from typing import Callable
 
 
 @dataclass
@@ -91,49 +95,99 @@ def duration(seconds: float) -> str:
 
 
 def render_text(report: Report, color: bool = False) -> str:
-    def mark(ok: bool) -> str:
-        text = "PASS" if ok else "FAIL"
-        if not color:
-            return text
-        return f"\x1b[32m{text}\x1b[0m" if ok else f"\x1b[31m{text}\x1b[0m"
+    """The report as people read it: the SECTIONS, in order, each as many lines as it has."""
+    return "\n".join(line for section in SECTIONS for line in section(report, color))
 
-    lines = [f"{report.file}  ({report.exercise})", ""]
-    if report.error:
-        lines += [f"Error ({report.error['kind']}): {report.error['message']}", ""]
+
+Section = Callable[[Report, bool], "list[str]"]
+SECTIONS: list[Section] = []
+
+
+def section(fn: Section) -> Section:
+    SECTIONS.append(fn)
+    return fn
+
+
+@section
+def heading(report: Report, color: bool) -> list[str]:
+    """"attempt.py  (mlp_backprop)", then a blank line."""
+    return [f"{report.file}  ({report.exercise})", ""]
+
+
+@section
+def error(report: Report, color: bool) -> list[str]:
+    """"Error (timeout): the attempt was still running after 60 s, ...", when the run had one."""
+    return [f"Error ({report.error['kind']}): {report.error['message']}", ""] if report.error else []
+
+
+@section
+def table(report: Report, color: bool) -> list[str]:
+    """"  FAIL  dz2     0/10  dz2 is 4 times the expected value ...", a line per check and per note."""
     width = max((len(c.name) for c in report.checks), default=5)
+    lines = []
     for c in report.checks:
         pts = f"{c.points:g}/{c.max_points:g}"
-        lines.append(f"  {mark(c.passed)}  {c.name:<{width}}  {pts:>6}  {c.message}")
+        lines.append(f"  {_mark(c.passed, color)}  {c.name:<{width}}  {pts:>6}  {c.message}")
         lines += [f"  {'':4}  {'':<{width}}  {'':>6}  note: {n}" for n in c.notes]
+    return lines
+
+
+def _mark(ok: bool, color: bool) -> str:
+    text = "PASS" if ok else "FAIL"
+    if not color:
+        return text
+    return f"\x1b[32m{text}\x1b[0m" if ok else f"\x1b[31m{text}\x1b[0m"
+
+
+@section
+def diagnosis(report: Report, color: bool) -> list[str]:
+    """"  error: [missing-n] dz2: ...", with its hint below; not a note the table already shows."""
     noted = {n for c in report.checks for n in c.notes}
-    shown = [d for d in report.diagnosis if d.bug or d.message not in noted]
-    if shown:
-        lines.append("")
-        for d in shown:
-            label = f"[{d.bug}] " if d.bug else ""
-            where = f"{d.link}: " if d.link and d.link != "-" else ""  # "-": about the run, not a link
-            lines.append(f"  {d.severity}: {label}{where}{d.message}")
-            if d.hint:
-                lines.append(f"         hint: {d.hint}")
-    lines.append("")
+    lines = []
+    for d in (d for d in report.diagnosis if d.bug or d.message not in noted):
+        label = f"[{d.bug}] " if d.bug else ""
+        where = f"{d.link}: " if d.link and d.link != "-" else ""  # "-": about the run, not a link
+        lines.append(f"  {d.severity}: {label}{where}{d.message}")
+        if d.hint:
+            lines.append(f"         hint: {d.hint}")
+    return [""] + lines if lines else []
+
+
+@section
+def score(report: Report, color: bool) -> list[str]:
+    """"First failing check: dz2" (not when nothing could be run at all), then "Score: 90/100  ..."."""
     first = report.first_failure
-    if first is not None and not (report.error and all(c.message == "not run" for c in report.checks)):
-        lines.append(f"First failing check: {first.name}")  # not when nothing could be run at all
-    lines.append(f"Score: {report.score:g}/{report.max_score:g}  "
-                 f"{'PASSED' if report.passed else 'not passed yet'}")
-    if report.elapsed is not None:
-        lines.append(f"Time since drill start: {duration(report.elapsed)}")
-    if report.injected:
-        bug, hidden = report.injected.get("bug"), report.injected["hidden"]
-        named = f" ({bug})" if bug and not hidden else ""
-        if report.injected["fixed"]:
-            lines.append(f"Spot the bug: fixed{named}." + (" `drill reveal` tells which bug it was." if hidden else ""))
-        else:
-            lines.append(f"Spot the bug: the bug put in by `drill inject-bug`{named} is still there."
-                         + (" `drill reveal` tells which it is, if you give up." if hidden else ""))
+    nothing_ran = report.error and all(c.message == "not run" for c in report.checks)
+    return ["", *([f"First failing check: {first.name}"] if first is not None and not nothing_ran else []),
+            f"Score: {report.score:g}/{report.max_score:g}  {'PASSED' if report.passed else 'not passed yet'}"]
+
+
+@section
+def elapsed(report: Report, color: bool) -> list[str]:
+    """"Time since drill start: 4m 05s", when it is known."""
+    return [] if report.elapsed is None else [f"Time since drill start: {duration(report.elapsed)}"]
+
+
+@section
+def spot_the_bug(report: Report, color: bool) -> list[str]:
+    """"Spot the bug: fixed (missing-n).", or that it is still there, for a file of `drill inject-bug`."""
+    if not report.injected:
+        return []
+    bug, hidden = report.injected.get("bug"), report.injected["hidden"]
+    named = f" ({bug})" if bug and not hidden else ""
+    if report.injected["fixed"]:
+        return [f"Spot the bug: fixed{named}." + (" `drill reveal` tells which bug it was." if hidden else "")]
+    return [f"Spot the bug: the bug put in by `drill inject-bug`{named} is still there."
+            + (" `drill reveal` tells which it is, if you give up." if hidden else "")]
+
+
+@section
+def output(report: Report, color: bool) -> list[str]:
+    """"Your code's stdout (12 bytes), first lines:" and those lines, for each stream it wrote to."""
+    lines = []
     for stream in ("stdout", "stderr"):
         shown = report.output.get(stream)
         if shown:
             lines += ["", f"Your code's {stream} ({report.output.get(stream + '_bytes', 0)} bytes), first lines:"]
             lines += [f"  | {line}" for line in shown]
-    return "\n".join(lines)
+    return lines

@@ -24,39 +24,7 @@ def fill_and_rerun(path: Path, exercise: catalog.Exercise, limits: Limits, ctx, 
     left of --timeout, and is skipped when too little is."""
     import numpy as np  # here, not at the top: `drill grade` imports numpy while its worker starts
 
-    from grader.judge import checks
-    from grader.run.wire import decode, encode
-
-    rng = np.random.default_rng(secrets.randbits(64))
-    by_id = {t["id"]: t for t in tasks}
-    again, roots_of = [], {}
-    for t in tasks:
-        r = channel.results.get(t["id"])
-        if not t.get("partial") or t.get("notes_only") or r is None or "result" not in r:
-            continue
-        named = _named_values(r["result"])  # a dict of links, or (O, cache), or (loss, probs)
-        blanks = {k: v for k, v in named.items() if isinstance(v, dict) and "__blank__" in v}
-        if not any((v.get("error") or {}).get("kind") == "depends" for v in blanks.values()):
-            continue
-        roots = [k for k, v in blanks.items() if (v.get("error") or {}).get("kind") != "depends"]
-        try:  # only the shape and scale of each blank link are taken from the reference
-            given, _ = checks.expected_links(ctx, t["fn"], tuple(decode(a) for a in t["args"]), named)
-        except (ValueError, TypeError, KeyError, IndexError, ArithmeticError):
-            continue  # the reference cannot run on these values: the first run's verdicts stand
-        fill = {}
-        for k in roots:
-            like = np.asarray(given.get(k)) if given.get(k) is not None else None
-            if like is not None and like.dtype.kind == "f":
-                # positive, so that a stand-in for probabilities or a variance stays in its domain
-                scale = float(np.std(like)) or 1.0
-                fill[str(blanks[k]["__blank__"])] = encode(np.abs(rng.normal(0.0, scale, like.shape)) + 0.1 * scale)
-        if not fill:
-            continue
-        earlier = (t.get("cache_from") or {}).get("task")
-        if earlier in by_id and all(a["id"] != earlier for a in again):
-            again.append(by_id[earlier])  # the call whose output (the attempt's cache) it takes
-        again.append({**t, "fill": fill})
-        roots_of[t["id"]] = {k: blanks[k] for k in roots}
+    again, roots_of = _second_run(ctx, tasks, channel, np.random.default_rng(secrets.randbits(64)))
     left = limits.timeout - spent
     reserve = limits.timeout - plan.budgets(limits.timeout)["total"]
     if not roots_of or left - reserve < settings.MIN_SECOND_RUN_SECONDS:
@@ -66,6 +34,64 @@ def fill_and_rerun(path: Path, exercise: catalog.Exercise, limits: Limits, ctx, 
     if problem and problem["kind"] == "cheating":
         report.error = problem
         return
+    _take_second_results(channel, second, roots_of)
+
+
+def _second_run(ctx, tasks: list[dict], channel, rng) -> tuple[list[dict], dict]:
+    """The tasks of the second run (each call with a blank link that others depend on, given
+    its stand-ins as "fill", after the call whose cache it takes), and each such call's
+    blank links that are not blank only because of another (its roots), by task id."""
+    by_id = {t["id"]: t for t in tasks}
+    again, roots_of = [], {}
+    for t in tasks:
+        found = _blank_roots(t, channel.results.get(t["id"]))
+        fill = _stand_ins(ctx, t, *found, rng) if found else None
+        if not fill:
+            continue
+        earlier = (t.get("cache_from") or {}).get("task")
+        if earlier in by_id and all(a["id"] != earlier for a in again):
+            again.append(by_id[earlier])  # the call whose output (the attempt's cache) it takes
+        again.append({**t, "fill": fill})
+        roots_of[t["id"]] = found[1]
+    return again, roots_of
+
+
+def _blank_roots(task: dict, r: dict | None) -> tuple[dict, dict] | None:
+    """(the named values of a partial call's result, its root blanks: those left blank not
+    only because another link is), when a link depends on a blank one; else None."""
+    if not task.get("partial") or task.get("notes_only") or r is None or "result" not in r:
+        return None
+    named = _named_values(r["result"])  # a dict of links, or (O, cache), or (loss, probs)
+    kinds = {k: (v.get("error") or {}).get("kind") for k, v in named.items() if isinstance(v, dict) and "__blank__" in v}
+    if "depends" not in kinds.values():
+        return None
+    return named, {k: named[k] for k, kind in kinds.items() if kind != "depends"}
+
+
+def _stand_ins(ctx, task: dict, named: dict, roots: dict, rng) -> dict:
+    """A random stand-in for each root blank, by its blank's marker: only the shape and scale
+    of the link are taken from the reference. {} when the reference cannot run on these values."""
+    import numpy as np
+
+    from grader.judge import checks
+    from grader.run.wire import decode, encode
+
+    try:
+        given, _ = checks.expected_links(ctx, task["fn"], tuple(decode(a) for a in task["args"]), named)
+    except (ValueError, TypeError, KeyError, IndexError, ArithmeticError):
+        return {}  # the first run's verdicts stand
+    fill = {}
+    for k, blank in roots.items():
+        like = np.asarray(given.get(k)) if given.get(k) is not None else None
+        if like is not None and like.dtype.kind == "f":
+            # positive, so that a stand-in for probabilities or a variance stays in its domain
+            scale = float(np.std(like)) or 1.0
+            fill[str(blank["__blank__"])] = encode(np.abs(rng.normal(0.0, scale, like.shape)) + 0.1 * scale)
+    return fill
+
+
+def _take_second_results(channel, second, roots_of: dict) -> None:
+    """The second run's result of each call replaces the first's, its roots marked "filled"."""
     for tid, roots in roots_of.items():
         r = second.results.get(tid)
         if r is not None and "result" in r:

@@ -29,7 +29,7 @@ BACKWARD_ARGS = ("params", "cache", "probs", "y")
 class Network:
     """One classifier exercise, as its probes see it."""
 
-    sizes: list[dict]  # the link probes' sizes (N, D, H, C); N, D, H and C differ in each
+    sizes: list[dict]  # the link probes' sizes (N, D, H, C): all four differ, but in a first one of the default shape
     fd_sizes: dict  # the finite-difference probe's sizes
     links: list[str]  # the gradient links, in chain order
     cache_keys: tuple[str, ...]  # the cache entries the grader gives backward (its own values)

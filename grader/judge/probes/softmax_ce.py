@@ -41,7 +41,7 @@ def build(ctx: Context) -> list[dict]:
     # grad_logits runs last, after calls on other probes: one that reuses the probs a previous
     # call left behind, instead of the probs it is given, fails
     tasks = [checks.call(f"softmax/{i}", "softmax", [p["z"]]) for i, p in enumerate(probes)]
-    # partial: a loss written after a softmax still left to do is judged (grade._fill_and_rerun)
+    # partial: a loss written after a softmax still left to do is judged (judge/rerun.py)
     tasks += [checks.call(f"loss/{i}", "softmax_cross_entropy", [p["z"], p["y"]], partial=True)
               for i, p in enumerate(probes)]
     p0 = probes[0]
@@ -89,7 +89,7 @@ def judge_loss(ctx: Context, results: dict, probes: list[dict]) -> Outcome:
         why = checks.failure(r, fn)
         if why:
             return Outcome("loss", False, why, open=checks.unjudged(r))
-        problem = checks._shape_problem(r["result"], (1,), fn)
+        problem = checks.shape_problem(r["result"], (1,), fn)
         if problem:
             return Outcome("loss", False, problem)
         loss, probs = checks.pick(r["result"], (0,)), checks.pick(r["result"], (1,))
@@ -99,7 +99,7 @@ def judge_loss(ctx: Context, results: dict, probes: list[dict]) -> Outcome:
         given, plain = checks.expected_links(ctx, fn, args, {"probs": probs})
         v = compare("loss", loss, given["loss"], sizes=p["sizes"], scalar=True)
         if not v.ok and not compare("loss", loss, plain["loss"], scalar=True).ok:
-            return Outcome("loss", False, checks._sized(v.message, p["sizes"]),
+            return Outcome("loss", False, checks.sized(v.message, p["sizes"]),
                            evidence=[{"fn": fn, "link": "loss", "args": args, "value": loss,
                                       "grads": {"probs": probs}, "sizes": p["sizes"]}])
     return Outcome("loss", True, "right for every probe, given your own probs")
