@@ -48,6 +48,13 @@ def run_worker(path: Path, exercise: catalog.Exercise, limits: Limits, make_task
     return run, channel, tasks
 
 
+def isolation_level() -> str:
+    """The wall the worker runs behind on this machine (run.isolation, probed once)."""
+    from grader.run import isolation
+
+    return isolation.level()
+
+
 def budgets(timeout: float) -> dict:
     """The worker's time bounds, in seconds, for a run of `timeout` seconds (settings.py)."""
     def share(fraction):
