@@ -32,8 +32,8 @@ class Plan:
 class Worker:
     """A worker that has started and waits for its plan."""
 
-    def __init__(self, run: sandbox.Started, box: isolation.Box, protected: list[Path]):
-        self._run, self._box, self._protected = run, box, protected
+    def __init__(self, run: sandbox.Started, box: isolation.Box, attempt: Path, protected: list[Path]):
+        self._run, self._box, self._attempt, self._protected = run, box, attempt, protected
         self.isolation = box.level
 
     def finish(self, plan: Plan) -> tuple[RunResult, Channel]:
@@ -51,7 +51,11 @@ class Worker:
             "forbidden_modules": ["grader"],
         }).encode()
         result = self._run.communicate(data)
-        return result, read_channel(result.channel, key)
+        channel = read_channel(result.channel, key)
+        linked = _linked_to(self._attempt, self._protected)
+        if linked:
+            channel.cheats.insert(0, {"event": "cheat", "what": "read", "target": linked})
+        return result, channel
 
 
 @contextlib.contextmanager
@@ -68,4 +72,34 @@ def start(attempt: Path, limits: Limits, protected: list[Path]):
         if box.spec is not None:
             argv += ["--box", json.dumps(box.spec)]
         with sandbox.started(argv, limits, cwd=str(box.work), env=box.env, kill_uid=box.uid) as run:
-            yield Worker(run, box, protected)
+            yield Worker(run, box, Path(attempt), protected)
+
+
+def _inside(path: str, folders: list[str]) -> bool:
+    return any(path == f or path.startswith(f + os.sep) for f in folders)
+
+
+def _linked_to(attempt: Path, protected: list[Path]) -> str | None:
+    """The grader's own file that the attempt, given by a path outside the grader's folders,
+    is a symbolic or hard link to (the reference handed in as one's own), or None."""
+    folders = [os.path.realpath(d) for d in protected]
+    literal = os.path.abspath(attempt)
+    if _inside(literal, folders):
+        return None  # the grader's own file graded as such (the self-test grades the reference)
+    resolved = os.path.realpath(attempt)
+    if _inside(resolved, folders):
+        return resolved
+    try:
+        st = os.stat(resolved)
+    except OSError:
+        return None
+    if st.st_nlink < 2:
+        return None
+    for folder in folders:
+        for root, _, names in os.walk(folder):
+            for name in names:
+                with contextlib.suppress(OSError):
+                    other = os.stat(os.path.join(root, name))
+                    if (other.st_dev, other.st_ino) == (st.st_dev, st.st_ino):
+                        return os.path.join(root, name)
+    return None
