@@ -67,6 +67,8 @@ def command(paths, exercise_id, as_json, fmt, csv_path, plot_path, jobs, points,
     from grader.practice.grading import grade_attempt
     from grader.run.sandbox import Limits
 
+    _import_before_grading()
+
     fmt = _format(fmt, as_json)
     if fmt != "gradescope" and click.get_current_context().get_parameter_source("points").name != "DEFAULT":
         click.echo("drill: note: --points only scales --format gradescope; ignored here", err=True)
@@ -97,6 +99,17 @@ def command(paths, exercise_id, as_json, fmt, csv_path, plot_path, jobs, points,
         click.echo(budget)
     _write_extras([report], csv_path, plot_path)
     sys.exit(0 if report.passed else 1)
+
+
+def _import_before_grading():
+    """Import now what this command needs only after an attempt has run (the history's
+    sqlite3, the formats' csv), so that nothing is imported for the first time once an
+    attempt has had its chance to write a module somewhere on the import path."""
+    import csv  # noqa: F401
+    import sqlite3  # noqa: F401
+
+    from grader.course import formats  # noqa: F401
+    from grader.practice import history, timing  # noqa: F401
 
 
 def _require_isolation():
