@@ -30,7 +30,7 @@ from grader.run import isolation
 from grader.run.sandbox import Limits
 
 LIMITS = Limits(timeout=60, memory_mb=1024)
-LEVEL = isolation.level() if not isolation.forced() else "process"
+LEVEL = isolation.confirmed_level()
 EXPECTED = os.environ.get("DRILL_TEST_EXPECT_LEVEL")  # set by the run as nobody
 SURVIVOR = "31.4159"  # the argument of the `sleep` an attack leaves behind
 PLANTED = "drill_isolation_planted.py"
@@ -273,6 +273,32 @@ def test_a_sibling_in_a_batch_cannot_reach_another_worker(tmp_path, level):
         assert good.passed and good.error is None, good.to_json()
 
 
+def test_where_the_walls_cannot_be_built_grading_falls_back_and_says_so(tmp_path, monkeypatch):
+    """A box that cannot be built (here: its root folder is missing) ends the worker before the
+    attempt runs; the run is made again one level down, the next run starts there, and the
+    report names the level it really ran at."""
+    real = isolation._spec
+
+    def broken(*args):
+        spec = real(*args)
+        spec["root"] = "/nonexistent/drill-root"
+        return spec
+
+    monkeypatch.setattr(isolation, "_spec", broken)
+    monkeypatch.setattr(isolation, "_state", {"level": None, "namespaces": True, "confirmed": False})
+    monkeypatch.delenv(isolation.FORCE_VAR, raising=False)
+    if isolation.level() == "process":
+        pytest.skip("this machine offers no level to fall back from")
+    report = grade(attempt(tmp_path, "plain", ""), "mlp_backprop", limits=LIMITS)
+    assert report.passed, report.to_json()
+    assert isolation._state["level"] in ("uid", "process")
+    if os.geteuid() != 0:
+        assert report.isolation == "process" == isolation.level()
+    else:  # the uid alone, where the slot can read Python and numpy without a namespace
+        assert report.isolation == isolation.level()
+        assert not isolation._state["namespaces"]
+
+
 # ---------------------------------------------------------------- the box itself
 
 @needs_walls
@@ -336,7 +362,7 @@ def test_the_walls_hold_for_an_unprivileged_user():
     """This file again, as nobody (setpriv), where the level must be namespaces."""
     if not shutil.which("setpriv") or not shutil.which("unshare"):
         pytest.skip("util-linux setpriv and unshare are needed to run as nobody")
-    probe = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "unshare", "--user",
+    probe = subprocess.run(check=False, args=["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "unshare", "--user",
                             "--map-root-user", "--pid", "--fork", "--mount", "--net", "--mount-proc", "true"],
                            capture_output=True)
     if probe.returncode:
@@ -346,13 +372,11 @@ def test_the_walls_hold_for_an_unprivileged_user():
                      str(checkout)} | {os.path.dirname(p) for p in map(os.path.realpath, [paths.__file__])})
     with tempfile.TemporaryDirectory() as hold, tempfile.TemporaryDirectory() as tmp:
         os.chmod(tmp, 0o1777)
-        script = "\n".join([
-            "set -e", _reachable_script(needed, hold),
-            f"cd '{checkout}'",
-            f"exec setpriv --reuid=65534 --regid=65534 --clear-groups env -i PATH=/usr/bin:/bin HOME={tmp} "
-            f"TMPDIR={tmp} DRILL_TEST_EXPECT_LEVEL=namespaces '{sys.executable}' -m pytest -q -x "
-            f"-p no:cacheprovider -k 'not unprivileged_user' '{Path(__file__).resolve()}'"])
-        done = subprocess.run(["unshare", "--mount", "sh", "-c", script], capture_output=True, text=True,
-                              timeout=300)
+        command = (f"exec setpriv --reuid=65534 --regid=65534 --clear-groups env -i PATH=/usr/bin:/bin HOME={tmp} "
+                   f"TMPDIR={tmp} DRILL_TEST_EXPECT_LEVEL=namespaces '{sys.executable}' -m pytest -q -x "
+                   f"-p no:cacheprovider -k 'not unprivileged_user' '{Path(__file__).resolve()}'")
+        script = "\n".join(["set -e", _reachable_script(needed, hold), f"cd '{checkout}'", command])
+        done = subprocess.run(["unshare", "--mount", "sh", "-c", script], check=False, capture_output=True,
+                              text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
     assert " passed" in done.stdout and " skipped" not in done.stdout.splitlines()[-1], done.stdout[-1000:]

@@ -32,9 +32,9 @@ class Plan:
 class Worker:
     """A worker that has started and waits for its plan."""
 
-    def __init__(self, run: sandbox.Started, box: isolation.Box, attempt: Path, protected: list[Path]):
-        self._run, self._box, self._attempt, self._protected = run, box, attempt, protected
-        self.isolation = box.level
+    def __init__(self, run: sandbox.Started, box: isolation.Box, attempt: Path, limits: Limits,
+                 protected: list[Path]):
+        self._run, self._box, self._attempt, self._limits, self._protected = run, box, attempt, limits, protected
 
     def finish(self, plan: Plan) -> tuple[RunResult, Channel]:
         """Send plan, run the worker to its end, and read its channel back."""
@@ -52,6 +52,13 @@ class Worker:
         }).encode()
         result = self._run.communicate(data)
         channel = read_channel(result.channel, key)
+        if self._box.spec is not None and result.returncode == isolation.SETUP_FAILED and "ready" not in channel.events:
+            isolation.fell_short(self._box)  # the walls could not be built here: once more, one level down
+            with start(self._attempt, self._limits, self._protected) as again:
+                return again.finish(plan)
+        if self._box.spec is not None and "ready" in channel.events:
+            isolation.succeeded(self._box)
+        result.isolation = self._box.level
         linked = _linked_to(self._attempt, self._protected)
         if linked:
             channel.cheats.insert(0, {"event": "cheat", "what": "read", "target": linked})
@@ -72,7 +79,7 @@ def start(attempt: Path, limits: Limits, protected: list[Path]):
         if box.spec is not None:
             argv += ["--box", json.dumps(box.spec)]
         with sandbox.started(argv, limits, cwd=str(box.work), env=box.env, kill_uid=box.uid) as run:
-            yield Worker(run, box, Path(attempt), protected)
+            yield Worker(run, box, Path(attempt), limits, protected)
 
 
 def _inside(path: str, folders: list[str]) -> bool:

@@ -219,18 +219,33 @@ def _init(b, status_w):
             os._exit(0)  # the kernel kills what is left in the namespace
 
 
+_SPEC = {}
+
+
 def _fail(exc):
     os.write(2, f"drill: the sandbox could not be set up: {exc}\n".encode())
-    os._exit(SETUP_FAILED)
+    os._exit(_SPEC.get("setup_failed", SETUP_FAILED))
+
+
+def _check_readable(spec):
+    """In B: Python and numpy can still be read (the slot's uid may not enter their folders)."""
+    for path in spec.get("readable", []):
+        try:
+            with open(path, "rb") as f:
+                f.read(1)
+        except OSError as exc:
+            _fail(f"{path} cannot be read inside: {exc.strerror}")
 
 
 def enter(spec):
     """Put this process behind the walls spec describes; returns in B only (see the docstring)."""
+    _SPEC.update(spec)
     if spec["level"] == "uid" and not spec.get("namespaces", True):
         try:
             become_unprivileged(spec)
         except OSError as exc:
             _fail(exc)
+        _check_readable(spec)
         return
     try:
         _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # P dies with the grader
@@ -265,17 +280,12 @@ def enter(spec):
         become_unprivileged(spec)
     except OSError as exc:
         _fail(exc)
+    _check_readable(spec)
 
 
 def _probe(spec):
-    """In B: the walls hold if the files spec["readable"] names can be read."""
+    """The walls hold if enter() returns (in B): exit 0."""
     enter(spec)
-    for path in spec.get("readable", []):
-        try:
-            with open(path, "rb") as f:
-                f.read(1)
-        except OSError as exc:
-            _fail(f"{path} cannot be read inside: {exc.strerror}")
     os._exit(0)
 
 

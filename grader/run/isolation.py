@@ -13,8 +13,10 @@ Levels, strongest first (SPEC §4 `isolation`; box.py builds the walls in the wo
 - "process": neither works; a separate process of the same user, with the worker's own
   guards only.
 
-level() probes once per process (a throwaway box, about 30 ms) and caches the answer;
-DRILL_ISOLATION=process forces the last level (for benchmarks and for tests that need to
+level() tells the level to use without starting anything (the first run at a level is its
+probe: a box that cannot be built ends its worker with SETUP_FAILED before the attempt
+runs, and the run is made again one level down); confirmed_level() probes with a
+throwaway box first (`--require-isolation`). DRILL_ISOLATION=process forces the last level (for benchmarks and for tests that need to
 see the attempt's own files and pids). A box (box()) is a fresh folder: lib/ holds
 copies of the worker's scripts, work/ (the worker's cwd, HOME and TMPDIR, owned by the
 slot's uid, mode 0700) a copy of the attempt's bytes under its own name, and of the
@@ -62,8 +64,9 @@ class Box:
 
 # ---------------------------------------------------------------- the level
 
-_probed: dict = {}
-_probe_lock = threading.Lock()
+SETUP_FAILED = 125  # the worker's exit status when box.py could not build the walls
+_state = {"level": None, "namespaces": True, "confirmed": False}
+_lock = threading.Lock()
 
 
 def forced() -> bool:
@@ -72,17 +75,64 @@ def forced() -> bool:
 
 
 def level() -> str:
-    """The strongest level this process can use (probed once), or "process" when forced."""
+    """The strongest level this process can use, or "process" when forced. Cheap: the first
+    run at a level is its probe (fell_short() takes a level that failed back one step);
+    confirmed_level() probes in a process of its own first."""
     if forced():
         return "process"
-    with _probe_lock:
-        if "level" not in _probed:
-            _probed["level"], _probed["namespaces"] = _probe()
-        return _probed["level"]
+    with _lock:
+        if _state["level"] is None:
+            _state["level"] = _expected()
+        return _state["level"]
+
+
+def confirmed_level() -> str:
+    """level(), after a throwaway box has shown that the walls hold here (probed once)."""
+    if forced():
+        return "process"
+    with _lock:
+        if not _state["confirmed"]:
+            _state["level"], _state["namespaces"] = _probe()
+            _state["confirmed"] = True
+        return _state["level"]
+
+
+def fell_short(box: Box) -> None:
+    """A worker could not build the walls of box's level: use the next weaker one from now on."""
+    with _lock:
+        if (_state["level"], _state["namespaces"]) != (box.level, box.spec.get("namespaces", True)):
+            return  # another thread took it back already
+        if box.level == "uid" and _state["namespaces"]:
+            _state["namespaces"] = False
+        else:
+            _state["level"], _state["namespaces"] = "process", False
+
+
+def succeeded(box: Box) -> None:
+    """A worker ran behind the walls of box's level: no need to probe it again."""
+    with _lock:
+        if _state["level"] == box.level:
+            _state["confirmed"] = True
+
+
+def _expected() -> str:
+    """The level to try first, from what the machine says without starting anything."""
+    if not sys.platform.startswith("linux") or not hasattr(os, "setresuid"):
+        return "process"
+    if os.geteuid() == 0:
+        return "uid"
+    for knob, off in (("/proc/sys/user/max_user_namespaces", "0"), ("/proc/sys/kernel/unprivileged_userns_clone", "0"),
+                      ("/proc/sys/kernel/apparmor_restrict_unprivileged_userns", "1")):
+        try:
+            if Path(knob).read_text().strip() == off:
+                return "process"
+        except OSError:
+            continue
+    return "namespaces"
 
 
 def _probe() -> tuple[str, bool]:
-    if not sys.platform.startswith("linux") or not hasattr(os, "setresuid"):
+    if _expected() == "process":
         return "process", False
     if os.geteuid() == 0:
         for namespaces in (True, False):
@@ -99,7 +149,6 @@ def _try(level_: str, namespaces: bool) -> bool:
             folder = Path(folder)
             lib, work = _layout(folder, slot)
             spec = _spec(level_, namespaces, folder, lib, work, slot, [])
-            spec["readable"] = [p for p in (os.__file__, _numpy_init()) if p]
             argv = [sys.executable, "-I", "-S", str(lib / "box.py"), "--probe", json.dumps(spec)]
             done = subprocess.run(argv, check=False, stdin=subprocess.DEVNULL, capture_output=True, timeout=30,
                                   cwd="/", env={"PATH": os.defpath})
@@ -203,7 +252,8 @@ def _spec(level_, namespaces, folder, lib, work, slot, protected) -> dict:
     uid = None if slot is None else settings.SANDBOX_UID_BASE + slot
     return {"level": level_, "namespaces": namespaces, "root": str(folder / "root"), "ro": ro,
             "masks": masks, "rw": [str(work)], "cwd": str(work), "uid": uid, "gid": uid,
-            "parent": os.getpid()}
+            "parent": os.getpid(), "setup_failed": SETUP_FAILED,
+            "readable": [p for p in (os.__file__, _numpy_init()) if p]}
 
 
 def _imports(source: bytes) -> set[str]:
@@ -266,5 +316,6 @@ def box(attempt: Path, protected: list[Path], level_: str | None = None):
             return
         lib, work = _layout(folder, slot)
         copy = _copy_in(Path(attempt), work, None if slot is None else settings.SANDBOX_UID_BASE + slot)
-        spec = _spec(level_, _probed.get("namespaces", True), folder, lib, work, slot, protected)
-        yield Box(level_, folder, work, lib, copy, spec, spec["uid"], _env(work))
+        spec = _spec(level_, _state["namespaces"], folder, lib, work, slot, protected)
+        kill_uid = None if spec["namespaces"] else spec["uid"]  # a PID namespace ends with its init
+        yield Box(level_, folder, work, lib, copy, spec, kill_uid, _env(work))

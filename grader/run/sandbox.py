@@ -115,6 +115,7 @@ class RunResult:
     duration: float
     leftovers: int  # stray descendant processes killed after the run
     stopped: str | None = None  # why the grader stopped it: "timeout", "flood" or "channel"; None: it exited
+    isolation: str | None = None  # the wall it ran behind (attempt.Worker sets it): namespaces, uid or process
 
 
 class _Capture:
@@ -325,7 +326,7 @@ class Started:
             reason = pipes.run(self.root, self.limits, self.start + self.limits.timeout)
         finally:
             leftovers = _stop_all(self.root, self.root_start, self.marker)
-            leftovers += _kill_uid(self.kill_uid)
+            leftovers += _kill_uid(self.kill_uid, self.root)
             if reason != "error":
                 pipes.drain(DRAIN_SECONDS)
             pipes.close()
@@ -338,7 +339,7 @@ class Started:
         """Stop the child and everything it started, unread (the caller could not go on)."""
         try:
             _stop_all(self.root, self.root_start, self.marker)
-            _kill_uid(self.kill_uid)
+            _kill_uid(self.kill_uid, self.root)
             _reap(self.proc)
         finally:
             _roots.discard(self.root)
@@ -540,15 +541,16 @@ def _uids(pid):
     return []
 
 
-def _kill_uid(uid):
+def _kill_uid(uid, root):
     """SIGKILL every process whose real or effective uid is uid, in rounds until none is
-    left (at most KILL_SECONDS); reap the ones this process adopted. How many were found."""
+    left (at most KILL_SECONDS); reap the ones this process adopted, but root (the run's
+    main child, reaped by _reap for its status). How many were killed, root aside."""
     if uid is None:
         return 0
     killed = set()
     end = time.monotonic() + KILL_SECONDS
     while time.monotonic() < end:
-        found = [int(n) for n in os.listdir("/proc") if n.isdigit() and uid in _uids(n)]
+        found = [int(n) for n in os.listdir("/proc") if n.isdigit() and int(n) != root and uid in _uids(n)]
         alive = [p for p in found if (_stat(p) or (b"X",))[0] not in (b"Z", b"X")]
         for pid in found:
             if pid not in alive:
