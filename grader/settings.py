@@ -56,3 +56,4 @@ GRADESCOPE_POINTS = 100.0
 # user of the machine may have one of these ids (none needs an entry in /etc/passwd).
 SANDBOX_UID_BASE = 61000
 SANDBOX_SLOTS = 64
+SANDBOX_PROCESSES = 256  # RLIMIT_NPROC of a slot's uid: how many processes an attempt may have at once

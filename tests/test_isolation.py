@@ -380,3 +380,23 @@ def test_the_walls_hold_for_an_unprivileged_user():
                               text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
     assert " passed" in done.stdout and " skipped" not in done.stdout.splitlines()[-1], done.stdout[-1000:]
+
+
+@pytest.mark.skipif(LEVEL != "uid", reason="the process limit is per uid: only the level uid has a uid of its own")
+def test_a_fork_bomb_meets_the_slots_process_limit(tmp_path):
+    bomb = '''\
+    import os
+    made = 0
+    try:
+        for _ in range(2000):
+            if os.fork() == 0:
+                import time
+                time.sleep(30)
+                os._exit(0)
+            made += 1
+    except OSError as exc:
+        print("BOMB stopped", made, exc.errno)
+    '''
+    report = graded(attempt(tmp_path, "bomb", bomb), LEVEL)
+    line = next(line for line in report.output["stdout"] if line.startswith("BOMB"))
+    assert int(line.split()[2]) < 2000 and report.passed, report.to_json()

@@ -148,6 +148,10 @@ def _drop_capabilities():
 
 def become_unprivileged(spec):
     if spec["level"] == "uid":
+        import resource  # the slot's uid has no other process: this bounds a fork bomb
+
+        processes = spec.get("processes", 256)
+        resource.setrlimit(resource.RLIMIT_NPROC, (processes, processes))
         os.setgroups([])
         os.setresgid(spec["gid"], spec["gid"], spec["gid"])
         os.setresuid(spec["uid"], spec["uid"], spec["uid"])  # every capability goes with it

@@ -252,7 +252,7 @@ def _spec(level_, namespaces, folder, lib, work, slot, protected) -> dict:
     uid = None if slot is None else settings.SANDBOX_UID_BASE + slot
     return {"level": level_, "namespaces": namespaces, "root": str(folder / "root"), "ro": ro,
             "masks": masks, "rw": [str(work)], "cwd": str(work), "uid": uid, "gid": uid,
-            "parent": os.getpid(), "setup_failed": SETUP_FAILED,
+            "parent": os.getpid(), "setup_failed": SETUP_FAILED, "processes": settings.SANDBOX_PROCESSES,
             "readable": [p for p in (os.__file__, _numpy_init()) if p]}
 
 
