@@ -74,7 +74,9 @@ def start(attempt: Path, limits: Limits, protected: list[Path]):
     """
     with isolation.box(Path(attempt), protected) as box:
         # -I: no PYTHON* variable, no user site-packages, not the script's folder on sys.path;
-        # -B: no bytecode written beside the attempt's modules.
+        # -B: no bytecode written beside the attempt's modules (PYTHONDONTWRITEBYTECODE, which
+        # -I ignores). -I ignores PYTHONHASHSEED=0 too: the worker's str hashes are random, and
+        # nothing it sends depends on them (its results are lists and insertion-ordered dicts).
         argv = [sys.executable, "-I", "-B", str(box.lib / "worker.py")]
         if box.spec is not None:
             argv += ["--box", json.dumps(box.spec)]
