@@ -138,7 +138,8 @@ ALWAYS_HELD = {"grader-environ", "grader-mem"} if os.geteuid() != 0 else set()
 
 @pytest.fixture(scope="module")
 def attacks(tmp_path_factory):
-    """level -> {attack: ok or held}, for the one attempt that tries every attack."""
+    """level -> {attack: ok or held}, for the one attempt that tries every attack (the level
+    "process" only where the control test is to run: not in the run as nobody)."""
     folder = tmp_path_factory.mktemp("attacks")
     folder.chmod(0o755)
     listener = socket.socket()
@@ -151,7 +152,7 @@ def attacks(tmp_path_factory):
                             port=listener.getsockname()[1], bin=bin_dir, planted=PLANTED)
     path = attempt(folder, "attacker", source)
     try:
-        levels = ["process"] + ([LEVEL] if LEVEL != "process" else [])
+        levels = ([] if EXPECTED else ["process"]) + ([LEVEL] if LEVEL != "process" else [])
         found = {}
         for level in levels:
             report = graded(path, level)
@@ -187,7 +188,7 @@ def test_behind_the_walls_every_attack_is_held(attacks):
     seen = dict(attacks[LEVEL])
     assert not seen.pop("planted")
     seen.pop("writable")
-    assert len(seen) == len(attacks["process"]) - 2, seen
+    assert sorted(seen) == sorted(re.findall(r'_attack\("([^"]+)"', ATTACKS)), seen
     assert all(result == "held" for result in seen.values()), seen
 
 
@@ -223,7 +224,8 @@ def _kill(pids):
             os.waitpid(pid, 0)
 
 
-@pytest.mark.parametrize("level", ["process", pytest.param(LEVEL, id="walls", marks=needs_walls)])
+@pytest.mark.parametrize("level", [pytest.param("process", id="unwalled"),
+                                   pytest.param(LEVEL, id="walls", marks=needs_walls)])
 def test_a_process_that_leaves_the_session_does_not_outlive_the_grade(tmp_path, level):
     _kill(survivors())
     report = graded(attempt(tmp_path, "survivor", SURVIVE), level)
@@ -266,7 +268,8 @@ print(f"ATTACK sibling: {'ok' if seen else 'held'} saw {len(seen)} wrote {wrote}
 '''
 
 
-@pytest.mark.parametrize("level", ["process", pytest.param(LEVEL, id="walls", marks=needs_walls)])
+@pytest.mark.parametrize("level", [pytest.param("process", id="unwalled"),
+                                   pytest.param(LEVEL, id="walls", marks=needs_walls)])
 def test_a_sibling_in_a_batch_cannot_reach_another_worker(tmp_path, level):
     """Two attempts graded at once (as by `drill grade --jobs 2`): the attacker looks for the
     other's worker in /proc, reads its environ and writes into its pipes."""
@@ -345,6 +348,10 @@ def test_the_attempts_own_helper_modules_are_copied_beside_it(tmp_path):
 
 # ---------------------------------------------------------------- as nobody: the level namespaces
 
+# As nobody: the walls only (the controls at the level "process" ran as root already).
+NOBODY_SELECTION = "not unprivileged_user and not unwalled and not without_the_walls"
+
+
 def _reachable_script(needed: list[str], hold: str) -> str:
     """sh lines that, in a mount namespace of root's own, make each needed path reachable by
     any user: an ancestor that others may not enter is covered with an empty tmpfs, and the
@@ -383,7 +390,7 @@ def test_the_walls_hold_for_an_unprivileged_user():
         os.chmod(tmp, 0o1777)
         command = (f"exec setpriv --reuid=65534 --regid=65534 --clear-groups env -i PATH=/usr/bin:/bin HOME={tmp} "
                    f"TMPDIR={tmp} DRILL_TEST_EXPECT_LEVEL=namespaces '{sys.executable}' -m pytest -q -x -rs "
-                   f"-p no:cacheprovider -k 'not unprivileged_user' '{Path(__file__).resolve()}'")
+                   f"-p no:cacheprovider -k '{NOBODY_SELECTION}' '{Path(__file__).resolve()}'")
         script = "\n".join(["set -e", _reachable_script(needed, hold), f"cd '{checkout}'", command])
         done = subprocess.run(["unshare", "--mount", "sh", "-c", script], check=False, capture_output=True,
                               text=True, timeout=300)
@@ -412,3 +419,13 @@ def test_a_fork_bomb_meets_the_slots_process_limit(tmp_path):
     report = graded(attempt(tmp_path, "bomb", bomb), LEVEL)
     line = next(line for line in report.output["stdout"] if line.startswith("BOMB"))
     assert int(line.split()[2]) < 2000 and report.passed, report.to_json()
+
+
+def test_require_isolation_refuses_the_level_process(monkeypatch, tmp_path):
+    from click.testing import CliRunner
+
+    from grader.cli import main
+
+    monkeypatch.setenv(isolation.FORCE_VAR, "process")
+    done = CliRunner().invoke(main, ["grade", str(attempt(tmp_path, "plain", "")), "--require-isolation"])
+    assert done.exit_code == 2 and "--require-isolation" in done.output and "DRILL_ISOLATION" in done.output

@@ -246,9 +246,22 @@ def _readonly_paths(lib: Path) -> list[str]:
     return out
 
 
+def _hidden(protected) -> set[str]:
+    """The protected folders, and the source checkout around a protected package (its bug
+    catalogue, its tests, its .git), for a checkout that sits inside a folder Python needs."""
+    out = set()
+    for path in map(os.path.realpath, protected):
+        out.add(path)
+        parent = os.path.dirname(path)
+        if os.path.basename(path) == "grader" and any(
+                os.path.exists(os.path.join(parent, mark)) for mark in ("pyproject.toml", ".git")):
+            out.add(parent)
+    return out
+
+
 def _spec(level_, namespaces, folder, lib, work, slot, protected) -> dict:
     ro = _readonly_paths(lib)
-    masks = sorted({os.path.realpath(p) for p in protected if _inside(os.path.realpath(p), ro)}, key=len)
+    masks = sorted((p for p in _hidden(protected) if _inside(p, ro)), key=len)
     uid = None if slot is None else settings.SANDBOX_UID_BASE + slot
     return {"level": level_, "namespaces": namespaces, "root": str(folder / "root"), "ro": ro,
             "masks": masks, "rw": [str(work)], "cwd": str(work), "uid": uid, "gid": uid,

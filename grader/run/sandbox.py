@@ -35,9 +35,11 @@ Choices, and why:
   SIGTERM or SIGHUP to the grader during a run (in its main thread) raise SystemExit after
   this clean-up has run; the worker asks to be SIGKILLed if the grader dies outright.
   Not covered: a live descendant that has left the session, replaced its environment
-  *and* lost its parent chain before the clean-up (only a cgroup would catch that). The
-  child runs as the same user: this bounds a buggy or stubborn attempt; it is not a
-  security boundary. Being a subreaper is process-wide: orphans of anything else the
+  *and* lost its parent chain before the clean-up: that takes the walls of isolation.py
+  (a PID namespace ends with its init; with `kill_uid`, every process of the run's own uid
+  is killed too). By itself this module bounds a buggy or stubborn attempt; it is not a
+  security boundary. The grader makes itself non-dumpable at its first run, so that no
+  process of its user can read its memory or environ. Being a subreaper is process-wide: orphans of anything else the
   grader starts are adopted too (and would stay zombies if nobody reaps them).
 - Floods: `output_bytes` of each stream is kept, the rest read and counted; a stream
   beyond `FLOOD_KILL_FACTOR * output_bytes` (65.5 MB by default) gets the child killed.
