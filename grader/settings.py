@@ -50,3 +50,9 @@ SHOWN_OUTPUT_LINES = 8
 
 # What a Gradescope assignment is worth unless the teacher says otherwise (--points).
 GRADESCOPE_POINTS = 100.0
+
+# The sandbox's level "uid" (grader/run/isolation.py): when the grader runs as root, each
+# concurrent worker runs as uid and gid SANDBOX_UID_BASE + slot, slot < SANDBOX_SLOTS. No
+# user of the machine may have one of these ids (none needs an entry in /etc/passwd).
+SANDBOX_UID_BASE = 61000
+SANDBOX_SLOTS = 64

@@ -35,8 +35,13 @@ def limit_options(f):
               help="Attempts graded at once (default: one per CPU).")
 @click.option("--points", type=click.FloatRange(0, min_open=True), default=settings.GRADESCOPE_POINTS, show_default=True,
               help="With --format gradescope: what the assignment is worth; scores are scaled to it.")
+@click.option("--require-isolation", is_flag=True, help="Refuse to grade (exit 2) unless each attempt can run "
+              "behind a kernel wall: its own unprivileged user (as root) or its own user, PID, mount and network "
+              "namespaces. Without it, a machine that offers neither grades with the worker's own guards only, and "
+              "the report says isolation: process.")
 @limit_options
-def command(paths, exercise_id, as_json, fmt, csv_path, plot_path, jobs, points, timeout, memory_mb):
+def command(paths, exercise_id, as_json, fmt, csv_path, plot_path, jobs, points, require_isolation, timeout,
+            memory_mb):
     """Grade attempts: every link on its own, finite differences, XOR training.
 
     With no PATH, grades the attempt that `drill start` wrote in this workspace. A FOLDER
@@ -56,15 +61,20 @@ def command(paths, exercise_id, as_json, fmt, csv_path, plot_path, jobs, points,
       drill grade submissions/ --csv grades.csv --plot failures.png
       drill grade submissions/*/mlp_backprop.py --format junit > junit.xml
       drill grade mlp_backprop.py --format gradescope --points 20
+      drill grade submissions/ --jobs 4 --require-isolation --csv grades.csv
     """
     from grader.judge.grade import GradeUsageError
     from grader.practice.grading import grade_attempt
     from grader.run.sandbox import Limits
 
+    _import_before_grading()
+
     fmt = _format(fmt, as_json)
     if fmt != "gradescope" and click.get_current_context().get_parameter_source("points").name != "DEFAULT":
         click.echo("drill: note: --points only scales --format gradescope; ignored here", err=True)
     limits = Limits(timeout=timeout, memory_mb=memory_mb)
+    if require_isolation:
+        _require_isolation()
     if plot_path is not None:
         from grader.course import plot
 
@@ -89,6 +99,28 @@ def command(paths, exercise_id, as_json, fmt, csv_path, plot_path, jobs, points,
         click.echo(budget)
     _write_extras([report], csv_path, plot_path)
     sys.exit(0 if report.passed else 1)
+
+
+def _import_before_grading():
+    """Import now what this command needs only after an attempt has run (the history's
+    sqlite3, the formats' csv), so that nothing is imported for the first time once an
+    attempt has had its chance to write a module somewhere on the import path."""
+    import csv  # noqa: F401
+    import sqlite3  # noqa: F401
+
+    from grader.course import formats  # noqa: F401
+    from grader.practice import history, timing  # noqa: F401
+
+
+def _require_isolation():
+    from grader.run import isolation
+
+    if isolation.level() == "process":
+        raise click.UsageError(
+            "--require-isolation: this machine offers no kernel wall around an attempt: drill does not run "
+            "as root (for a user of its own), and user namespaces are not available to it (disabled, or "
+            f"forbidden in this container{', or DRILL_ISOLATION=process is set' if isolation.forced() else ''}). "
+            "Run drill as root in a container, or allow unprivileged user namespaces.")
 
 
 def _format(fmt, as_json):

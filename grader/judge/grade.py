@@ -85,7 +85,7 @@ def judge(target: Target) -> Report:
     """Run the target's attempt and judge every check of its exercise."""
     started = time.perf_counter()
     exercise = target.exercise
-    report = Report(exercise=exercise.id, file=str(target.path), checks=[])
+    report = Report(exercise=exercise.id, file=str(target.path), checks=[], isolation=plan.isolation_level())
     problem = source.unreadable(target.path, exercise)
     if problem:
         report.error = problem

@@ -43,6 +43,7 @@ class Report:
     convergence: dict = field(default_factory=dict)  # final loss, accuracy, loss curve
     injected: dict | None = None  # spot-the-bug: {"hidden", "fixed", "bug" (None while hidden)}
     budget: dict | None = None  # a timed drill: {"minutes", "within"}
+    isolation: str | None = None  # the wall around the attempt's process: namespaces, uid or process
 
     @property
     def score(self) -> float:
@@ -77,10 +78,18 @@ class Report:
                             if k not in ("losses", "params")} or None,
             **({"injected": self.injected} if self.injected else {}),
             **({"budget": self.budget} if self.budget else {}),
+            "isolation": self.isolation,
         }
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, allow_nan=False, default=str)
+
+
+ISOLATION_WORDS = {
+    "namespaces": "the attempt ran in its own user, PID, mount and network namespaces",
+    "uid": "the attempt ran as its own unprivileged user",
+    "process": "the attempt ran as you, in a separate process: not a security boundary",
+}
 
 
 def duration(seconds: float) -> str:
@@ -123,6 +132,8 @@ def render_text(report: Report, color: bool = False) -> str:
                  f"{'PASSED' if report.passed else 'not passed yet'}")
     if report.elapsed is not None:
         lines.append(f"Time since drill start: {duration(report.elapsed)}")
+    if report.isolation:
+        lines.append(f"Isolation: {report.isolation} ({ISOLATION_WORDS.get(report.isolation, '?')})")
     if report.injected:
         bug, hidden = report.injected.get("bug"), report.injected["hidden"]
         named = f" ({bug})" if bug and not hidden else ""

@@ -253,13 +253,15 @@ def run_isolated(argv: list[str], stdin_data: bytes = b"", limits: Limits = Limi
 
 @contextlib.contextmanager
 def started(argv: list[str], limits: Limits = Limits(), cwd: str | None = None,
-            env: dict[str, str] | None = None):
+            env: dict[str, str] | None = None, kill_uid: int | None = None):
     """Start argv bounded by `limits` and yield the Started run: the caller may prepare the
     child's input while it starts up, then calls communicate(stdin_data) once. Leaving the
     block without it (an exception while preparing) stops the child and everything it
-    started. Raises like `subprocess.Popen` when argv cannot start at all."""
+    started. Raises like `subprocess.Popen` when argv cannot start at all.
+    kill_uid: a uid that only this run's processes have (isolation's slot): every process
+    of it is killed too, before the result is read back."""
     with _terminable():
-        run = Started(argv, limits, cwd, env)
+        run = Started(argv, limits, cwd, env, kill_uid)
         try:
             yield run
         finally:
@@ -270,11 +272,11 @@ def started(argv: list[str], limits: Limits = Limits(), cwd: str | None = None,
 class Started:
     """A child started by started(): it runs until communicate() has served it to its end."""
 
-    def __init__(self, argv, limits, cwd, env):
+    def __init__(self, argv, limits, cwd, env, kill_uid=None):
         import subprocess
 
         _become_subreaper()
-        self.limits = limits
+        self.limits, self.kill_uid = limits, kill_uid
         self.result: RunResult | None = None
         self.marker = marker = os.urandom(16).hex()
         chan_r, chan_w = os.pipe()
@@ -323,6 +325,7 @@ class Started:
             reason = pipes.run(self.root, self.limits, self.start + self.limits.timeout)
         finally:
             leftovers = _stop_all(self.root, self.root_start, self.marker)
+            leftovers += _kill_uid(self.kill_uid)
             if reason != "error":
                 pipes.drain(DRAIN_SECONDS)
             pipes.close()
@@ -335,6 +338,7 @@ class Started:
         """Stop the child and everything it started, unread (the caller could not go on)."""
         try:
             _stop_all(self.root, self.root_start, self.marker)
+            _kill_uid(self.kill_uid)
             _reap(self.proc)
         finally:
             _roots.discard(self.root)
@@ -508,16 +512,56 @@ _spawning = threading.Lock()  # held from fork until the new main child is in _r
 
 
 def _become_subreaper():
-    """Make this process adopt the orphans of its descendants (Linux only; once)."""
+    """Make this process adopt the orphans of its descendants, and make it non-dumpable, so
+    that no process of the same user can read or write its memory through /proc/<pid>/mem
+    or ptrace, nor read its environ (Linux only; once)."""
     global _subreaper
     if _subreaper or not sys.platform.startswith("linux"):
         return
     _subreaper = True
     try:
         import ctypes
-        ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+        libc.prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE 0
     except (OSError, AttributeError):
         pass
+
+
+def _uids(pid):
+    """The real, effective, saved and filesystem uids of pid (an empty list if it is gone)."""
+    try:
+        with open(f"/proc/{pid}/status", "rb") as f:
+            for line in f:
+                if line.startswith(b"Uid:"):
+                    return [int(u) for u in line.split()[1:]]
+    except (OSError, ValueError):
+        pass
+    return []
+
+
+def _kill_uid(uid):
+    """SIGKILL every process whose real or effective uid is uid, in rounds until none is
+    left (at most KILL_SECONDS); reap the ones this process adopted. How many were found."""
+    if uid is None:
+        return 0
+    killed = set()
+    end = time.monotonic() + KILL_SECONDS
+    while time.monotonic() < end:
+        found = [int(n) for n in os.listdir("/proc") if n.isdigit() and uid in _uids(n)]
+        alive = [p for p in found if (_stat(p) or (b"X",))[0] not in (b"Z", b"X")]
+        for pid in found:
+            if pid not in alive:
+                with contextlib.suppress(ChildProcessError, OSError):
+                    os.waitpid(pid, os.WNOHANG)
+        if not alive:
+            break
+        for pid in alive:
+            killed.add(pid)
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+        time.sleep(0.005)
+    return len(killed)
 
 
 def _pidfd_open(pid):
