@@ -280,7 +280,8 @@ def test_an_attempt_that_eats_memory_is_reported_as_memory_in_a_768_mb_container
     run, results = run_autograder(built, tmp_path, {"mlp_backprop.py": bomb}, extra_env={"DRILL_CGROUP": str(cgroup)})
     assert run.returncode == 0, run.stderr
     assert "each attempt gets 512 MiB" in run.stdout
-    assert results["score"] == 0 and results["extra_data"]["error"]["kind"] == "memory", results["output"]
+    error = results["extra_data"]["error"]
+    assert results["score"] == 0 and error["kind"] == "memory", (error, run.stdout[-2000:])
 
 
 def test_find_attempt_prefers_the_shallowest_named_file(tmp_path, exercise):
@@ -340,8 +341,14 @@ def container(built, tmp_path_factory):
                             dirs_exist_ok=True)
     bin_, log = fake_user_tools(folder)
     env = {**setup_env(root, bin_), "PIP_NO_INDEX": "1", "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
+    # from a folder holding a grader/ of its own (this checkout's parent layout): setup.sh must
+    # lock the installed package, never the one in its working folder
+    decoy = folder / "decoy"
+    (decoy / "grader").mkdir(parents=True)
+    (decoy / "grader" / "__init__.py").write_text("")
     setup = subprocess.run(["bash", str(root / "source" / "setup.sh")], env=env, capture_output=True, text=True,
-                           timeout=300)
+                           timeout=300, cwd=decoy)
+    assert (decoy / "grader").stat().st_mode & 0o077 == 0o055, "setup.sh locked a grader/ it did not install"
     return {"root": root, "venv": venv, "site": site, "setup": setup, "users": log, "env": env}
 
 
@@ -424,8 +431,10 @@ def test_an_attack_in_the_container_is_held(request, container, baseline_in_cont
 
 
 def test_the_wheel_attack_has_teeth_where_the_wheel_is_left(built, tmp_path):
-    """Without setup.sh's clean-up (the wheel still in source/), bundle_wheel reads the reference."""
-    run, results = run_autograder(built, tmp_path, {"mlp_backprop.py": ATTACKS / "bundle_wheel.py"})
+    """Without setup.sh's clean-up (the wheel still in source/) and without the kernel's wall
+    (isolation forced to "process"), bundle_wheel reads the reference."""
+    run, results = run_autograder(built, tmp_path, {"mlp_backprop.py": ATTACKS / "bundle_wheel.py"},
+                                  extra_env={"DRILL_ISOLATION": "process", "DRILL_REQUIRE_ISOLATION": "0"})
     assert results["score"] == POINTS and "drill-canary" in results["output"], results["output"]
 
 
@@ -436,7 +445,7 @@ def test_setup_sh_installs_the_wheel_and_run_autograder_uses_it(built, tmp_path)
     shutil.copytree(built["source"], root / "source")
     env = {**setup_env(root, fake_user_tools(tmp_path)[0]), "DRILL_REQUIRE_ISOLATION": REQUIRE}
     setup = subprocess.run(["bash", str(root / "source" / "setup.sh")], env=env, capture_output=True, text=True,
-                           timeout=600)
+                           timeout=600, cwd=tmp_path)
     assert setup.returncode == 0, setup.stdout + setup.stderr
     (root / "submission").mkdir()
     shutil.copy(FIXTURES / "correct_reference.py", root / "submission" / "mlp_backprop.py")

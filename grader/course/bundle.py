@@ -110,7 +110,9 @@ fi
 # (the reference solutions, the catalogue, the tool that prints them) and this folder are
 # root's alone. numpy and the rest of the environment stay readable: attempts need them.
 rm -rf "$here/wheels"
-site="$("$venv/bin/python" -c 'import grader, os; print(os.path.dirname(os.path.dirname(grader.__file__)))')"
+cd /  # -I too: the installed package is found, never a grader/ folder of the working folder
+site="$("$venv/bin/python" -I -c 'import grader, os; print(os.path.dirname(os.path.dirname(grader.__file__)))')"
+case "$site" in "$venv"/*) ;; *) echo "drill: grader is not installed in $venv but in $site" >&2; exit 1;; esac
 chmod -R go-rwx "$site/grader" "$site"/backprop_drill-*.dist-info "$venv/bin/drill" "$here"
 chmod 755 "$venv"
 """
