@@ -321,8 +321,9 @@ class NotIsolated(Exception):
 
 
 # Gradescope renders "output" as HTML or Markdown unless told otherwise: what an attempt
-# prints (and its file name) is shown as plain text, never as markup.
-TEXT_ONLY = {"output_format": "text", "test_output_format": "text", "test_name_format": "text"}
+# prints (and its file name) is shown as plain text, never as markup (formats.gradescope
+# says so too; also here for the results.json the autograder writes when it fails).
+TEXT_ONLY = formats.GRADESCOPE_TEXT
 
 
 AUTOGRADER_FAILED = ("The autograder failed on this submission (an error of the autograder, not of your code). "
@@ -350,7 +351,6 @@ def autograde(root: Path, exercise_id: str | None = None, points: float = format
     else:
         report = batch.grade_one(path, exercise.id, limits or Limits())
     results = formats.gradescope(report, points)
-    results.update(TEXT_ONLY)
     _write_results(root, results)
     return results, report
 
