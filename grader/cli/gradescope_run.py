@@ -61,6 +61,4 @@ def command(root, exercise_id, points, require_isolation, cgroup, timeout, memor
         traceback.print_exc()
         bundle.write_failure(root, bundle.AUTOGRADER_FAILED)
         raise SystemExit(1) from None
-    click.echo(render_text(report))
-    isolation = getattr(report, "isolation", None) or bundle.isolation_level()
-    click.echo(f"isolation: {isolation}")
+    click.echo(render_text(report))  # says the isolation level too
