@@ -20,11 +20,13 @@ the reference) never shows the reference, an honest sibling in a `--jobs 2` batc
 scores 100, the grader finishes and the --csv file it wrote is not rewritten afterwards,
 and no process of the attack (each names itself `atk-...`) is alive after the grade.
 
-Until the kernel boundary is there, the report says (or implies) isolation "process" and
-most attacks work: each of those is xfail(strict=True) at such a level, so this file stays
-green and proves that the attacks have teeth; once the level is "uid" or "namespaces" they
-are plain assertions. A level skips only where its mechanism is missing (not root, no
-setpriv, no interpreter that nobody may run).
+A third level, "process", is the test's user with the walls switched off
+(DRILL_ISOLATION=process): there every attack but HELD_WITHOUT_WALLS must get through, as
+xfail(strict=True), which proves that the attacks have teeth. At "self" and "nobody" the
+same xfail applies while the report says (or implies) isolation "process" (a machine, or a
+grader, without the walls); once it is "uid" or "namespaces" they are plain assertions. A
+level skips only where its mechanism is missing (not root, no setpriv, no interpreter that
+nobody may run).
 """
 from __future__ import annotations
 
@@ -59,6 +61,10 @@ SINGLE = ["tool_command", "metadata_checkout", "ctypes_libc", "gc_audit_hook", "
           "fork_chain", "kill_grader", "symlink"]
 BATCH = ["sibling_channel", "kill_grader"]
 CASES = [f"{name}" for name in SINGLE] + [f"batch:{name}" for name in BATCH]
+# Held by the grader's own guards even with the walls off (level "process"): a link to the
+# grader's file is cheating at every level, and drill takes its script's folder and its
+# working folder off sys.path and imports all it needs before an attempt runs.
+HELD_WITHOUT_WALLS = {"symlink", "plant_module"}
 
 
 def tag_of(fixture: str) -> str:
@@ -79,6 +85,7 @@ class Level:
     expected: str = "uid"  # what issue 13's boundary gives at this level
     problem: str | None = None  # why this level cannot run here
     notes: dict = field(default_factory=dict)  # case -> why it is skipped at this level
+    env: dict = field(default_factory=dict)  # more of the grader's environment
 
     def command(self, *args):
         return [*self.prefix, self.python, "-c", CLI, *args]
@@ -89,6 +96,14 @@ def _self_level() -> Level:
 
     return Level("self", sys.executable, reference=catalog.exercise().solution_path,
                  expected="uid" if os.geteuid() == 0 else "namespaces")
+
+
+def _process_level() -> Level:
+    """The test's user with the walls switched off (DRILL_ISOLATION=process): every attack must
+    get through here, or it proves nothing where the walls are up."""
+    level = _self_level()
+    level.name, level.expected, level.env = "process", "process", {"DRILL_ISOLATION": "process"}
+    return level
 
 
 def _as_nobody(python, *args, **kw):
@@ -232,7 +247,7 @@ def grade_case(level: Level, case: str, work: Path) -> Outcome:
         part = "mlp_backprop.py"
     _own(work, level)
     done = subprocess.run(level.command(*args), cwd=work, capture_output=True, text=True, timeout=120,
-                          stdin=subprocess.DEVNULL, env={**os.environ, "NO_COLOR": "1"})
+                          stdin=subprocess.DEVNULL, env={**os.environ, "NO_COLOR": "1", **level.env})
     time.sleep(SETTLE if fixture == "fork_chain" else SETTLE / 4)
     report = honest = None
     output = ""
@@ -262,7 +277,7 @@ def levels(tmp_path_factory):
     folder = Path(tempfile.mkdtemp(prefix="isolation-venv-", dir="/tmp"))
     os.chmod(folder, 0o755)
     try:
-        yield {"self": _self_level(), "nobody": _nobody_level(folder)}
+        yield {"self": _self_level(), "nobody": _nobody_level(folder), "process": _process_level()}
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
@@ -303,27 +318,27 @@ def _isolation(graded, level) -> str:
 
 # ---------------------------------------------------------------- the tests
 
-@pytest.mark.parametrize("level_name", ["self", "nobody"])
+@pytest.mark.parametrize("level_name", ["self", "nobody", "process"])
 def test_the_baseline_is_graded_and_names_its_isolation(request, levels, graded, level_name):
     level = _level(levels, level_name)
     outcome = graded[(level_name, "baseline")]
     assert outcome.report is not None and outcome.returncode == 1, outcome.describe()
     assert 0 < outcome.report["score"] < 100, outcome.describe()
-    if _isolation(graded, level) == "process":
+    if _isolation(graded, level) == "process" and level.expected != "process":
         request.applymarker(pytest.mark.xfail(strict=True, reason="no kernel boundary yet: isolation 'process'"))
-    assert outcome.report.get("isolation") == level.expected, outcome.describe()
+    assert (outcome.report.get("isolation") or "process") == level.expected, outcome.describe()
 
 
 @pytest.mark.parametrize("case", CASES)
-@pytest.mark.parametrize("level_name", ["self", "nobody"])
+@pytest.mark.parametrize("level_name", ["self", "nobody", "process"])
 def test_the_attack_is_held(request, levels, graded, level_name, case):
     level = _level(levels, level_name)
     fixture = case.split(":")[-1]
     if fixture in level.notes:
         pytest.skip(level.notes[fixture])
-    if _isolation(graded, level) == "process":
+    if _isolation(graded, level) == "process" and fixture not in HELD_WITHOUT_WALLS:
         request.applymarker(pytest.mark.xfail(
-            strict=True, reason=f"isolation 'process' at level {level_name}: {case} gets through today"))
+            strict=True, reason=f"isolation 'process' at level {level_name}: {case} gets through"))
     outcome = graded[(level_name, case)]
     bar = graded[(level_name, "baseline")].report["score"]
     text = outcome.describe()

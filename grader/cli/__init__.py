@@ -35,6 +35,7 @@ COMMANDS = {
     "watch": "watch",
     "solution": "solution",
     "gradescope-bundle": "gradescope_bundle",
+    "gradescope-run": "gradescope_run",
 }
 
 
