@@ -285,10 +285,13 @@ def test_a_sibling_in_a_batch_cannot_reach_another_worker(tmp_path, level):
         assert good.passed and good.error is None, good.to_json()
 
 
-def test_where_the_walls_cannot_be_built_grading_falls_back_and_says_so(tmp_path, monkeypatch):
+@pytest.mark.parametrize("required", [False, True], ids=["fallback", "required"])
+def test_where_the_walls_cannot_be_built_grading_falls_back_and_says_so(tmp_path, monkeypatch, required):
     """A box that cannot be built (here: its root folder is missing) ends the worker before the
     attempt runs; the run is made again one level down, the next run starts there, and the
-    report names the level it really ran at."""
+    report names the level it really ran at. Once isolation.require() was called (drill grade
+    --require-isolation), never down to the level process: the grade says the worker could
+    not start."""
     real = isolation._spec
 
     def broken(*args):
@@ -297,11 +300,17 @@ def test_where_the_walls_cannot_be_built_grading_falls_back_and_says_so(tmp_path
         return spec
 
     monkeypatch.setattr(isolation, "_spec", broken)
-    monkeypatch.setattr(isolation, "_state", {"level": None, "namespaces": True, "confirmed": False})
+    monkeypatch.setattr(isolation, "_state", {"level": None, "namespaces": True, "confirmed": False,
+                                              "required": required})
     monkeypatch.delenv(isolation.FORCE_VAR, raising=False)
     if isolation.level() == "process":
         pytest.skip("this machine offers no level to fall back from")
     report = grade(attempt(tmp_path, "plain", ""), "mlp_backprop", limits=LIMITS)
+    if required:
+        assert report.isolation != "process" != isolation._state["level"], report.to_json()
+        if not report.passed:
+            assert report.error["kind"] == "crashed" and "sandbox could not be set up" in report.error["message"]
+        return
     assert report.passed, report.to_json()
     assert isolation._state["level"] in ("uid", "process")
     if os.geteuid() != 0:

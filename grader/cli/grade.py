@@ -115,7 +115,7 @@ def _import_before_grading():
 def _require_isolation():
     from grader.run import isolation
 
-    if isolation.confirmed_level() == "process":
+    if isolation.require() == "process":
         raise click.UsageError(
             "--require-isolation: this machine offers no kernel wall around an attempt: drill does not run "
             "as root (for a user of its own), and user namespaces are not available to it (disabled, or "

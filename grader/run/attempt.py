@@ -52,9 +52,9 @@ class Worker:
         }).encode()
         result = self._run.communicate(data)
         channel = read_channel(result.channel, key)
-        if self._box.spec is not None and result.returncode == isolation.SETUP_FAILED and "ready" not in channel.events:
-            isolation.fell_short(self._box)  # the walls could not be built here: once more, one level down
-            with start(self._attempt, self._limits, self._protected) as again:
+        if (self._box.spec is not None and result.returncode == isolation.SETUP_FAILED
+                and "ready" not in channel.events and isolation.fell_short(self._box)):
+            with start(self._attempt, self._limits, self._protected) as again:  # once more, one level down
                 return again.finish(plan)
         if self._box.spec is not None and "ready" in channel.events:
             isolation.succeeded(self._box)

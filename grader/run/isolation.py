@@ -16,8 +16,9 @@ Levels, strongest first (SPEC §4 `isolation`; box.py builds the walls in the wo
 level() tells the level to use without starting anything (the first run at a level is its
 probe: a box that cannot be built ends its worker with SETUP_FAILED before the attempt
 runs, and the run is made again one level down); confirmed_level() probes with a
-throwaway box first (`--require-isolation`). DRILL_ISOLATION=process forces the last level (for benchmarks and for tests that need to
-see the attempt's own files and pids). A box (box()) is a fresh folder: lib/ holds
+throwaway box first, and once require() has been called no run falls back to "process"
+(`--require-isolation`). DRILL_ISOLATION=process forces the last level (for benchmarks
+and for tests that need to see the attempt's own files and pids). A box (box()) is a fresh folder: lib/ holds
 copies of the worker's scripts, work/ (the worker's cwd, HOME and TMPDIR, owned by the
 slot's uid, mode 0700) a copy of the attempt's bytes under its own name, and of the
 modules of its own folder it imports; the attempt never sees the user's path.
@@ -65,7 +66,7 @@ class Box:
 # ---------------------------------------------------------------- the level
 
 SETUP_FAILED = 125  # the worker's exit status when box.py could not build the walls
-_state = {"level": None, "namespaces": True, "confirmed": False}
+_state = {"level": None, "namespaces": True, "confirmed": False, "required": False}
 _lock = threading.Lock()
 
 
@@ -97,15 +98,27 @@ def confirmed_level() -> str:
         return _state["level"]
 
 
-def fell_short(box: Box) -> None:
-    """A worker could not build the walls of box's level: use the next weaker one from now on."""
+def require() -> str:
+    """confirmed_level(), and from now on no run falls back to the level "process"."""
+    found = confirmed_level()
+    with _lock:
+        _state["required"] = True
+    return found
+
+
+def fell_short(box: Box) -> bool:
+    """A worker could not build the walls of box's level: use the next weaker one from now on.
+    False when there is none to use (the next is "process", and require() was called)."""
     with _lock:
         if (_state["level"], _state["namespaces"]) != (box.level, box.spec.get("namespaces", True)):
-            return  # another thread took it back already
+            return True  # another thread took it back already
         if box.level == "uid" and _state["namespaces"]:
             _state["namespaces"] = False
+        elif _state.get("required"):
+            return False
         else:
             _state["level"], _state["namespaces"] = "process", False
+        return True
 
 
 def succeeded(box: Box) -> None:
