@@ -20,6 +20,9 @@ The pairs (A / B):
   4  --jobs 2 throughput / --jobs 1 throughput, the same files                      >= 1.7x
   5  drill grade of wrong_missing_n / drill grade of the reference                  <= 1.5x
   5b drill grade of wrong_onehot    / drill grade of the reference                  <= 1.5x
+  6  drill grade of the reference   / the same with DRILL_ISOLATION=process         <= 1.1x
+     (what the kernel's walls cost: the level this machine offers, uid or namespaces, against
+     the worker's own guards alone; info only where the machine offers no wall)
 
 Every `drill grade` runs in a workspace that `drill start` made (so the history is
 written, as for a user), with its default text output. The floor script, the pytest file
@@ -508,6 +511,9 @@ def run_all(drill, python, ex, reference, tmp, reps, files, batch_reps, skip, in
                         check=says(r"(\d+) of \1 cases as expected")),
         "bugs_all": Command("bugs_all", "drill bugs --check (all)", [drill, "bugs", "--check"], tmp,
                             check=says(r"(\d+) of \1 cases as expected")),
+        "grade_process": Command("grade_process", "drill grade (reference), DRILL_ISOLATION=process",
+                                 [drill, "grade", ref_attempt.name], ref_attempt.parent,
+                                 check=says(r"Isolation: process"), env={**os.environ, "DRILL_ISOLATION": "process"}),
         "fail": grade("fail", f"drill grade ({FAILING})", fail_attempt, False),
         "fail_full": grade("fail_full", f"drill grade ({FAILING_FULL})", full_attempt, False),
     }
@@ -519,6 +525,8 @@ def run_all(drill, python, ex, reference, tmp, reps, files, batch_reps, skip, in
         Pair("3b", "bugs --check (all) / grade", cmds["bugs_all"], cmds["grade"], 4.0, info=True),
         Pair("5", f"failing ({FAILING}) / passing", cmds["fail"], cmds["grade"], 1.5),
         Pair("5b", f"failing ({FAILING_FULL}) / passing", cmds["fail_full"], cmds["grade"], 1.5),
+        Pair("6", "grade behind the walls / at the level process", cmds["grade"], cmds["grade_process"], 1.1,
+             info=not _walled(drill, ref_attempt)),
     ]
     pairs = [p for p in pairs if p.item not in skip]
     used = [c for c in cmds.values() if any(c in (p.a, p.b) for p in pairs)]
@@ -547,6 +555,12 @@ def run_all(drill, python, ex, reference, tmp, reps, files, batch_reps, skip, in
     if write:
         write_results(info, text, reps, files)
     return 1 if misses else 0
+
+
+def _walled(drill, attempt) -> bool:
+    """Whether `drill grade` runs attempts behind a kernel wall on this machine (item 6)."""
+    r = run([drill, "grade", attempt.name], attempt.parent)
+    return bool(re.search(r"Isolation: (uid|namespaces)", r.stdout))
 
 
 def run_batch(drill, python, tmp, files, batch_reps):

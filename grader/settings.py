@@ -51,3 +51,10 @@ SHOWN_OUTPUT_LINES = 8
 
 # What a Gradescope assignment is worth unless the teacher says otherwise (--points).
 GRADESCOPE_POINTS = 100.0
+
+# The sandbox's level "uid" (grader/run/isolation.py): when the grader runs as root, each
+# concurrent worker runs as uid and gid SANDBOX_UID_BASE + slot, slot < SANDBOX_SLOTS. No
+# user of the machine may have one of these ids (none needs an entry in /etc/passwd).
+SANDBOX_UID_BASE = 61000
+SANDBOX_SLOTS = 64
+SANDBOX_PROCESSES = 256  # RLIMIT_NPROC of a slot's uid: how many processes an attempt may have at once

@@ -50,9 +50,12 @@ def test_gradescope_results_json_schema(reports, name):
     assert isinstance(data["execution_time"], (int, float)) and data["execution_time"] >= 0
     assert isinstance(data["output"], str) and data["output"]
     assert data["stdout_visibility"] in GRADESCOPE_VISIBILITY
+    # Gradescope's spec: "text", "html", "simple_format", "md" or "ansi"; an attempt's output must never be markup
+    assert data["output_format"] == data["test_output_format"] == data["test_name_format"] == "text"
     assert [t["name"] for t in data["tests"]] == [c.name for c in report.checks]
     for test, check in zip(data["tests"], report.checks):
-        assert set(test) == {"name", "score", "max_score", "status", "output", "visibility"}
+        assert set(test) == {"name", "score", "max_score", "status", "output", "output_format", "visibility"}
+        assert test["output_format"] == "text"
         assert test["status"] in GRADESCOPE_STATUSES and (test["status"] == "passed") == check.passed
         assert test["visibility"] in GRADESCOPE_VISIBILITY
         assert 0 <= test["score"] <= test["max_score"] and isinstance(test["output"], str)

@@ -91,6 +91,7 @@ def _normalised(report) -> dict:
     data = report.to_dict()
     data.pop("file")
     data.pop("elapsed_seconds")
+    data.pop("isolation")  # the machine's, not the attempt's: namespaces, uid or process
     if data.get("convergence"):
         data["convergence"].pop("seconds", None)
     return data

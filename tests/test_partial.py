@@ -93,10 +93,13 @@ def test_inputs_changed_by_the_first_call_of_a_partial_attempt_fail_purity(tmp_p
     assert s["purity"] == "fail" and s["dz1"] == "pass", s
 
 
-def test_what_a_partial_attempt_is_sent_in_place_of_its_blank_links_is_worth_nothing(tmp_path):
+def test_what_a_partial_attempt_is_sent_in_place_of_its_blank_links_is_worth_nothing(tmp_path, monkeypatch):
     # It raises in every link, keeps what it is sent in their place (keyed by the inputs) in a
     # folder that outlives the grade, and returns that the next time: the stand-ins are new
-    # random values each grade, never the expected ones.
+    # random values each grade, never the expected ones. At the level "process": behind the
+    # kernel's walls (uid, namespaces) no folder of the attempt's outlives the grade, so the
+    # attack could not even keep its store; the stand-ins must be worthless without that help.
+    monkeypatch.setenv("DRILL_ISOLATION", "process")
     store = tmp_path / "store"
     prelude = f'''
         import hashlib, os

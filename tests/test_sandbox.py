@@ -414,3 +414,73 @@ def test_leaving_before_communicate_stops_the_child():
             raise ValueError("no plan")
     assert not os.path.exists(f"/proc/{pid}") or open(f"/proc/{pid}/stat").read().split()[2] in ("Z", "X")
     assert our_zombies() == []
+
+
+# ---------------------------------------------------------------- the channel cut short; the walls' helpers
+
+def test_a_result_cut_at_the_channels_cap_is_bad_output_not_cheating():
+    """An oversized result: the channel's cap stops the run mid-line. That last line is
+    unreadable, never forged, and the run's error is bad-output."""
+    from grader.judge import errors
+    from grader.run.channel import read_channel
+
+    key = "ab" * 32
+    r = run("""
+        import os
+        os.write(int(os.environ["DRILL_RESULT_FD"]), b"123 " + b"f" * 64 + b" {" + b"x" * 100_000)
+    """, limits=Limits(timeout=2.0, channel_bytes=1000))
+    channel = read_channel(r.channel, key)
+    assert r.stopped == "channel" and channel.forged == 0 and channel.unreadable == 1
+    channel.events["ready"] = {"event": "ready"}
+    error = errors.run_error(r, channel, Limits(channel_bytes=1000), {})
+    assert error["kind"] == "bad-output", error
+
+
+def test_a_whole_line_without_the_key_is_still_forged():
+    from grader.run.channel import read_channel
+
+    assert read_channel(b"123 " + b"0" * 64 + b" {}\n", "ab" * 32).forged == 1
+
+
+def test_the_grader_is_not_dumpable_once_it_has_run_a_child():
+    run("pass")
+    with open("/proc/self/status") as f:
+        assert "\nUid:" in f.read()
+    import ctypes
+    assert ctypes.CDLL(None).prctl(3, 0, 0, 0, 0) == 0  # PR_GET_DUMPABLE
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root can run a child as another uid")
+def test_every_process_of_the_runs_uid_is_killed():
+    """With kill_uid (the level uid without a PID namespace), a process of that uid that left
+    the session, replaced its environment and lost its parent is still found and killed."""
+    import tempfile
+    from pathlib import Path
+
+    uid = 61999  # not a slot of the sandbox's, so that no other run shares it
+    folder = Path(tempfile.mkdtemp(prefix="drill-uid-test-"))
+    folder.chmod(0o777)
+    pidfile = folder / "pid"
+    code = f"""
+        import os
+        os.setgid({uid}); os.setuid({uid})
+        if os.fork() == 0:
+            os.setsid()
+            if os.fork() == 0:
+                {write_pid(pidfile)}
+                os.execve("/bin/sleep", ["sleep", "60"], {{}})
+            os._exit(0)
+        os.wait()
+        import time; time.sleep(0.5)
+    """
+    with sandbox.started([sys.executable, "-c", textwrap.dedent(code)], SHORT, kill_uid=uid) as started:
+        result = started.communicate()
+    pid = wait_for_pid(pidfile)
+    import shutil
+    shutil.rmtree(folder)
+    assert result.leftovers >= 1 and result.returncode == 0
+    for _ in range(100):
+        if gone(pid):
+            break
+        time.sleep(0.01)
+    assert gone(pid)

@@ -36,6 +36,7 @@ COMMANDS = {
     "solution": "solution",
     "gradescope-bundle": "gradescope_bundle",
     "prairielearn-question": "prairielearn_question",
+    "gradescope-run": "gradescope_run",
 }
 
 
@@ -63,13 +64,33 @@ def main():
     """
 
 
+def own_imports_only() -> None:
+    """Take every folder but the grader's own and Python's off sys.path: the console
+    script's folder (a virtual environment's bin/) and the working folder, which an attempt
+    graded at the level "process" could write a module into that this process would import
+    after the attempt has run. The folder the grader itself was imported from stays."""
+    script = os.path.dirname(os.path.realpath(sys.argv[0])) if sys.argv and sys.argv[0] else None
+    mine = os.path.dirname(os.path.dirname(os.path.dirname(os.path.realpath(__file__))))  # above grader/
+    gone = {os.path.realpath(p) for p in (os.getcwd(), script) if p}
+    kept = []
+    for entry in sys.path:
+        real = os.path.realpath(entry or ".")  # "" is the working folder
+        if real == mine:
+            kept.append(entry or mine)
+        elif entry and real not in gone:
+            kept.append(entry)
+    sys.path[:] = kept
+
+
 def run() -> None:
     """The `drill` console script: main(), then a fast exit.
 
-    Everything the command writes is flushed and every file it wrote is closed before this
-    returns from main(); what is left is the interpreter's own tear-down (tens of ms with
-    numpy loaded), which a command-line tool need not wait for.
+    Before main(), own_imports_only(). Everything the command writes is flushed and every
+    file it wrote is closed before this returns from main(); what is left is the
+    interpreter's own tear-down (tens of ms with numpy loaded), which a command-line tool
+    need not wait for.
     """
+    own_imports_only()
     try:
         main()
         code = 0

@@ -33,8 +33,13 @@ FORMATS = ("text", "json", "gradescope", "junit", "prairielearn")
               help="Attempts graded at once (default: one per CPU).")
 @click.option("--points", type=click.FloatRange(0, min_open=True), default=settings.GRADESCOPE_POINTS, show_default=True,
               help="With --format gradescope: what the assignment is worth; scores are scaled to it.")
+@click.option("--require-isolation", is_flag=True, help="Refuse to grade (exit 2) unless each attempt can run "
+              "behind a kernel wall: its own unprivileged user (as root) or its own user, PID, mount and network "
+              "namespaces. Without it, a machine that offers neither grades with the worker's own guards only, and "
+              "the report says isolation: process.")
 @limit_options
-def command(paths, exercise_id, as_json, fmt, csv_path, plot_path, html_path, jobs, points, timeout, memory_mb):
+def command(paths, exercise_id, as_json, fmt, csv_path, plot_path, html_path, jobs, points, require_isolation,
+            timeout, memory_mb):
     """Grade attempts: every link on its own, finite differences, XOR training.
 
     With no PATH, grades the attempt that `drill start` wrote in this workspace. A FOLDER
@@ -57,13 +62,25 @@ def command(paths, exercise_id, as_json, fmt, csv_path, plot_path, html_path, jo
       drill grade submissions/*/mlp_backprop.py --format junit > junit.xml
       drill grade mlp_backprop.py --format gradescope --points 20
       drill grade mlp_backprop.py --format prairielearn
+      drill grade submissions/ --jobs 4 --require-isolation --csv grades.csv
     """
+    fmt, limits = _prepare(fmt, as_json, timeout, memory_mb, require_isolation, plot_path)
+    outputs = (csv_path, plot_path, html_path)
+    if len(paths) > 1 or any(p.is_dir() for p in paths):
+        _grade_many(paths, exercise_id, fmt, outputs, jobs, limits)
+    _grade_single(_one_path(paths, exercise_id), exercise_id, fmt, outputs, points, limits)
+
+
+def _prepare(fmt, as_json, timeout, memory_mb, require_isolation, plot_path):
+    """(the format, the Limits), once every option has been checked; exit 2 on a bad one."""
     from grader.run.sandbox import Limits
 
+    _import_before_grading()
     fmt = _format(fmt, as_json)
     if fmt != "gradescope" and click.get_current_context().get_parameter_source("points").name != "DEFAULT":
         click.echo("drill: note: --points only scales --format gradescope; ignored here", err=True)
-    limits = Limits(timeout=timeout, memory_mb=memory_mb)
+    if require_isolation:
+        _require_isolation()
     if plot_path is not None:
         from grader.course import plot
 
@@ -71,9 +88,12 @@ def command(paths, exercise_id, as_json, fmt, csv_path, plot_path, html_path, jo
             plot.require(plot_path)
         except plot.PlotUnavailable as exc:
             raise click.UsageError(str(exc)) from None
-    if len(paths) > 1 or any(p.is_dir() for p in paths):
-        _grade_many(paths, exercise_id, fmt, (csv_path, plot_path, html_path), jobs, limits)
-    path = _one_path(paths, exercise_id)
+    return fmt, Limits(timeout=timeout, memory_mb=memory_mb)
+
+
+def _grade_single(path, exercise_id, fmt, outputs, points, limits):
+    """One attempt: grade it, record it in the workspace's history, print, write the extras."""
+    csv_path, plot_path, html_path = outputs
     _check_kind([path])
     _check_output_paths([path], csv_path, plot_path, html_path)
     _require_notebook([path])
@@ -107,6 +127,28 @@ def _grade_one(path, exercise_id, limits):
     except KeyboardInterrupt:  # the attempt's processes are stopped on the way out, as in a batch
         click.echo("Interrupted: the attempt was not graded.", err=True)
         sys.exit(130)
+
+
+def _import_before_grading():
+    """Import now what this command needs only after an attempt has run (the history's
+    sqlite3, the formats' csv), so that nothing is imported for the first time once an
+    attempt has had its chance to write a module somewhere on the import path."""
+    import csv  # noqa: F401
+    import sqlite3  # noqa: F401
+
+    from grader.course import formats, html_report, prairielearn  # noqa: F401
+    from grader.practice import history, timing  # noqa: F401
+
+
+def _require_isolation():
+    from grader.run import isolation
+
+    if isolation.require() == "process":
+        raise click.UsageError(
+            "--require-isolation: this machine offers no kernel wall around an attempt: drill does not run "
+            "as root (for a user of its own), and user namespaces are not available to it (disabled, or "
+            f"forbidden in this container{', or DRILL_ISOLATION=process is set' if isolation.forced() else ''}). "
+            "Run drill as root in a container, or allow unprivileged user namespaces.")
 
 
 def _format(fmt, as_json):

@@ -2,11 +2,23 @@
 
 build() writes a zip with, at its root:
 
-- setup.sh: run once when Gradescope builds the image. Installs python3 with venv and pip
-  when missing (apt), makes a virtual environment and installs the wheel below into it;
-  numpy, click and pyyaml come from PyPI.
-- run_autograder: run once per submission. Grades the attempt in /autograder/submission
-  and writes /autograder/results/results.json, also when nothing usable was submitted.
+- setup.sh: run once, as root, when Gradescope builds the image. Installs python3 with venv
+  and pip when missing (apt), creates the users the grader runs attempts as (drill-slot0,
+  drill-slot1, ...: uid and gid settings.SANDBOX_UID_BASE + slot, no login shell, no home),
+  makes a virtual environment and installs the wheel below into it (numpy, click and pyyaml
+  from PyPI, pinned by constraints.txt), then removes the wheel and makes the installed
+  package and the bundle's folder readable by root only: no attempt can read the reference
+  solutions or the catalogue there, or run the tool's own commands to print them.
+- run_autograder: run once per submission. Runs `drill gradescope-run --require-isolation`,
+  which grades the attempt in /autograder/submission behind the kernel's wall (each attempt
+  as a slot user: SPEC §7) and writes /autograder/results/results.json only once every
+  process of the attempt is gone, also when nothing usable was submitted. It starts from
+  the virtual environment's folder (root's, not writable by an attempt): never the
+  submission folder, nor /autograder, so nothing an attempt writes is on the grader's
+  import path.
+- constraints.txt: the versions of numpy, click and pyyaml the bundle was built with, and for
+  numpy, the newest release that still installs where the image's Python is older than the
+  one building (Ubuntu 22.04's Python 3.10: numpy 2.3 and later need 3.11).
 - wheels/backprop_drill-VERSION-py3-none-any.whl: this very backprop-drill, grader,
   exercises, solutions and bugs, written from the running installation, so the image
   grades exactly as the teacher's own `drill grade` does. (Written here with zipfile, not
@@ -16,32 +28,45 @@ Both scripts read AUTOGRADER_ROOT (default /autograder), so a test can run them 
 folder tree of its own; DRILL_VENV (default $AUTOGRADER_ROOT/drill-venv) is where setup.sh
 installs, and DRILL_PYTHON (default its python) is what run_autograder runs.
 
+Memory: Gradescope gives a container 768 MB unless the assignment asks for more. The
+attempt's --memory (an address-space limit) is kept below what the container's cgroup
+allows (memory.max, cgroup v2; memory.limit_in_bytes, v1), less GRADER_RESERVE_MB for the
+grader itself, so an attempt that allocates too much fails its own allocation and is
+reported as `memory`, instead of the kernel's out-of-memory killer taking the grader.
+
 Which file is the attempt (find_attempt): the `.py` file named like the exercise's
 (mlp_backprop.py), the shallowest if several; else the only `.py` file submitted; else
 none, and results.json says why (nothing submitted, or which files and what to rename).
 """
 from __future__ import annotations
 
-import argparse
 import importlib.metadata
 import json
 import re
-import sys
-import traceback
 from pathlib import Path
 
 from grader.course import batch, formats, wheels
 from grader import catalog, settings
 from grader.catalog import paths
 from grader import files
-from grader.judge.report import Report, render_text
+from grader.judge.report import Report
 from grader.run.sandbox import Limits
 
 DIST_NAME = "backprop-drill"
+SLOT_UID_BASE = getattr(settings, "SANDBOX_UID_BASE", 61000)  # the grader's slot users (grader/run)
+SLOT_USERS = getattr(settings, "SANDBOX_SLOTS", 64)
+SLOT_USER = "drill-slot"  # drill-slot0, drill-slot1, ...
+GRADER_RESERVE_MB = 256  # of the container's memory, kept for the grader itself
+MIN_ATTEMPT_MB = 256  # the least --memory accepts
+# The newest release of a runtime dependency that still installs on an older Python than the
+# one building the bundle (pip download --python-version X --only-binary=:all: finds it):
+# name -> (the first Python it no longer supports, the last release before that).
+LAST_FOR_OLD_PYTHON = {"numpy": ("3.11", "2.2.6")}  # numpy 2.3 needs Python 3.11; Ubuntu 22.04 has 3.10
 
 SETUP_SH = r"""#!/usr/bin/env bash
 # Gradescope runs this once, as root, when it builds the autograder image.
-# It installs backprop-drill @VERSION@ from the wheel beside it into its own virtual environment.
+# It installs backprop-drill @VERSION@ from the wheel beside it into its own virtual environment,
+# creates the unprivileged users attempts run as, and locks the grader's files away from them.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="${AUTOGRADER_ROOT:-/autograder}"
@@ -55,30 +80,58 @@ if ! python3 -c 'import sys; sys.exit(sys.version_info < (3, 10))'; then
     echo "backprop-drill needs Python 3.10 or newer; this image has $(python3 --version)" >&2
     exit 1
 fi
-python3 -m venv "$venv"
-# The versions the bundle was built and tested with, when this Python can have them; else
-# the newest that fit (numpy drops old Pythons), said in the build log.
+
+# The users attempts run as: one per concurrent worker slot, uid = gid = @UID_BASE@ + slot,
+# no home, no login shell, no supplementary groups. (drill needs no entry for them in
+# /etc/passwd; these keep the ids reserved, and name them in ps and the logs.)
+nologin="$(command -v nologin || echo /usr/sbin/nologin)"
+for slot in $(seq 0 $((@SLOTS@ - 1))); do
+    id=$((@UID_BASE@ + slot))
+    getent group "$id" >/dev/null || groupadd --system --gid "$id" "@USER@$slot"
+    getent passwd "$id" >/dev/null || useradd --system --uid "$id" --gid "$id" --no-create-home \
+        --home-dir /nonexistent --shell "$nologin" "@USER@$slot"
+done
+
+[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+# The versions the bundle was built and tested with (numpy: the newest this Python can have
+# when it is older); else the newest that fit, said in the build log.
 if ! "$venv/bin/python" -m pip install --disable-pip-version-check -c "$here/constraints.txt" "$here"/wheels/*.whl; then
     echo "drill: the pinned versions in constraints.txt do not install here; installing the newest that fit" >&2
     "$venv/bin/python" -m pip install --disable-pip-version-check "$here"/wheels/*.whl
 fi
 "$venv/bin/drill" --version
+
+# Nothing an attempt can read may hold the answers: the wheel goes, the installed package
+# (the reference solutions, the catalogue, the tool that prints them) and this folder are
+# root's alone. numpy and the rest of the environment stay readable: attempts need them.
+rm -rf "$here/wheels"
+cd /  # -I too: the installed package is found, never a grader/ folder of the working folder
+site="$("$venv/bin/python" -I -c 'import grader, os; print(os.path.dirname(os.path.dirname(grader.__file__)))')"
+case "$site" in "$venv"/*) ;; *) echo "drill: grader is not installed in $venv but in $site" >&2; exit 1;; esac
+chmod -R go-rwx "$site/grader" "$site"/backprop_drill-*.dist-info "$venv/bin/drill" "$here"
+chmod 755 "$venv"
 """
 
 RUN_AUTOGRADER = r"""#!/usr/bin/env bash
 # Gradescope runs this once per submission: grade it with backprop-drill @VERSION@,
 # exercise @EXERCISE@, and write results.json (also when nothing usable was submitted).
 root="${AUTOGRADER_ROOT:-/autograder}"
-python="${DRILL_PYTHON:-${DRILL_VENV:-$root/drill-venv}/bin/python}"
+venv="${DRILL_VENV:-$root/drill-venv}"
+python="${DRILL_PYTHON:-$venv/bin/python}"
+# Attempts run behind the kernel's wall or not at all (DRILL_REQUIRE_ISOLATION=0: for tests only).
+require=--require-isolation
+[ "${DRILL_REQUIRE_ISOLATION:-1}" = 0 ] && require=
 mkdir -p "$root/results"
-cd "$root" || exit 1
-"$python" -m grader.course.bundle --root "$root" --exercise @EXERCISE@ --points @POINTS@ \
-    --timeout @TIMEOUT@ --memory @MEMORY@ && exit 0
+# Start from a folder of root's that no attempt can write (the grader's working folder is on
+# its import path): never $root, where Gradescope starts us, nor the submission.
+mkdir -p "$venv" && cd "$venv" || exit 1
+"$python" -c 'from grader.cli import run; run()' gradescope-run --root "$root" --exercise @EXERCISE@ \
+    --points @POINTS@ --timeout @TIMEOUT@ --memory @MEMORY@ --cgroup "${DRILL_CGROUP:-/sys/fs/cgroup}" $require && exit 0
 status=$?
 # drill itself could not run: still leave Gradescope a results.json it can read.
 if ! grep -q '"tests"' "$root/results/results.json" 2>/dev/null; then
     cat > "$root/results/results.json" <<'EOF'
-{"score": 0, "output": "The autograder could not run (an error of the autograder, not of your code). Your instructor can see what went wrong in the autograder's output.", "stdout_visibility": "hidden", "tests": []}
+{"score": 0, "output": "The autograder could not run (an error of the autograder, not of your code). Your instructor can see what went wrong in the autograder's output.", "output_format": "text", "stdout_visibility": "hidden", "tests": []}
 EOF
 fi
 exit "$status"
@@ -128,17 +181,29 @@ def wheel() -> tuple[str, bytes]:
 RUNTIME = ("numpy", "click", "pyyaml")  # what the wheel needs at run time
 
 
+def _version_tuple(version: str) -> tuple:
+    return tuple(int(p) if p.isdigit() else 0 for p in re.split(r"[.+-]", version)[:3])
+
+
 def constraints() -> str:
     """pip constraints: the versions of the runtime dependencies this drill runs with, so the
-    container grades with what the bundle was built (and tested) with."""
+    container grades with what the bundle was built (and tested) with. Where that version
+    needs a newer Python than an image may have (LAST_FOR_OLD_PYTHON), a second line with an
+    environment marker pins the last release for the older ones."""
     from importlib import metadata
 
     lines = ["# the versions backprop-drill was bundled with (pip install -c constraints.txt)"]
     for name in RUNTIME:
         try:
-            lines.append(f"{name}=={metadata.version(name)}")
+            version = metadata.version(name)
         except metadata.PackageNotFoundError:
             continue
+        old = LAST_FOR_OLD_PYTHON.get(name)
+        if old and _version_tuple(version) > _version_tuple(old[1]):
+            lines.append(f'{name}=={version}; python_version >= "{old[0]}"')
+            lines.append(f'{name}=={old[1]}; python_version < "{old[0]}"')
+        else:
+            lines.append(f"{name}=={version}")
     return "\n".join(lines) + "\n"
 
 
@@ -152,7 +217,8 @@ def build(out: Path, exercise_id: str | None = None, points: float = formats.DEF
     limits = limits or Limits()
     wheel_name, wheel_data = wheel()
     values = {"@VERSION@": wheel_name.split("-")[1], "@EXERCISE@": exercise.id, "@POINTS@": f"{points:g}",
-              "@TIMEOUT@": f"{limits.timeout:g}", "@MEMORY@": str(limits.memory_mb)}
+              "@TIMEOUT@": f"{limits.timeout:g}", "@MEMORY@": str(limits.memory_mb),
+              "@UID_BASE@": str(SLOT_UID_BASE), "@SLOTS@": str(SLOT_USERS), "@USER@": SLOT_USER}
 
     def filled(template: str) -> bytes:
         for key, value in values.items():
@@ -196,10 +262,66 @@ def find_attempt(submission: Path, exercise: catalog.Exercise) -> tuple[Path | N
                   f"name your attempt {wanted}, or submit only that one file.")
 
 
+def container_memory_mb(cgroup: Path = Path("/sys/fs/cgroup")) -> int | None:
+    """The memory limit of the container this runs in, in MiB, from its cgroup (v2:
+    memory.max; v1: memory/memory.limit_in_bytes), or None when there is none to read."""
+    for name in ("memory.max", "memory/memory.limit_in_bytes", "memory.limit_in_bytes"):
+        try:
+            text = (cgroup / name).read_text().strip()
+        except (OSError, UnicodeDecodeError):
+            continue
+        if text.isdigit() and int(text) < (1 << 60):  # v1 says "no limit" with a huge number
+            return int(text) >> 20
+        return None  # "max": no limit
+    return None
+
+
+def fit_memory(requested_mb: int, container_mb: int | None) -> int:
+    """The attempt's --memory in a container of container_mb: the requested limit, but at most
+    what the container holds less GRADER_RESERVE_MB for the grader (never below MIN_ATTEMPT_MB)."""
+    if container_mb is None:
+        return requested_mb
+    return max(MIN_ATTEMPT_MB, min(requested_mb, container_mb - GRADER_RESERVE_MB))
+
+
+def isolation_level() -> str:
+    """The wall this machine puts around an attempt (SPEC §4 isolation)."""
+    try:
+        from grader.run import isolation
+    except ImportError:  # a grader without kernel isolation: separate processes only
+        return "process"
+    return isolation.level()
+
+
+class NotIsolated(Exception):
+    """--require-isolation, and the machine offers no kernel wall around an attempt."""
+
+
+# Gradescope renders "output" as HTML or Markdown unless told otherwise: what an attempt
+# prints (and its file name) is shown as plain text, never as markup (formats.gradescope
+# says so too; also here for the results.json the autograder writes when it fails).
+TEXT_ONLY = formats.GRADESCOPE_TEXT
+
+
+AUTOGRADER_FAILED = ("The autograder failed on this submission (an error of the autograder, not of your code). "
+                     "Your instructor can see what went wrong in the autograder's output.")
+NOT_ISOLATED = ("The autograder could not run your code safely here (an error of the autograder's setup, not of "
+                "your code), so it was not run. Your instructor can see what went wrong in the autograder's output.")
+
+
 def autograde(root: Path, exercise_id: str | None = None, points: float = formats.DEFAULT_POINTS,
-              limits: Limits | None = None) -> tuple[dict, Report]:
-    """Grade root/submission and write root/results/results.json; returns it and the report."""
+              limits: Limits | None = None, require_isolation: bool = False) -> tuple[dict, Report]:
+    """Grade root/submission and write root/results/results.json; returns it and the report.
+
+    results.json is written once grading is over, every process of the attempt killed.
+    With require_isolation, a machine without a kernel wall (isolation "process") grades
+    nothing: results.json says the autograder could not run the code, and NotIsolated is raised.
+    """
     exercise = catalog.exercise(exercise_id)
+    if require_isolation and isolation_level() == "process":
+        write_failure(root, NOT_ISOLATED)
+        raise NotIsolated("no kernel wall around an attempt here: drill does not run as root, and user "
+                          "namespaces are not available (or DRILL_ISOLATION=process is set)")
     path, problem = find_attempt(root / "submission", exercise)
     if path is None:
         report = batch.unrun_report("", exercise, formats.NO_ATTEMPT, problem)
@@ -210,33 +332,13 @@ def autograde(root: Path, exercise_id: str | None = None, points: float = format
     return results, report
 
 
+def write_failure(root: Path, message: str) -> None:
+    """A results.json that says the autograder (not the student) failed."""
+    _write_results(root, {"score": 0, "stdout_visibility": "hidden", "tests": [], "output": message, **TEXT_ONLY})
+
+
 def _write_results(root: Path, results: dict) -> None:
+    for test in results.get("tests", []):
+        test.setdefault("output_format", "text")
     files.write_atomic(root / "results" / "results.json", json.dumps(results, indent=2, allow_nan=False),
-                           overwrite=True)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`python -m grader.course.bundle`: what run_autograder runs. Exit 0 once results.json is written."""
-    parser = argparse.ArgumentParser(prog="python -m grader.course.bundle", description=main.__doc__)
-    parser.add_argument("--root", type=Path, default=Path("/autograder"))
-    parser.add_argument("--exercise", default=None)
-    parser.add_argument("--points", type=float, default=formats.DEFAULT_POINTS)
-    parser.add_argument("--timeout", type=float, default=settings.TIMEOUT_SECONDS)
-    parser.add_argument("--memory", type=int, default=settings.MEMORY_MB)
-    args = parser.parse_args(argv)
-    try:
-        _, report = autograde(args.root, args.exercise, args.points,
-                              Limits(timeout=args.timeout, memory_mb=args.memory))
-    except Exception:  # noqa: BLE001 - the student must still get a results.json
-        traceback.print_exc()
-        _write_results(args.root, {
-            "score": 0, "stdout_visibility": "hidden", "tests": [],
-            "output": "The autograder failed on this submission (an error of the autograder, not of your "
-                      "code). Your instructor can see what went wrong in the autograder's output."})
-        return 1
-    print(render_text(report))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+                       overwrite=True)

@@ -60,6 +60,9 @@ def _scaled(value: float, scale: float) -> float:
     return round(value * scale, 4)
 
 
+GRADESCOPE_TEXT = {"output_format": "text", "test_output_format": "text", "test_name_format": "text"}
+
+
 def gradescope(report: Report, points: float = DEFAULT_POINTS) -> dict:
     """Gradescope's results.json for one attempt, scaled to an assignment worth `points`."""
     scale = points / report.max_score if report.max_score else 0.0
@@ -67,10 +70,12 @@ def gradescope(report: Report, points: float = DEFAULT_POINTS) -> dict:
         "score": _scaled(report.score, scale),
         "execution_time": round(report.seconds, 2),
         "output": summary_text(report, points),
+        # what the attempt printed, and its file's name, are shown as text: never rendered as HTML or Markdown
+        **GRADESCOPE_TEXT,
         "stdout_visibility": "hidden",
         "tests": [{"name": c.name, "score": _scaled(c.points, scale), "max_score": _scaled(c.max_points, scale),
                    "status": "passed" if c.passed else "failed", "output": check_feedback(report, c),
-                   "visibility": "visible"} for c in report.checks],
+                   "output_format": "text", "visibility": "visible"} for c in report.checks],
         "extra_data": report.to_dict(),
     }
 

@@ -93,7 +93,7 @@ def _judge_file(target: Target) -> Report:
     """judge() for a plain Python file."""
     started = time.perf_counter()
     exercise = target.exercise
-    report = Report(exercise=exercise.id, file=str(target.path), checks=[])
+    report = Report(exercise=exercise.id, file=str(target.path), checks=[], isolation=plan.isolation_level())
     problem = source.unreadable(target.path, exercise)
     if problem:
         report.error = problem
@@ -117,6 +117,7 @@ def _run_and_judge(target: Target, report: Report) -> None:
     run, channel, tasks = plan.run_worker(target.path, exercise, limits, make_tasks)
     probes, ctx = made["probes"], made["ctx"]
     report.output = errors.output(run)
+    report.isolation = run.isolation or report.isolation
     report.error = errors.run_error(run, channel, limits, {t["id"]: t for t in tasks})
     if report.error is None:
         rerun.fill_and_rerun(target.path, exercise, limits, ctx, tasks, channel, report,

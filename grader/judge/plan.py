@@ -44,8 +44,16 @@ def run_worker(path: Path, exercise: catalog.Exercise, limits: Limits, make_task
         limits = replace(limits, timeout=left)
     with attempt.start(path, limits, paths.protected_dirs()) as worker:
         tasks = make_tasks()
+        from grader.judge import diagnose  # noqa: F401 - needed after the run: imported before the attempt runs
         run, channel = worker.finish(attempt.Plan(list(exercise.functions), tasks, seconds))
     return run, channel, tasks
+
+
+def isolation_level() -> str:
+    """The wall the worker runs behind on this machine (run.isolation, probed once)."""
+    from grader.run import isolation
+
+    return isolation.level()
 
 
 def budgets(timeout: float) -> dict:

@@ -47,6 +47,7 @@ class Report:
     convergence: dict = field(default_factory=dict)  # final loss, accuracy, loss curve
     injected: dict | None = None  # spot-the-bug: {"hidden", "fixed", "bug" (None while hidden)}
     budget: dict | None = None  # a timed drill: {"minutes", "within"}
+    isolation: str | None = None  # the wall around the attempt's process: namespaces, uid or process
 
     @property
     def score(self) -> float:
@@ -81,10 +82,18 @@ class Report:
                             if k not in ("losses", "params")} or None,
             **({"injected": self.injected} if self.injected else {}),
             **({"budget": self.budget} if self.budget else {}),
+            "isolation": self.isolation,
         }
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, allow_nan=False, default=str)
+
+
+ISOLATION_WORDS = {
+    "namespaces": "the attempt ran in its own user, PID, mount and network namespaces",
+    "uid": "the attempt ran as its own unprivileged user",
+    "process": "the attempt ran as you, in a separate process: not a security boundary",
+}
 
 
 def duration(seconds: float) -> str:
@@ -166,6 +175,14 @@ def score(report: Report, color: bool) -> list[str]:
 def elapsed(report: Report, color: bool) -> list[str]:
     """"Time since drill start: 4m 05s", when it is known."""
     return [] if report.elapsed is None else [f"Time since drill start: {duration(report.elapsed)}"]
+
+
+@section
+def isolation(report: Report, color: bool) -> list[str]:
+    """"Isolation: uid (...)": the boundary that kept the attempt from the grader, when known."""
+    if not report.isolation:
+        return []
+    return [f"Isolation: {report.isolation} ({ISOLATION_WORDS.get(report.isolation, '?')})"]
 
 
 @section

@@ -2,7 +2,9 @@
 
 Each line the worker writes is `<pid> <hmac> <json>` (worker.Channel), the HMAC-SHA256 of
 `<pid> <json>` under the run's key. A line without the right HMAC is forged; a line from
-another process than the worker's is taken only if it reports a cheat. Nothing here
+another process than the worker's is taken only if it reports a cheat. A last line without
+its newline was cut short (the channel's cap, or the worker died while writing it): it is
+unreadable, never forged, so an oversized result is `bad-output`, not `cheating`. Nothing here
 judges: the Channel is plain data for the judge.
 """
 from __future__ import annotations
@@ -38,7 +40,10 @@ def read_channel(data: bytes, key: str) -> Channel:
     out = Channel()
     mac = hmac.new(bytes.fromhex(key), digestmod=hashlib.sha256)
     worker = None
-    for line in data.split(b"\n"):
+    lines = data.split(b"\n")
+    if lines[-1]:  # cut short (the channel's cap, or the worker died mid-line): unreadable, not forged
+        out.unreadable += 1
+    for line in lines[:-1]:
         if not line:
             continue
         head, _, rest = line.partition(b" ")

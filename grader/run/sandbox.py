@@ -35,9 +35,11 @@ Choices, and why:
   SIGTERM or SIGHUP to the grader during a run (in its main thread) raise SystemExit after
   this clean-up has run; the worker asks to be SIGKILLed if the grader dies outright.
   Not covered: a live descendant that has left the session, replaced its environment
-  *and* lost its parent chain before the clean-up (only a cgroup would catch that). The
-  child runs as the same user: this bounds a buggy or stubborn attempt; it is not a
-  security boundary. Being a subreaper is process-wide: orphans of anything else the
+  *and* lost its parent chain before the clean-up: that takes the walls of isolation.py
+  (a PID namespace ends with its init; with `kill_uid`, every process of the run's own uid
+  is killed too). By itself this module bounds a buggy or stubborn attempt; it is not a
+  security boundary. The grader makes itself non-dumpable at its first run, so that no
+  process of its user can read its memory or environ. Being a subreaper is process-wide: orphans of anything else the
   grader starts are adopted too (and would stay zombies if nobody reaps them).
 - Floods: `output_bytes` of each stream is kept, the rest read and counted; a stream
   beyond `FLOOD_KILL_FACTOR * output_bytes` (65.5 MB by default) gets the child killed.
@@ -115,6 +117,7 @@ class RunResult:
     duration: float
     leftovers: int  # stray descendant processes killed after the run
     stopped: str | None = None  # why the grader stopped it: "timeout", "flood" or "channel"; None: it exited
+    isolation: str | None = None  # the wall it ran behind (attempt.Worker sets it): namespaces, uid or process
 
 
 class _Capture:
@@ -253,13 +256,15 @@ def run_isolated(argv: list[str], stdin_data: bytes = b"", limits: Limits = Limi
 
 @contextlib.contextmanager
 def started(argv: list[str], limits: Limits = Limits(), cwd: str | None = None,
-            env: dict[str, str] | None = None):
+            env: dict[str, str] | None = None, kill_uid: int | None = None):
     """Start argv bounded by `limits` and yield the Started run: the caller may prepare the
     child's input while it starts up, then calls communicate(stdin_data) once. Leaving the
     block without it (an exception while preparing) stops the child and everything it
-    started. Raises like `subprocess.Popen` when argv cannot start at all."""
+    started. Raises like `subprocess.Popen` when argv cannot start at all.
+    kill_uid: a uid that only this run's processes have (isolation's slot): every process
+    of it is killed too, before the result is read back."""
     with _terminable():
-        run = Started(argv, limits, cwd, env)
+        run = Started(argv, limits, cwd, env, kill_uid)
         try:
             yield run
         finally:
@@ -270,11 +275,11 @@ def started(argv: list[str], limits: Limits = Limits(), cwd: str | None = None,
 class Started:
     """A child started by started(): it runs until communicate() has served it to its end."""
 
-    def __init__(self, argv, limits, cwd, env):
+    def __init__(self, argv, limits, cwd, env, kill_uid=None):
         import subprocess
 
         _become_subreaper()
-        self.limits = limits
+        self.limits, self.kill_uid = limits, kill_uid
         self.served = False  # communicate() has run (and, whatever happened, cleaned up)
         self.marker = marker = os.urandom(16).hex()
         chan_r, chan_w = os.pipe()
@@ -325,6 +330,7 @@ class Started:
             reason = pipes.run(self.root, self.limits, self.start + self.limits.timeout)
         finally:
             leftovers = _stop_all(self.root, self.root_start, self.marker)
+            leftovers += _kill_uid(self.kill_uid, self.root)
             if reason != "error":
                 pipes.drain(DRAIN_SECONDS)
             pipes.close()
@@ -336,6 +342,7 @@ class Started:
         """Stop the child and everything it started, unread (the caller could not go on)."""
         try:
             _stop_all(self.root, self.root_start, self.marker)
+            _kill_uid(self.kill_uid, self.root)
             _reap(self.proc)
         finally:
             _roots.discard(self.root)
@@ -507,16 +514,57 @@ _spawning = threading.Lock()  # held from fork until the new main child is in _r
 
 
 def _become_subreaper():
-    """Make this process adopt the orphans of its descendants (Linux only; once)."""
+    """Make this process adopt the orphans of its descendants, and make it non-dumpable, so
+    that no process of the same user can read or write its memory through /proc/<pid>/mem
+    or ptrace, nor read its environ (Linux only; once)."""
     global _subreaper
     if _subreaper or not sys.platform.startswith("linux"):
         return
     _subreaper = True
     try:
         import ctypes
-        ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+        libc.prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE 0
     except (OSError, AttributeError):
         pass
+
+
+def _uids(pid):
+    """The real, effective, saved and filesystem uids of pid (an empty list if it is gone)."""
+    try:
+        with open(f"/proc/{pid}/status", "rb") as f:
+            for line in f:
+                if line.startswith(b"Uid:"):
+                    return [int(u) for u in line.split()[1:]]
+    except (OSError, ValueError):
+        pass
+    return []
+
+
+def _kill_uid(uid, root):
+    """SIGKILL every process whose real or effective uid is uid, in rounds until none is
+    left (at most KILL_SECONDS); reap the ones this process adopted, but root (the run's
+    main child, reaped by _reap for its status). How many were killed, root aside."""
+    if uid is None:
+        return 0
+    killed = set()
+    end = time.monotonic() + KILL_SECONDS
+    while time.monotonic() < end:
+        found = [int(n) for n in os.listdir("/proc") if n.isdigit() and int(n) != root and uid in _uids(n)]
+        alive = [p for p in found if (_stat(p) or (b"X",))[0] not in (b"Z", b"X")]
+        for pid in found:
+            if pid not in alive:
+                with contextlib.suppress(ChildProcessError, OSError):
+                    os.waitpid(pid, os.WNOHANG)
+        if not alive:
+            break
+        for pid in alive:
+            killed.add(pid)
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+        time.sleep(0.005)
+    return len(killed)
 
 
 def _pidfd_open(pid):

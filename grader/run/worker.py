@@ -1,6 +1,6 @@
 """Runs inside the attempt's own process: loads the attempt, runs the grader's tasks, writes raw data.
 
-This file is started as a script (`python -s worker.py`), never imported by the grader, and
+This file is started as a script (`python -I -B worker.py [--box SPEC]`), never imported by the grader, and
 needs only the standard library and numpy. It reads a JSON plan on stdin and writes one line
 per result to the private channel whose fd is in DRILL_RESULT_FD. It judges nothing:
 every comparison happens in the grader's own process, from the plain data written here.
@@ -30,11 +30,22 @@ import builtins as _builtins_module
 import os
 import sys
 
-# Under `python -s worker.py` this file's folder (the grader's package) is sys.path[0]: take it
+# Were this file run without -I, its folder (the grader's package) would be sys.path[0]: take it
 # off before anything else is imported, so that no module of the grader can shadow one of
 # the standard library, and the attempt cannot import the grader's modules by their names.
 if sys.path and os.path.realpath(sys.path[0] or os.curdir) == os.path.dirname(os.path.realpath(__file__)):
     del sys.path[0]
+
+# `worker.py --box SPEC`: behind the kernel's walls (box.py) before numpy, the plan or the attempt.
+if sys.argv[1:2] == ["--box"]:
+    import json as _json
+
+    _BOX = os.path.join(os.path.dirname(os.path.abspath(__file__)), "box.py")
+    _box = {"__name__": "drill_box", "__file__": _BOX}
+    with open(_BOX, encoding="utf-8") as _f:
+        exec(compile(_f.read(), _BOX, "exec"), _box)
+    _box["enter"](_json.loads(sys.argv[2]))
+    del _box, _f, _BOX, _json
 
 __builtins__ = dict(_builtins_module.__dict__)  # ours: an attempt patching builtins leaves it alone
 
