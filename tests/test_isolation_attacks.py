@@ -17,8 +17,9 @@ BEHIND. Every attack is graded through the `drill` command line, in a process of
 What is held means, at the level the machine gives: the attempt scores no more than
 baseline.py does at that level, the attempt's output (it prints `drill-canary` once it has
 the reference) never shows the reference, an honest sibling in a `--jobs 2` batch still
-scores 100, the grader finishes and the --csv file it wrote is not rewritten afterwards,
-and no process of the attack (each names itself `atk-...`) is alive after the grade.
+scores 100 (and a gradient-free one graded after proc_mem in the same batch no more than
+alone), the grader finishes and the --csv file it wrote is not rewritten afterwards, and no
+process of the attack (each names itself `atk-...`) is alive after the grade.
 
 A third level, "process", is the test's user with the walls switched off
 (DRILL_ISOLATION=process): there every attack but HELD_WITHOUT_WALLS must get through, as
@@ -59,7 +60,11 @@ CLI = "from grader.cli import main; main()"
 # the installed reference under the attempt's name.
 SINGLE = ["tool_command", "metadata_checkout", "ctypes_libc", "gc_audit_hook", "proc_mem", "plant_module",
           "fork_chain", "kill_grader", "symlink"]
-BATCH = ["sibling_channel", "kill_grader"]
+# batch case -> (the sibling graded beside it, --jobs): an honest correct attempt, or for
+# proc_mem (whose changes to the grader's floats outlive its own grade) the gradient-free
+# baseline graded after it in the same process, which must not score more than alone.
+BATCH = {"sibling_channel": ("b_honest.py", "2"), "kill_grader": ("b_honest.py", "2"),
+         "proc_mem": ("b_baseline.py", "1")}
 CASES = [f"{name}" for name in SINGLE] + [f"batch:{name}" for name in BATCH]
 # Held by the grader's own guards even with the walls off (level "process"): a link to the
 # grader's file is cheating at every level, and drill takes its script's folder and its
@@ -182,7 +187,7 @@ class Outcome:
     output: str  # what the report shows of the attempt's output
     csv_score: str | None  # the attack's score in the --csv file, read SETTLE s after the grader exited
     survivors: list  # pids of atk-... processes alive after that
-    honest: dict | None = None  # batch: the honest sibling's report
+    honest: dict | None = None  # batch: the sibling's report
     stderr: str = ""
 
     def describe(self) -> str:
@@ -233,9 +238,10 @@ def grade_case(level: Level, case: str, work: Path) -> Outcome:
     if batch:
         folder = work / "submissions"
         folder.mkdir()
+        sibling, jobs = BATCH[fixture]
         shutil.copy(FIXTURES / f"{fixture}.py", folder / "a_attack.py")
-        shutil.copy(HONEST, folder / "b_honest.py")
-        args = ["grade", str(folder), "--format", "json", "--jobs", "2", "--csv", "out.csv", *LIMITS]
+        shutil.copy(HONEST if sibling == "b_honest.py" else FIXTURES / "baseline.py", folder / sibling)
+        args = ["grade", str(folder), "--format", "json", "--jobs", jobs, "--csv", "out.csv", *LIMITS]
         part = "a_attack.py"
     else:
         attempt = work / "mlp_backprop.py"
@@ -257,7 +263,7 @@ def grade_case(level: Level, case: str, work: Path) -> Outcome:
         printed = None
     if isinstance(printed, dict) and batch:
         by_file = {Path(r["file"]).name: r for r in printed.get("results", [])}
-        report, honest = by_file.get("a_attack.py"), by_file.get("b_honest.py")
+        report, honest = by_file.get("a_attack.py"), by_file.get(BATCH[fixture][0])
     elif isinstance(printed, dict):
         report, output = printed.get("extra_data"), printed.get("output", "")
     survivors = _alive_tagged(tag)
@@ -347,8 +353,11 @@ def test_the_attack_is_held(request, levels, graded, level_name, case):
     assert "drill-canary" not in outcome.output, "read the reference: " + text
     assert outcome.csv_score == f"{outcome.report['score']:g}", "the --csv file was changed afterwards: " + text
     if case.startswith("batch:"):
-        assert outcome.honest is not None and outcome.honest["score"] == 100 and outcome.honest["error"] is None, \
-            "lowered an honest sibling's score: " + text
+        if BATCH[fixture][0] == "b_honest.py":
+            assert outcome.honest is not None and outcome.honest["score"] == 100 and outcome.honest["error"] is None, \
+                "lowered an honest sibling's score: " + text
+        else:
+            assert outcome.honest is not None and outcome.honest["score"] == bar, "raised a later student's score: " + text
     assert not outcome.survivors, "left a process behind: " + text
 
 
