@@ -2,8 +2,8 @@
 
 The end-to-end tests unpack the zip into a fake /autograder tree under tmp_path and run
 its run_autograder with AUTOGRADER_ROOT pointing there, importing backprop-drill from the
-wheel in the zip (not from this checkout), with this Python's numpy. setup.sh itself
-(a virtual environment, numpy from an index) takes about half a minute: DRILL_SLOW=1.
+wheel in the zip (not from this checkout), with this Python's numpy; one test runs setup.sh
+itself too (a virtual environment, numpy from the package index: about ten seconds).
 """
 import base64
 import hashlib
@@ -195,7 +195,6 @@ def test_find_attempt_prefers_the_shallowest_named_file(tmp_path, exercise):
     assert bundle.find_attempt(tmp_path, exercise) == (tmp_path / "deep" / "mlp_backprop.py", None)
 
 
-@pytest.mark.skipif(not os.environ.get("DRILL_SLOW"), reason="about half a minute; set DRILL_SLOW=1 to run")
 def test_setup_sh_installs_the_wheel_and_run_autograder_uses_it(built, tmp_path):
     root = tmp_path / "autograder"
     shutil.copytree(built["source"], root / "source")
