@@ -5,11 +5,13 @@ exercise is covered as soon as it ships.
 """
 import json
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
 from grader import catalog, inject, stubgen
 from grader.cli import main
+from grader.grade import probe_module
 
 EXERCISES = sorted(catalog.exercises())
 
@@ -94,3 +96,17 @@ def test_every_bug_is_its_own_mutant(exercise_id):
     assert len(mutants) >= 5
     assert reference not in mutants.values()
     assert len(set(mutants.values())) == len(mutants)
+
+
+@pytest.mark.parametrize("exercise_id", EXERCISES)
+def test_in_every_probe_no_two_sizes_coincide(exercise_id):
+    # what the README promises: a transpose that only works when two sizes coincide is caught
+    probes = probe_module(catalog.exercise(exercise_id))
+    every = [*probes.SIZES, probes.FD_SIZES]
+    if hasattr(probes, "step_inputs"):  # the update step's own probe, told by its shapes
+        params, grads, _ = probes.step_inputs(np.random.default_rng(0))
+        (D, H), C = params["W1"].shape, params["W2"].shape[1]
+        every.append({"N": grads["dz2"].shape[0], "D": D, "H": H, "C": C})
+    assert len(every) >= 3
+    for sizes in every:
+        assert len(set(sizes.values())) == len(sizes), sizes
