@@ -21,14 +21,16 @@ from pathlib import Path
 
 import pytest
 
-from grader import sandbox
+import verdicts
+from grader import catalog, sandbox
 from grader.grade import GradeUsageError, grade
 from grader.report import render_text
 from grader.sandbox import Limits
 
 FIXTURES = Path(__file__).parent / "fixtures" / "hostile"
-LINKS = ["dz2", "dW2", "db2", "da1", "dz1", "dW1", "db1"]
-EVERY_CHECK = ["forward", "loss", *LINKS, "step", "finite-difference", "convergence", "purity", "stability"]
+EXERCISE = catalog.exercise("mlp_backprop")  # every hostile fixture attempts it
+LINKS = verdicts.gradient_links(EXERCISE)
+EVERY_CHECK = [c.name for c in EXERCISE.checks]
 NEEDS_BACKWARD = [*LINKS, "finite-difference", "convergence", "purity"]
 WITHOUT_BACKWARD = ["forward", "loss", "step", "stability"]
 SHORT = Limits(timeout=3, memory_mb=512)  # for the cases that must be stopped

@@ -30,6 +30,20 @@ def fixture_names(exercise: catalog.Exercise) -> list[str]:
     return sorted(p.name for p in (FIXTURES / exercise.id).glob("*.py"))
 
 
+def unmarked(solution: str) -> list[tuple[str, str | None]]:
+    """The lines of a solution without its `# drill` markers, each with the blank it belongs
+    to (None outside every blank): read with this module's own patterns, not the grader's."""
+    lines, block = [], None
+    for line in solution.splitlines():
+        begin = re.fullmatch(r"\s*#\s*drill-begin:\s*([\w-]+)\s*", line)
+        if begin or re.fullmatch(r"\s*#\s*drill-end\s*", line):
+            block = begin and begin.group(1)
+            continue
+        one = re.search(r"\s*#\s*drill:\s*([\w-]+)\s*$", line)
+        lines.append((line[:one.start()] if one else line, one.group(1) if one else block))
+    return lines
+
+
 def gradient_links(exercise: catalog.Exercise) -> list[str]:
     """The links of the exercise's backward pass, in chain order: the catalogue's blanks whose
     markers (`# drill: NAME`, `# drill-begin: NAME`) sit inside the solution's backward();
