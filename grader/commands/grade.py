@@ -23,7 +23,7 @@ def limit_options(f):
               "functions tell, else mlp_backprop).")
 @click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), help="What to print on stdout (default: text). "
-              "json: for one FILE exactly its report (SPEC §4); for a folder or several files one object "
+              "json: for one FILE exactly one report object; for a folder or several files one object "
               '{"results": [a report per file], "summary": {...}}. gradescope: Gradescope\'s results.json '
               "(one FILE). junit: JUnit XML, a testsuite per file, a testcase per check.")
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path),
