@@ -361,3 +361,11 @@ def test_a_cache_that_contains_itself_is_just_data(tmp_path):
     attempt.write_text(source.replace(old, old + '    cache["self"] = cache\n'), encoding="utf-8")
     report = grade(attempt, "mlp_backprop", limits=ROOMY)
     assert report.passed, report.to_json()
+
+
+def test_a_slow_correct_attempt_passes_under_the_default_limits():
+    # the other side of the time bounds: the README's promise that the default --timeout lets
+    # a correct attempt written with Python loops pass (its training takes about 20 s, the
+    # longest test of the suite)
+    report = grade(verdicts.FIXTURES / "slow" / "triple_loops.py")
+    assert report.passed and report.error is None, report.to_json()
