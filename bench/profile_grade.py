@@ -32,9 +32,9 @@ T_TOP = time.monotonic()  # as early as possible: the interpreter and site are d
 BENCH = os.path.dirname(os.path.abspath(__file__))
 
 # Imports stamped where they happen (the outermost of these only: what it imports is its own).
-WATCHED_IMPORTS = {"re", "click", "grader.cli", "grader.commands.grade", "grader.grade", "grader.formats",
-                   "grader.report", "grader.catalog", "grader.sandbox", "grader.workspace", "yaml", "numpy",
-                   "grader.checks", "grader.reference", "grader.diagnose", "grader.history", "grader.timing",
+WATCHED_IMPORTS = {"re", "click", "grader.cli", "grader.cli.grade", "grader.judge.grade", "grader.course.formats",
+                   "grader.judge.report", "grader.catalog", "grader.run.sandbox", "grader.practice.workspace", "yaml", "numpy",
+                   "grader.judge.checks", "grader.catalog.reference", "grader.judge.diagnose", "grader.practice.history", "grader.practice.timing",
                    "subprocess", "sqlite3", "tempfile", "secrets"}
 
 
@@ -106,7 +106,7 @@ def child(attempt: str, out_path: str, importtime: bool) -> None:
         """Stamps the outermost watched import where it happens, and patches modules once loaded."""
 
         def find_spec(self, name, path, target=None):
-            if name not in WATCHED_IMPORTS and name not in patches and not name.startswith("grader.probes."):
+            if name not in WATCHED_IMPORTS and name not in patches and not name.startswith("grader.judge.probes."):
                 return None
             for finder in sys.meta_path:
                 if finder is self or not hasattr(finder, "find_spec"):
@@ -129,7 +129,7 @@ def child(attempt: str, out_path: str, importtime: bool) -> None:
                     local.importing -= 1
                     if outer:
                         tl.leave(started)
-                patch = patches.get(name) or (patches.get("grader.probes.*") if name.startswith("grader.probes.")
+                patch = patches.get(name) or (patches.get("grader.judge.probes.*") if name.startswith("grader.judge.probes.")
                                               else None)
                 if patch:
                     patch(module)
@@ -230,11 +230,11 @@ def child(attempt: str, out_path: str, importtime: bool) -> None:
         tl.wrap(C.command, "callback", "cli: the grade command (options, limits)")
         tl.wrap(C, "_show", "cli: render and print the report")
 
-    patches.update({"subprocess": patch_subprocess, "grader.catalog": patch_catalog, "grader.sandbox": patch_sandbox, "grader.grade": patch_grade,
-                    "grader.probes.*": patch_probes, "grader.commands.grade": patch_command,
-                    "grader.diagnose": lambda D: tl.wrap(D, "diagnose", "grade: diagnose"),
-                    "grader.history": lambda H: tl.wrap(H, "record_grade", "cli: record the grade (history)"),
-                    "grader.timing": lambda T: tl.wrap(T, "budget_for", "cli: the time budget line")})
+    patches.update({"subprocess": patch_subprocess, "grader.catalog": patch_catalog, "grader.run.sandbox": patch_sandbox, "grader.judge.grade": patch_grade,
+                    "grader.judge.probes.*": patch_probes, "grader.cli.grade": patch_command,
+                    "grader.judge.diagnose": lambda D: tl.wrap(D, "diagnose", "grade: diagnose"),
+                    "grader.practice.history": lambda H: tl.wrap(H, "record_grade", "cli: record the grade (history)"),
+                    "grader.practice.timing": lambda T: tl.wrap(T, "budget_for", "cli: the time budget line")})
     sys.meta_path.insert(0, Stamper())
     tl.mark("profiler: its own start-up (not drill's)")
     tl.stack()[-1] = "cli: the console script, click parses the command line"

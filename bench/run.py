@@ -617,7 +617,7 @@ def exact_peaks(python, files):
     """The peak resident size (KiB) of each attempt process, as VmHWM read from /proc the moment
     its last line ("done") arrives, when it only has to exit; and its ru_maxrss from wait4, which
     on Linux also counts the grader's own peak (the child is vforked: its memory before exec is
-    the grader's). batch.run in a Python of drill's venv, with private names of grader.sandbox
+    the grader's). batch.run in a Python of drill's venv, with private names of grader.run.sandbox
     wrapped: None if they have moved."""
     r = subprocess.run([python, "-c", EXACT_PEAKS, *map(str, files)], capture_output=True, text=True, check=False)
     try:

@@ -3,7 +3,8 @@ import importlib.util
 
 import pytest
 
-from grader import catalog, paths
+from grader import catalog
+from grader.catalog import paths
 
 
 def load_reference(exercise: catalog.Exercise):

@@ -6,7 +6,7 @@ import pytest
 import verdicts
 from conftest import load_reference
 from grader import catalog
-from grader.probes import attention_head as probes
+from grader.judge.probes import attention_head as probes
 
 EXERCISE = catalog.exercise("attention_head")
 EVERY_CHECK = [c.name for c in EXERCISE.checks]

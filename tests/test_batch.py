@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from grader import batch, catalog
+from grader.course import batch
+from grader import catalog
 from grader.cli import main
-from grader.report import CheckResult, Report
+from grader.judge.report import CheckResult, Report
 
 FIXTURES = Path(__file__).parent / "fixtures" / "mlp_backprop"
 
@@ -50,7 +51,7 @@ def no_grading(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("nothing should have been graded")
 
-    monkeypatch.setattr("grader.grade.grade", refuse)
+    monkeypatch.setattr("grader.judge.grade.grade", refuse)
 
 
 # ---------------------------------------------------------------- which files
@@ -127,7 +128,7 @@ def test_one_bad_file_never_stops_the_batch(monkeypatch, tmp_path):
             raise RuntimeError("kaboom")
         return fake_report(path)
 
-    monkeypatch.setattr("grader.grade.grade", grade)
+    monkeypatch.setattr("grader.judge.grade.grade", grade)
     files = [tmp_path / n for n in ("a.py", "boom.py", "c.py")]
     seen = []
     got = batch.run(files, jobs=2, on_done=seen.append)
@@ -140,7 +141,7 @@ def test_one_bad_file_never_stops_the_batch(monkeypatch, tmp_path):
 
 
 def test_jobs_default_to_the_cpus_and_never_exceed_the_files(monkeypatch, tmp_path):
-    monkeypatch.setattr("grader.grade.grade", lambda path, *a, **k: fake_report(path))
+    monkeypatch.setattr("grader.judge.grade.grade", lambda path, *a, **k: fake_report(path))
     assert batch.run([tmp_path / "a.py"]).jobs == 1
     assert batch.run([tmp_path / f"{i}.py" for i in range(64)]).jobs == min(64, batch.default_jobs())
 
@@ -228,7 +229,7 @@ def test_one_file_json_is_still_exactly_its_report(course):
 def test_a_batch_without_exercise_is_graded_as_the_one_most_files_attempt(tmp_path):
     # a course export where nothing was made by `drill start` and the names tell nothing:
     # one assignment, so a student who did another exercise does not pass it
-    from grader import stubgen
+    from grader.catalog import stubgen
 
     def solution(ex):
         return stubgen.strip_markers(catalog.exercise(ex).solution_path.read_text(encoding="utf-8"))
@@ -256,7 +257,7 @@ def test_a_batch_without_exercise_is_graded_as_the_one_most_files_attempt(tmp_pa
 def test_ctrl_c_stops_a_batch_and_keeps_what_was_graded(monkeypatch, tmp_path):
     import threading
 
-    from grader import sandbox
+    from grader.run import sandbox
 
     graded = []
 
@@ -266,7 +267,7 @@ def test_ctrl_c_stops_a_batch_and_keeps_what_was_graded(monkeypatch, tmp_path):
         graded.append(path.name)
         return fake_report(path)
 
-    monkeypatch.setattr("grader.grade.grade", grade)
+    monkeypatch.setattr("grader.judge.grade.grade", grade)
     got = batch.run([tmp_path / n for n in ("a.py", "b.py", "c.py")], jobs=1)
     assert got.interrupted and [Path(r.file).name for r in got.reports] == ["a.py"]
     assert got.summary()["interrupted"] is True
@@ -277,7 +278,7 @@ def test_ctrl_c_stops_a_batch_and_keeps_what_was_graded(monkeypatch, tmp_path):
 def test_files_that_cannot_be_read_are_rows_not_helpers_and_unreadable_folders_are_noted(tmp_path, monkeypatch):
     import os
 
-    from grader import stubgen
+    from grader.catalog import stubgen
 
     solution = stubgen.strip_markers(catalog.exercise("mlp_backprop").solution_path.read_text(encoding="utf-8"))
     sub = touch(tmp_path / "s1" / "submission.py", solution)

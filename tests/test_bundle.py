@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from grader import bundle, catalog
+from grader.course import bundle
+from grader import catalog
 from grader.cli import main
 
 FIXTURES = Path(__file__).parent / "fixtures" / "mlp_backprop"
@@ -78,7 +79,7 @@ def test_the_wheel_is_a_complete_installable_backprop_drill(built):
     assert "Name: backprop-drill" in metadata and "Requires-Dist: numpy" in metadata
     assert "drill = grader.cli:run" in entry_points
     exercise = catalog.exercise()
-    for needed in ("grader/cli.py", "grader/worker.py", "grader/commands/grade.py",
+    for needed in ("grader/cli/__init__.py", "grader/run/worker.py", "grader/cli/grade.py",
                    f"grader/_data/exercises/{exercise.id}.yaml", f"grader/_data/solutions/{exercise.solution}",
                    "grader/_data/bugs/mlp_backprop.yaml"):
         assert needed in names
@@ -135,7 +136,7 @@ def check_schema(results):
 
 def test_the_grader_that_runs_is_the_one_in_the_wheel(built, tmp_path):
     env = {**os.environ, "PYTHONPATH": str(built["site"])}
-    where = subprocess.run([sys.executable, "-c", "import grader.paths as p; print(p.__file__, p.data_root())"],
+    where = subprocess.run([sys.executable, "-c", "import grader.catalog.paths as p; print(p.__file__, p.data_root())"],
                            cwd=tmp_path, env=env, capture_output=True, text=True, check=True).stdout.split()
     assert Path(where[0]).is_relative_to(built["site"]) and where[1] == str(built["site"] / "grader" / "_data")
 

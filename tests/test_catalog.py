@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from grader import catalog, paths
+from grader import catalog
+from grader.catalog import paths
 from grader.catalog import CatalogError
 
 # The exercise as its users know it (the README's tables), written down here by hand.
@@ -119,7 +120,7 @@ FIXTURE_ROOT = Path(__file__).parent / "fixtures"
 @pytest.mark.parametrize("path", sorted(p for p in FIXTURE_ROOT.glob("*/*.py") if p.parent.name in catalog.exercises()),
                          ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_every_fixture_is_told_its_exercise_without_being_named(path, tmp_path):
-    from grader.grade import guess_exercise
+    from grader.judge.source import guess_exercise
 
     copy = tmp_path / "attempt.py"  # a name that tells nothing
     copy.write_text(path.read_text(encoding="utf-8"), encoding="utf-8")
@@ -127,7 +128,7 @@ def test_every_fixture_is_told_its_exercise_without_being_named(path, tmp_path):
 
 
 def test_a_file_name_that_is_an_exercise_id_decides(tmp_path):
-    from grader.grade import guess_exercise
+    from grader.judge.source import guess_exercise
 
     for ex in catalog.exercises():
         f = tmp_path / f"my_{ex}_try2.py"
@@ -138,8 +139,8 @@ def test_a_file_name_that_is_an_exercise_id_decides(tmp_path):
 
 
 def test_content_outweighs_helpers_and_file_names(tmp_path):
-    from grader import stubgen
-    from grader.grade import guess_exercise
+    from grader.catalog import stubgen
+    from grader.judge.source import guess_exercise
 
     mlp = stubgen.strip_markers(catalog.exercise("mlp_backprop").solution_path.read_text(encoding="utf-8"))
     ce = stubgen.strip_markers(catalog.exercise("softmax_ce").solution_path.read_text(encoding="utf-8"))

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings, strategies as st
 from hypothesis.extra.numpy import arrays
 
-from grader import wire
-from grader.compare import compare
+from grader.run import wire
+from grader.judge.compare import compare
 
 shapes = st.tuples(st.integers(2, 7), st.integers(2, 7)).filter(lambda s: s[0] != s[1])
 finite = st.floats(-1e3, 1e3, allow_nan=False, allow_infinity=False).filter(lambda v: abs(v) > 1e-3)
@@ -119,7 +119,7 @@ def test_the_largest_difference_named_is_one_of_the_wrong_entries():
 @pytest.mark.parametrize("value, text", [(0.6024, "0.6024"), (0.0, "0.0000"), (1e140, "1e+140"), (7.7e-05, "7.7e-05"),
                                          (float("nan"), "nan"), (123456.7, "1.235e+05")])
 def test_a_loss_in_a_message_never_runs_to_a_hundred_digits(value, text):
-    from grader.checks import loss_text
+    from grader.judge.checks import loss_text
 
     assert loss_text(value) == text
 

@@ -11,9 +11,11 @@ import pytest
 from click.testing import CliRunner
 
 import verdicts
-from grader import catalog, inject, stubgen
+from grader import catalog
+from grader.catalog import mutants as bug_code
+from grader.catalog import stubgen
 from grader.cli import main
-from grader.grade import probe_module
+from grader.judge.plan import probe_module
 
 EXERCISES = sorted(catalog.exercises())
 
@@ -100,7 +102,7 @@ def test_a_hidden_bug_is_revealed_and_explained(here, exercise_id):
 def test_every_bug_is_its_own_mutant(exercise_id):
     reference = stubgen.strip_markers(catalog.exercise(exercise_id).solution_path.read_text(encoding="utf-8"))
     bugs = catalog.bugs(exercise_id)
-    mutants = {bug.id: inject.reference_mutant(bug) for bug in bugs.values()}
+    mutants = {bug.id: bug_code.reference_mutant(bug) for bug in bugs.values()}
     assert len(mutants) >= 5
     assert reference not in mutants.values()
     assert len(set(mutants.values())) == len(mutants)

@@ -14,9 +14,10 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from grader import batch, catalog, formats
+from grader.course import batch, formats
+from grader import catalog
 from grader.cli import main
-from grader.report import CheckResult, Diagnosis, Report
+from grader.judge.report import CheckResult, Diagnosis, Report
 
 FIXTURES = Path(__file__).parent / "fixtures" / "mlp_backprop"
 NAMES = ["correct_reference.py", "wrong_missing_n.py", "broken_syntax.py", "broken_missing_function.py"]
@@ -175,7 +176,8 @@ def test_batch_table_lists_every_attempt_then_the_totals(reports):
 def test_plot_without_matplotlib_says_how_to_install_it_before_grading(monkeypatch, tmp_path):
     monkeypatch.setitem(__import__("sys").modules, "matplotlib", None)
     monkeypatch.setitem(__import__("sys").modules, "matplotlib.figure", None)
-    monkeypatch.setattr("grader.grade.grade", lambda *a, **k: pytest.fail("graded before failing"))
+    monkeypatch.setattr("grader.judge.grade.judge", lambda *a, **k: pytest.fail("graded before failing"))
+    monkeypatch.setattr("grader.practice.grading.judge", lambda *a, **k: pytest.fail("graded before failing"))
     result = CliRunner().invoke(main, ["grade", str(FIXTURES / "correct_reference.py"), "--plot",
                                        str(tmp_path / "p.png")])
     assert result.exit_code == 2
@@ -214,7 +216,7 @@ def test_the_convergence_picture_shows_the_loss_curve_and_the_learned_boundary(t
                                                                                 figures):
     from matplotlib.contour import ContourSet
 
-    from grader import plot
+    from grader.course import plot
 
     train = exercise.train
     x, y = reference.make_xor(n=train.n, seed=train.seed)
@@ -257,7 +259,7 @@ def test_the_convergence_picture_shows_the_loss_curve_and_the_learned_boundary(t
 
 
 def test_a_picture_of_a_run_that_stopped_says_so(tmp_path, reference, exercise, figures):
-    from grader import plot
+    from grader.course import plot
 
     x, y = reference.make_xor(n=exercise.train.n, seed=exercise.train.seed)
     losses = [0.7 - 0.01 * i for i in range(9)] + [float("nan")]
@@ -283,7 +285,8 @@ def test_a_picture_of_a_run_that_stopped_says_so(tmp_path, reference, exercise, 
 @pytest.mark.parametrize("exercise_id", [e.id for e in catalog.exercises().values() if e.train is not None])
 def test_the_decision_boundary_classifies_the_training_points_as_training_did(exercise_id):
     # batch norm's forward uses its batch's statistics: the grid must not be one batch of its own
-    from grader import plot, reference
+    from grader.course import plot
+    from grader.catalog import reference
 
     ex = catalog.exercise(exercise_id)
     ref = reference.load(ex.solution_path.read_text(encoding="utf-8"), str(ex.solution_path))
@@ -305,7 +308,7 @@ def test_the_decision_boundary_classifies_the_training_points_as_training_did(ex
 
 
 def test_the_heatmap_counts_only_the_checks_of_each_attempts_exercise(reports):
-    from grader import plot
+    from grader.course import plot
 
     ce = catalog.exercise("softmax_ce")
     other = Report(exercise=ce.id, file="ce.py",
@@ -319,7 +322,7 @@ def test_the_heatmap_counts_only_the_checks_of_each_attempts_exercise(reports):
 
 
 def test_drill_grade_plot_draws_one_attempt_and_a_batch_heatmap(tmp_path, reports, figures):
-    from grader import plot
+    from grader.course import plot
 
     chosen = [reports[n] for n in NAMES] + [made_up()]
     heat = plot.heatmap(chosen, tmp_path / "heat.svg")

@@ -46,7 +46,8 @@ from pathlib import Path
 import pytest
 
 import verdicts
-from grader import catalog, stubgen
+from grader import catalog
+from grader.catalog import stubgen
 
 EXERCISE = catalog.exercise("mlp_backprop")
 FIXTURES = verdicts.FIXTURES / EXERCISE.id

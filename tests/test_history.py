@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from grader import catalog, history, stats, timing, watch, workspace
-from grader.report import CheckResult, Diagnosis, Report
+from grader import catalog
+from grader.practice import history, stats, timing, watch, workspace
+from grader.judge.report import CheckResult, Diagnosis, Report
 
 EXERCISE = catalog.exercise("mlp_backprop")
 BLANKS = [b.name for b in EXERCISE.blanks]
@@ -137,7 +138,7 @@ def test_a_history_from_a_newer_drill_is_not_touched(ws):
 WRITER = textwrap.dedent("""
     import sys
     from pathlib import Path
-    from grader import history, workspace
+    from grader.practice import history, workspace
     folder, n, who = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
     attempt = workspace.Attempt("mlp_backprop", "mlp_backprop.py", "2024-06-03T09:00:00+00:00", [])
     print("ready", flush=True)
@@ -162,7 +163,7 @@ def test_two_processes_writing_at_once_lose_nothing(tmp_path):
 RACER = textwrap.dedent("""
     import sys, time
     from pathlib import Path
-    from grader import history, workspace
+    from grader.practice import history, workspace
     start, folders = float(sys.argv[1]), sys.argv[2:]
     attempt = workspace.Attempt("mlp_backprop", "mlp_backprop.py", "2024-06-03T09:00:00+00:00", [])
     for i, folder in enumerate(folders):  # every process writes each folder's first record at once

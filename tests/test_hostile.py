@@ -22,10 +22,11 @@ from pathlib import Path
 import pytest
 
 import verdicts
-from grader import catalog, sandbox
-from grader.grade import GradeUsageError, grade
-from grader.report import render_text
-from grader.sandbox import Limits
+from grader import catalog
+from grader.run import sandbox
+from grader.judge.grade import GradeUsageError, grade
+from grader.judge.report import render_text
+from grader.run.sandbox import Limits
 
 FIXTURES = Path(__file__).parent / "fixtures" / "hostile"
 EXERCISE = catalog.exercise("mlp_backprop")  # every hostile fixture attempts it
@@ -202,7 +203,7 @@ def test_timeouts_say_where_the_attempt_was(graded):
 
 def test_cheating_names_what_was_tried(graded):
     assert "solutions" in graded["read_solution.py"][0].error["message"]
-    assert "grader.reference" in graded["import_grader.py"][0].error["message"]
+    assert "grader.catalog.reference" in graded["import_grader.py"][0].error["message"]
     assert "forge" in graded["forge_channel.py"][0].error["message"]
     assert "worker" in graded["patch_worker.py"][0].error["message"]
 
@@ -352,7 +353,8 @@ def test_every_copy_of_the_solutions_on_the_import_path_is_protected(tmp_path):
 
 
 def test_a_cache_that_contains_itself_is_just_data(tmp_path):
-    from grader import catalog, stubgen
+    from grader import catalog
+    from grader.catalog import stubgen
 
     source = stubgen.strip_markers(catalog.exercise("mlp_backprop").solution_path.read_text(encoding="utf-8"))
     old = '    cache = {"x": x, "z1": z1, "a1": a1}\n'

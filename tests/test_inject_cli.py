@@ -10,7 +10,9 @@ import pytest
 from click.testing import CliRunner
 
 import verdicts
-from grader import catalog, inject, stubgen
+from grader import catalog
+from grader.catalog import mutants as bug_code
+from grader.catalog import stubgen
 from grader.cli import main
 
 EXERCISE = catalog.exercise("mlp_backprop")
@@ -163,7 +165,7 @@ def test_inject_into_your_own_attempt_when_the_pattern_fits(here):
     result = drill("inject-bug", "--from", "mine.py", "--seed", "1", "--out", "random.py")
     assert result.exit_code == 0, result.output
     chosen = state(here)["injected"]["random.py"]["bug"]
-    assert chosen in {b.id for b in inject.fitting_bugs(USER_ATTEMPT, "mlp_backprop")}
+    assert chosen in {b.id for b in bug_code.fitting_bugs(USER_ATTEMPT, "mlp_backprop")}
     assert (here / "random.py").read_text(encoding="utf-8") != USER_ATTEMPT
 
 
@@ -315,20 +317,20 @@ def test_every_bug_has_its_edit_written_down():
 
 @pytest.mark.parametrize("bug_id", list(BUGS))
 def test_the_mutant_is_the_bugs_edit_of_the_reference(bug_id):
-    assert inject.reference_mutant(BUGS[bug_id]) == expected_mutant(bug_id)
+    assert bug_code.reference_mutant(BUGS[bug_id]) == expected_mutant(bug_id)
 
 
 @pytest.mark.parametrize("bug_id", list(BUGS))
 def test_the_mutant_changes_only_the_bugs_link(bug_id):
     bug = BUGS[bug_id]
-    marked = inject.mutant(REFERENCE, bug)
+    marked = bug_code.mutant(REFERENCE, bug)
     blank = next(m for m in stubgen.find_blanks(REFERENCE) if m.name == bug.link)
     old, new = REFERENCE.splitlines(), marked.splitlines()
     for tag, i1, i2, _, _ in difflib.SequenceMatcher(a=old, b=new, autojunk=False).get_opcodes():
         if tag != "equal":
             assert blank.start <= i1 and max(i2, i1 + 1) <= blank.end, (bug_id, old[i1:i2])
     assert marked != REFERENCE
-    text = inject.reference_mutant(bug)
+    text = bug_code.reference_mutant(bug)
     ast.parse(text)
     assert "# drill" not in text
 
@@ -414,7 +416,7 @@ def reference_behaviour(tmp_path_factory):
 @pytest.mark.parametrize("bug_id", list(BUGS))
 def test_the_mutant_behaves_differently_where_its_check_looks(bug_id, tmp_path, reference_behaviour):
     bug = BUGS[bug_id]
-    seen = behaviour(load(tmp_path / f"{bug_id.replace('-', '_')}.py", inject.reference_mutant(bug)))
+    seen = behaviour(load(tmp_path / f"{bug_id.replace('-', '_')}.py", bug_code.reference_mutant(bug)))
     differs = {k for k in seen if not same(reference_behaviour[k], seen[k])}
     if bug.severity == "note":  # differs only at exact zeros, where the check probes
         assert differs == {"dz1-zeros"}, differs

@@ -1,12 +1,15 @@
 """The drill loop through Click's runner: start --timed/--weakest, grade, hint, stats, solution, watch."""
 import json
 import shutil
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
-from grader import catalog, history, stubgen, workspace
+from grader import catalog
+from grader.practice import history, workspace
+from grader.catalog import stubgen
 from grader.cli import main
 from test_history import make_report
 
@@ -34,21 +37,18 @@ def ok(result, code=0):
 
 
 class FakeGrade:
-    """Stands in for grader.grade.grade: a report with the checks in .wrong judged wrong."""
+    """Stands in for judge.grade.judge under a workspace grade: a report with the checks in
+    .wrong judged wrong (practice.grading adds the time since drill start, from its CLOCK)."""
 
     def __init__(self):
         self.wrong, self.blank, self.calls = set(), set(), []
         self.messages, self.diagnosis = {}, []  # {check: message}; (bug, link, severity) triples
-        self.elapsed = None  # the time since drill start the report gives (default: the clock's)
         self.then = None  # called after each grade, with its number (from 1)
 
-    def __call__(self, path, exercise_id=None, limits=None, **_):
-        self.calls.append(path)
-        attempt = workspace.attempt_for_file(path)
-        elapsed = (workspace.now() - attempt.started).total_seconds() if attempt else None
-        exercise = catalog.exercise(exercise_id or (attempt.exercise if attempt else None))
-        report = make_report(path, self.wrong, self.blank, elapsed=elapsed if self.elapsed is None else self.elapsed,
-                             exercise=exercise, messages=self.messages, diagnosis=self.diagnosis)
+    def __call__(self, target):
+        self.calls.append(target.path)
+        report = make_report(target.path, self.wrong, self.blank, elapsed=None, exercise=target.exercise,
+                             messages=self.messages, diagnosis=self.diagnosis)
         if self.then:
             self.then(len(self.calls))
         return report
@@ -57,7 +57,7 @@ class FakeGrade:
 @pytest.fixture
 def fake(monkeypatch):
     fake = FakeGrade()
-    monkeypatch.setattr("grader.grade.grade", fake)
+    monkeypatch.setattr("grader.practice.grading.judge", fake)
     return fake
 
 
@@ -91,12 +91,13 @@ def test_a_timed_attempt_over_its_budget_says_by_how_much(here, fake, monkeypatc
     assert "Not passed yet, and over budget by" in result.output
 
 
-def test_grade_and_stats_give_the_same_budget_verdict(here, fake):
+def test_grade_and_stats_give_the_same_budget_verdict(here, fake, monkeypatch):
     ok(drill("start", "--timed", "10"))
     state = workspace.load_state(here)
     state["attempts"]["mlp_backprop"]["started_at"] = "2024-06-03T09:00:00+00:00"  # long over by the clock
     workspace.save_state(here, state)
-    fake.elapsed = 599.0  # what the grade measured (when it began): within the budget
+    began = datetime(2024, 6, 3, 9, 9, 59, tzinfo=timezone.utc)  # when the grade began: within the budget
+    monkeypatch.setattr("grader.practice.grading.CLOCK", lambda: began)
     assert "Full score within budget (9m 59s of 10m)." in ok(drill("grade")).output
     (g,) = rows(here).grades
     assert g["elapsed"] == 599.0

@@ -9,7 +9,9 @@ from hypothesis import given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
-from grader import catalog, inject, mutate, paths, stubgen
+from grader import catalog
+from grader.catalog import mutants as bug_code
+from grader.catalog import mutate, paths, stubgen
 
 
 def fn(*body: str, name: str = "f") -> str:
@@ -171,7 +173,7 @@ def _code_lines(source: str) -> list[int]:
 @functools.lru_cache(maxsize=None)
 def _reference_and_mutants(exercise: str) -> tuple[str, dict[str, str]]:
     source = stubgen.strip_markers(catalog.exercise(exercise).solution_path.read_text(encoding="utf-8"))
-    return source, {bug.id: inject.mutant(source, bug) for bug in catalog.bugs(exercise).values()}
+    return source, {bug.id: bug_code.mutant(source, bug) for bug in catalog.bugs(exercise).values()}
 
 
 @hsettings(max_examples=20, deadline=None, derandomize=True, database=None)
@@ -202,7 +204,7 @@ def test_every_bug_goes_into_restyled_code_exactly_as_into_the_reference(data):
 
     assert unstyle(restyled) == source
     for bug in catalog.bugs(exercise).values():
-        got = inject.mutant(restyled, bug)
+        got = bug_code.mutant(restyled, bug)
         assert unstyle(got) == mutants[bug.id], bug.id
         # the edit is one span; every comment before or after it is still there
         head = len(os.path.commonprefix([restyled, got]))

@@ -10,8 +10,9 @@ import textwrap
 import pytest
 
 import verdicts
-from grader import catalog, stubgen
-from grader.grade import grade
+from grader import catalog
+from grader.catalog import stubgen
+from grader.judge.grade import grade
 
 EXERCISE = catalog.exercise("mlp_backprop")
 LINKS = verdicts.gradient_links(EXERCISE)

@@ -1,4 +1,4 @@
-"""grader.sandbox: whatever the child does, run_isolated comes back with a plain result."""
+"""grader.run.sandbox: whatever the child does, run_isolated comes back with a plain result."""
 
 import os
 import signal
@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from grader import sandbox
-from grader.sandbox import Limits, RunResult, run_isolated
+from grader.run import sandbox
+from grader.run.sandbox import Limits, RunResult, run_isolated
 
 SHORT = Limits(timeout=2.0)
 
@@ -80,7 +80,7 @@ def test_normal_exit_with_channel_data():
         print("hello")
     """)
     assert (r.returncode, r.signal, r.timed_out, r.memory_exceeded) == (0, None, False, False)
-    assert r.channel == b'{"ok": true}' and not r.channel_overflow
+    assert r.channel == b'{"ok": true}' and r.stopped is None
     assert r.stdout == "hello\n" and r.stderr == ""
     assert r.leftovers == 0 and r.duration > 0
 
@@ -90,7 +90,7 @@ def test_channel_is_capped():
         import os
         os.write(int(os.environ["DRILL_RESULT_FD"]), b"x" * 100_000)
     """, limits=Limits(timeout=2.0, channel_bytes=1000))
-    assert r.channel == b"x" * 1000 and r.channel_overflow
+    assert r.channel == b"x" * 1000 and r.stopped == "channel"
 
 
 def test_stdout_and_stderr_are_kept_up_to_the_cap_and_counted():
@@ -399,21 +399,18 @@ def test_runs_in_parallel_threads_keep_their_own_results():
         assert our_zombies() == []
 
 
-def test_stdin_made_while_the_child_starts(tmp_path):
-    made = []
-
-    def later():
-        made.append(True)
-        return b"made later"
-
-    r = run("import sys; print(sys.stdin.read())", stdin_data=later)
-    assert made and r.stdout == "made later\n"
+def test_stdin_made_while_the_child_starts():
+    code = "import sys; print(sys.stdin.read())"
+    with sandbox.started([sys.executable, "-c", code], Limits(timeout=10.0)) as child:
+        made = b"made later"  # the child is already running while this is prepared
+        r = child.communicate(made)
+    assert r.stdout == "made later\n" and r.returncode == 0
 
 
-def test_an_error_making_stdin_is_raised_and_the_child_is_stopped():
-    def broken():
-        raise ValueError("no plan")
-
+def test_leaving_before_communicate_stops_the_child():
     with pytest.raises(ValueError, match="no plan"):
-        run("import time; time.sleep(30)", stdin_data=broken, limits=Limits(timeout=20))
+        with sandbox.started([sys.executable, "-c", "import time; time.sleep(30)"], Limits(timeout=20)) as child:
+            pid = child.root
+            raise ValueError("no plan")
+    assert not os.path.exists(f"/proc/{pid}") or open(f"/proc/{pid}/stat").read().split()[2] in ("Z", "X")
     assert our_zombies() == []

@@ -4,7 +4,7 @@ from dataclasses import replace
 import pytest
 from click.testing import CliRunner
 
-from grader import selftest
+from grader.judge import selftest
 from grader.cli import main
 
 

@@ -10,7 +10,8 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from grader import catalog, stubgen
+from grader import catalog
+from grader.catalog import stubgen
 from grader.cli import main
 
 STUB = "mlp_backprop.py"
@@ -185,7 +186,7 @@ def test_installed_drill_finds_its_data_from_any_folder(tmp_path):
     started = run(drill_script, "start")
     assert started.returncode == 0, started.stderr
     assert "todo(" in (tmp_path / STUB).read_text(encoding="utf-8")
-    where = run(sys.executable, "-c", "import grader.paths as p; print(p.exercises_dir())")
+    where = run(sys.executable, "-c", "import grader.catalog.paths as p; print(p.exercises_dir())")
     assert os.path.isfile(os.path.join(where.stdout.strip(), "mlp_backprop.yaml")), where.stderr
 
 

@@ -1,4 +1,4 @@
-"""grader.stubgen: the committed stub is what the generator makes from the reference, and nothing more."""
+"""grader.catalog.stubgen: the committed stub is what the generator makes from the reference, and nothing more."""
 import ast
 import re
 import types
@@ -6,7 +6,8 @@ import types
 import pytest
 from hypothesis import given, settings as hsettings, strategies as st
 
-from grader import catalog, stubgen
+from grader import catalog
+from grader.catalog import stubgen
 from grader.catalog import CatalogError
 
 MARKER = re.compile(r"#\s*drill\b")
@@ -49,7 +50,7 @@ def test_every_committed_stub_is_what_the_generator_makes(exercise_id):
     stub = exercise.stub_path.read_text(encoding="utf-8")
     assert stub == stubgen.stub_for(exercise), (
         f"{exercise.stub_path} is out of date with {exercise.solution_path}: "
-        "run `python -m grader.stubgen` and commit the result")
+        "run `python -m grader.catalog.stubgen` and commit the result")
     for blank in exercise.blanks:
         assert f'todo("{blank.name}", "{blank.shape}")' in stub, blank.name
     assert "# drill:" not in stub and "drill-begin" not in stub

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from grader import worker
+from grader.run import worker
 
 STEPS = [worker.parse_step(s) for s in ["z, cache = f(w, x)", "loss = g(z)", "w = h(w, z)"]]
 

@@ -8,7 +8,8 @@ import threading
 
 import pytest
 
-from grader import workspace
+from grader import files
+from grader.practice import workspace
 
 UPDATES = 40
 
@@ -17,7 +18,7 @@ def _adder(folder, who):
     """A program that adds UPDATES keys of its own to the state, one locked update at a time."""
     return textwrap.dedent(f"""
         from pathlib import Path
-        from grader import workspace
+        from grader.practice import workspace
         for i in range({UPDATES}):
             workspace.update_state(Path({str(folder)!r}),
                                    lambda state: state.setdefault("seen", {{}}).__setitem__("{who}-%d" % i, i))
@@ -99,10 +100,10 @@ def test_write_atomic_never_clobbers_and_leaves_no_temporary_file(tmp_path):
     path = tmp_path / "attempt.py"
     path.write_text("my work\n")
     with pytest.raises(FileExistsError):
-        workspace.write_atomic(path, "the stub\n", overwrite=False)
+        files.write_atomic(path, "the stub\n", overwrite=False)
     assert path.read_text() == "my work\n"
     assert [p.name for p in tmp_path.iterdir()] == ["attempt.py"]
-    workspace.write_atomic(path, b"\xff new bytes\n", overwrite=True)
+    files.write_atomic(path, b"\xff new bytes\n", overwrite=True)
     assert path.read_bytes() == b"\xff new bytes\n"
 
 
@@ -112,9 +113,9 @@ def test_write_atomic_without_hard_links_still_refuses_to_clobber(tmp_path, monk
 
     monkeypatch.setattr(workspace.os, "link", no_links)
     path = tmp_path / "new.py"
-    workspace.write_atomic(path, "first\n", overwrite=False)
+    files.write_atomic(path, "first\n", overwrite=False)
     with pytest.raises(FileExistsError):
-        workspace.write_atomic(path, "second\n", overwrite=False)
+        files.write_atomic(path, "second\n", overwrite=False)
     assert path.read_text() == "first\n"
 
 
@@ -136,11 +137,11 @@ def umask():
 @pytest.mark.parametrize("mask, mode", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
 def test_written_files_get_the_mode_a_plain_write_gives(tmp_path, umask, mask, mode):
     umask(mask)
-    assert workspace.umask() == mask
+    assert files.umask() == mask
     new, replaced = tmp_path / "new.py", tmp_path / "replaced.py"
     replaced.write_text("old\n")
-    workspace.write_atomic(new, "text\n", overwrite=False)
-    workspace.write_atomic(replaced, "text\n", overwrite=True)
+    files.write_atomic(new, "text\n", overwrite=False)
+    files.write_atomic(replaced, "text\n", overwrite=True)
     copy = workspace.backup(replaced, tmp_path)
     for path in (new, replaced, copy):
         assert stat.S_IMODE(path.stat().st_mode) == mode, path

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from grader import catalog, stubgen
-from grader.grade import grade
+from grader import catalog
+from grader.catalog import stubgen
+from grader.judge.grade import grade
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

@@ -1,0 +1,91 @@
+"""cli: the `drill` command. Each command parses options, calls one library function, prints.
+
+Owns: Click, and everything the user sees on the terminal (messages, exit statuses).
+May import: every other part of the grader.
+
+Each subcommand lives in grader/cli/<name>.py and is imported only when it runs,
+so `drill grade` does not pay for the imports of every other command.
+"""
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+import sys
+
+# The grader's own numpy does small sums: one BLAS thread, so that its start-up leaves the
+# other core to the attempt's process starting beside it.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import click  # noqa: E402
+
+from grader import __version__
+
+# name -> module under grader.cli; each module defines `command`.
+COMMANDS = {
+    "start": "start",
+    "list": "list_",
+    "grade": "grade",
+    "inject-bug": "inject_bug",
+    "reveal": "reveal",
+    "bugs": "bugs",
+    "explain": "explain",
+    "hint": "hint",
+    "stats": "stats",
+    "watch": "watch",
+    "solution": "solution",
+    "gradescope-bundle": "gradescope_bundle",
+}
+
+
+def _available(module: str) -> bool:
+    return importlib.util.find_spec(f"grader.cli.{module}") is not None
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx):
+        return sorted(name for name, module in COMMANDS.items() if _available(module))
+
+    def get_command(self, ctx, name):
+        module = COMMANDS.get(name)
+        if module is None or not _available(module):
+            return None
+        return importlib.import_module(f"grader.cli.{module}").command
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="drill")
+def main():
+    """Practise the backward pass of a neural network by hand, and grade it link by link.
+
+    \b
+    The drill loop:
+      drill start          write the stub of the default exercise here
+      (fill in every todo() in mlp_backprop.py)
+      drill grade          grade it: every link, finite differences, XOR training
+    """
+
+
+def run() -> None:
+    """The `drill` console script: main(), then a fast exit.
+
+    Everything the command writes is flushed and every file it wrote is closed before this
+    returns from main(); what is left is the interpreter's own tear-down (tens of ms with
+    numpy loaded), which a command-line tool need not wait for.
+    """
+    try:
+        main()
+        code = 0
+    except SystemExit as exc:
+        code = exc.code
+    if code is None:
+        code = 0
+    elif not isinstance(code, int):
+        print(code, file=sys.stderr)
+        code = 1
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe (drill grade | head): nothing to keep
+            pass
+    os._exit(code)

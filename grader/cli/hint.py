@@ -1,0 +1,36 @@
+import click
+
+from grader.practice.hints import HintError, NothingToHint, next_hint
+from grader.cli.explain import paragraph
+
+
+@click.command("hint")
+@click.argument("link", required=False)
+def command(link):
+    """Give the next hint for LINK (default: the first link still failing in your last grade).
+
+    Each call for the same link goes one level further: a nudge, then the shape, then
+    the formula. The levels start again at `drill start`; every hint is recorded.
+
+    \b
+    Examples:
+      drill hint
+      drill hint dz2
+    """
+    try:
+        hint = next_hint(link)
+    except NothingToHint as exc:
+        click.echo(str(exc))
+        return
+    except HintError as exc:
+        raise click.UsageError(str(exc)) from None
+    if hint.warning:
+        click.echo(f"drill: warning: {hint.warning}; hints start again from the first", err=True)
+    blank = hint.blank
+    click.echo(f"Hint {hint.level} of {hint.levels} for {hint.link} ({hint.kind}): "
+               f"{blank.what}, shape {blank.shape}")
+    click.echo(paragraph(hint.text))
+    if hint.last:
+        click.echo(f"That was the last hint for {hint.link}.")
+    else:
+        click.echo(f"More:  drill hint {hint.link}")

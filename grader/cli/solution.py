@@ -1,0 +1,30 @@
+import click
+
+from grader.practice.solution import SolutionError, reveal_solution
+
+
+@click.command("solution")
+@click.argument("exercise", required=False)
+@click.option("--force", is_flag=True, help="Show it before you have passed the exercise "
+              "(recorded in the workspace's history).")
+def command(exercise, force):
+    """Show the reference solution of EXERCISE (default: your current one), once you have passed it.
+
+    Before that, only with --force; in a workspace every view is recorded in its history,
+    so `drill stats` tells how often you looked (outside one, nothing is recorded).
+
+    \b
+    Examples:
+      drill solution
+      drill solution mlp_backprop --force
+    """
+    try:
+        shown = reveal_solution(exercise, force=force)
+    except KeyError as exc:
+        raise click.UsageError(exc.args[0]) from None
+    except SolutionError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(shown.text, nl=False)
+    if shown.folder is None:
+        click.echo("drill: note: no workspace here (no .drill folder in this folder or above), "
+                   "so this view is not recorded", err=True)

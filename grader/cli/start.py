@@ -1,0 +1,56 @@
+from pathlib import Path
+
+import click
+
+from grader.practice.start import StartError, StartUsageError, start
+from grader.practice.timing import minutes
+
+
+@click.command("start")
+@click.argument("exercise", required=False)
+@click.option("--dir", "folder", type=click.Path(file_okay=False, path_type=Path), default=".",
+              show_default=True, help="The workspace folder to write the stub into.")
+@click.option("--force", is_flag=True, help="Replace an existing attempt (it is backed up first).")
+@click.option("--links", metavar="LINK,...", help="Blank only these links; the rest come filled in.")
+@click.option("--weakest", is_flag=True, help="Blank the links your history says you get wrong most often.")
+@click.option("--timed", "timed_minutes", type=click.FloatRange(0.5, 24 * 60), metavar="MINUTES",
+              help="Set a time budget; `drill grade` tells whether you made it.")
+def command(exercise, folder, force, links, weakest, timed_minutes):
+    """Write the stub of EXERCISE (default: mlp_backprop) for you to fill in.
+
+    Every link of the chain is a todo() that raises NotImplementedError until you write
+    it. The start time is recorded, so `drill grade` can tell how long you took.
+
+    \b
+    Examples:
+      drill start
+      drill start --dir ~/drills --links dz2,dz1
+      drill start --weakest --timed 5 --force
+    """
+    if weakest and links is not None:
+        raise click.UsageError("--weakest chooses the links itself: give --links or --weakest, not both")
+    try:
+        started = start(exercise, folder, force=force, links=links, timed_minutes=timed_minutes, weakest=weakest)
+    except StartUsageError as exc:
+        raise click.UsageError(str(exc)) from None
+    except StartError as exc:
+        raise click.ClickException(str(exc)) from None
+    if started.backup:
+        click.echo(f"Kept your previous attempt as {started.backup}")
+    shown = _shown(started.path)
+    click.echo(f"Wrote {shown}: {started.exercise.title}.")
+    click.echo(f"Blank links: {', '.join(started.links)}")
+    if timed_minutes:
+        click.echo(f"Timed: your budget is {minutes(timed_minutes)}, and the clock is running.")
+    click.echo(f"Fill in every todo(), then grade it with:  {_grade_command(started.path)}")
+
+
+def _shown(path: Path) -> str:
+    try:
+        return str(path.relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def _grade_command(path: Path) -> str:
+    return "drill grade" if path.parent == Path.cwd().resolve() else f"drill grade {_shown(path)}"

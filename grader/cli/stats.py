@@ -1,0 +1,37 @@
+import json
+from pathlib import Path
+
+import click
+
+
+@click.command("stats")
+@click.option("--dir", "folder", type=click.Path(file_okay=False, path_type=Path),
+              help="The workspace (default: the nearest one at or above this folder).")
+@click.option("--json", "as_json", is_flag=True, help="Print exactly one JSON object.")
+def command(folder, as_json):
+    """Show your practice so far: attempts, time to a full score, the links you get wrong.
+
+    Per exercise: attempts, the best and the latest time to a full score and how it has
+    come down, the score at the first and the best grade of each attempt, and per link
+    how often it was wrong. For spot-the-bug: how often each bug was fixed, and how fast.
+
+    \b
+    Examples:
+      drill stats
+      drill stats --json
+    """
+    from grader.practice import history, workspace
+    from grader.practice.stats import load, render_text
+
+    found = workspace.find(folder)
+    if found is None:
+        raise click.ClickException("no workspace here (no .drill folder in this folder or above); "
+                                   "run `drill start` first, or pass --dir")
+    try:
+        summary = load(found)
+    except history.HistoryError as exc:
+        raise click.ClickException(str(exc)) from None
+    if as_json:
+        click.echo(json.dumps(summary, indent=2))
+    else:
+        click.echo(render_text(summary))

@@ -1,1 +1,0 @@
-"""One module per `drill` subcommand; each defines a Click command called `command`."""

@@ -1,0 +1,568 @@
+"""The checks' building blocks: worker tasks, and the verdicts drawn from what the worker sent.
+
+An exercise's probe module (grader/judge/probes/<exercise>.py) composes these: it builds the
+inputs, asks for tasks, and judges the results with the functions here. Everything in
+this module runs in the grader's own process, on plain data.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from grader.catalog import reference
+from grader import settings
+from grader.catalog import Exercise
+from grader.judge.compare import Verdict, as_array, compare, factor_name
+from grader.run.wire import encode
+
+
+@dataclass
+class Context:
+    exercise: Exercise
+    ref: object  # the reference module
+    traced: object  # the reference with every blank passing through a hook
+    rng: np.random.Generator
+    data: dict = field(default_factory=dict)
+
+
+@dataclass
+class Outcome:
+    """A check's verdict. status: pass, fail, or error (could not be run: no points)."""
+
+    name: str
+    passed: bool
+    message: str
+    notes: list[str] = field(default_factory=list)
+    details: dict = field(default_factory=dict)
+    # Nothing could be judged (not written yet, or not run): not counted as a wrong answer.
+    open: bool = False
+    # For the diagnosis: the link, the attempt's value and how to recompute it with a mutant.
+    evidence: list[dict] = field(default_factory=list)
+
+
+# ---------------------------------------------------------------- tasks for the worker
+
+def call(task_id: str, fn: str, args: list, *, keep_args: bool = True, partial: bool = False,
+         cache_from: dict | None = None, notes_only: bool = False) -> dict:
+    """A call of the attempt's fn on args. partial: a call that raises is run again statement
+    by statement (grader/run/partial.py); cache_from: one arg is laid over the attempt's own
+    earlier output (its cache, extra keys kept); notes_only: its result only ever adds notes,
+    so it is not worth a second run of a partial attempt (grade._fill_and_rerun)."""
+    task = {"id": task_id, "kind": "call", "fn": fn, "args": [encode(a) for a in args],
+            "keep_args": keep_args, "partial": partial, "needs": [fn]}
+    if cache_from:
+        task["cache_from"] = cache_from
+    if notes_only:
+        task["notes_only"] = True
+    return task
+
+
+def finite_difference_task(task_id: str, env: dict, *, loss: list[str], grads: list[str],
+                           needs: list[str], params: str = "params", result: str = "loss",
+                           grads_name: str = "grads") -> dict:
+    return {"id": task_id, "kind": "fd", "env": {k: encode(v) for k, v in env.items()},
+            "loss": loss, "grads": grads, "params": params, "result": result,
+            "grads_name": grads_name, "eps": settings.FD_EPS, "needs": needs}
+
+
+def train_task(task_id: str, env: dict, *, steps: list[str], iters: int, final: list[str],
+               outputs: list[str], needs: list[str], record: str = "loss") -> dict:
+    return {"id": task_id, "kind": "train", "env": {k: encode(v) for k, v in env.items()},
+            "steps": steps, "iters": iters, "final": final, "outputs": outputs,
+            "record": record, "needs": needs}
+
+
+# ---------------------------------------------------------------- reading results
+
+def failure(result: dict | None, fn: str) -> str | None:
+    """Why a task gave no result: not run, skipped, or what the attempt raised, and where."""
+    if result is None:
+        return f"{fn} did not run to the end (the attempt's process stopped first)"
+    if "skipped" in result:
+        return f"the attempt defines no function {', '.join(result['skipped'])}"
+    error = result.get("error")
+    if error and "result" not in result:
+        return f"{fn} {raised(error)}"
+    return None
+
+
+def unjudged(result: dict | None) -> bool:
+    """The task gave nothing to judge: not run, a missing function, or a todo() still there."""
+    if result is None or "skipped" in result:
+        return True
+    error = result.get("error") or {}
+    return "result" not in result and (error.get("type") == "NotImplementedError" or bool(error.get("not_run")))
+
+
+def raised(error: dict) -> str:
+    """What went wrong in the attempt's call, as the end of a sentence about the function."""
+    where = error.get("where") or {}
+    at = f" at line {where['line']}" if where.get("line") else ""
+    message = error.get("message", "")
+    if error.get("type") == "NotImplementedError":
+        return f"is not finished: {message}".rstrip(": ")
+    if error.get("kind") == "timeout":
+        return f"{message}{at}"
+    if error.get("kind") == "bad-return":
+        return f"returned what the grader cannot use: {message}".rstrip(": ")
+    return f"raised {error.get('type')}{at}: {message}".rstrip(": ")
+
+
+def pick(value, path: tuple):
+    """Follow a path of indices/keys into a decoded result; None where it does not lead."""
+    for step in path:
+        if isinstance(step, int) and isinstance(value, (tuple, list)) and len(value) > step:
+            value = value[step]
+        elif isinstance(step, str) and isinstance(value, dict) and step in value and "__type__" not in value:
+            value = value[step]
+        else:
+            return None
+    return value
+
+
+def _shape_problem(value, path: tuple, fn: str, count: int = 0) -> str | None:
+    """A message when the returned structure does not even hold the path; count: how many
+    values fn should return, when it returns a tuple."""
+    what = f"{fn}'s result"
+    for step in path:
+        if isinstance(step, int):
+            count = max(count, step + 1)
+            if not isinstance(value, (tuple, list)):
+                return f"{fn} should return {count} values (a tuple), not one {_what(value)}"
+            if len(value) <= step:
+                return f"{fn} returned {len(value)} values; it should return {count}"
+            value, what = value[step], f"{fn}'s value number {step + 1}"
+        else:
+            if not isinstance(value, dict) or "__type__" in value or "__blank__" in value:
+                return f"{what} should be a dict with the key {step!r}, not {_what(value)}"
+            if step not in value:
+                return f"{what} (a dict) has no key {step!r}"
+            value, what = value[step], f"{what}[{step!r}]"
+    return None
+
+
+def _what(value) -> str:
+    if isinstance(value, dict) and "__type__" in value:
+        return value["__type__"]
+    if isinstance(value, dict):
+        return "a dict"
+    return {type(None): "None"}.get(type(value), type(value).__name__)
+
+
+# ---------------------------------------------------------------- verdicts
+
+def judge_outputs(ctx: Context, name: str, fn: str, results: dict, task_ids: list[str],
+                  paths: Callable[[int], dict], expected: Callable[[int], dict], *,
+                  sizes: Callable[[int], dict], scalars: frozenset | set = frozenset(),
+                  context: str = "", args: Callable[[int], list] | None = None) -> Outcome:
+    """Every named output (a path into what fn returned) of every task matches the reference.
+
+    args(i), when given, are the inputs of task i: kept as evidence for the diagnosis."""
+    for i, tid in enumerate(task_ids):
+        r = results.get(tid)
+        why = failure(r, fn)
+        if why:
+            return Outcome(name, False, context + why, open=unjudged(r))
+        exp = expected(i)
+        count = 1 + max((p[0] for p in paths(i).values() if p and isinstance(p[0], int)), default=-1)
+        for label, path in paths(i).items():
+            problem = _shape_problem(r["result"], path, fn, count)
+            if problem:
+                return Outcome(name, False, context + problem)
+            got = pick(r["result"], path)
+            v = compare(label, got, exp[label], sizes=sizes(i), scalar=label in scalars)
+            if not v.ok:
+                evidence = [{"fn": fn, "args": args(i), "path": path, "label": label, "value": got,
+                             "expected": exp[label], "scalar": label in scalars}] if args else []
+                return Outcome(name, False, context + _sized(v.message, sizes(i)), evidence=evidence)
+    return Outcome(name, True, context + "right" if context else "right for every probe")
+
+
+def _sized(message: str, sizes: dict) -> str:
+    if not sizes:
+        return message
+    return message + " (with " + ", ".join(f"{k}={v}" for k, v in sizes.items()) + ")"
+
+
+def extra_cache_caveat(results: dict, forward_ids: list[str], known: tuple, forward_passed: bool) -> str:
+    """When forward is wrong and keeps values of its own in the cache (beyond those the grader
+    gives backward), a link of backward may be wrong only through them: said so, not hidden."""
+    if forward_passed:
+        return ""
+    extra = set()
+    for tid in forward_ids:
+        cache = pick((results.get(tid) or {}).get("result"), (1,))
+        if isinstance(cache, dict) and "__type__" not in cache and "__blank__" not in cache:
+            extra |= {str(k) for k in cache if k not in known}
+    if not extra:
+        return ""
+    keys = ", ".join(sorted(extra)[:4])
+    return (f"; note: backward also gets {keys} from your own forward's cache, and forward is wrong: "
+            "if backward uses them, fix forward first")
+
+
+def judge_links(ctx: Context, results: dict, fn: str, links: list[str], task_ids: list[str],
+                link_args: list[tuple], *, sizes: list[dict], regions: list[dict],
+                tolerated: tuple | None = None, caveat: str = "") -> list[Outcome]:
+    """Each link right given its own inputs: the reference's formula applied to the attempt's
+    own upstream links (or matching the reference outright), on every probe. caveat: added to
+    the message of every link judged wrong (see extra_cache_caveat)."""
+    verdicts: dict[str, Outcome] = {}
+    judged: dict[int, tuple] = {}  # probe -> (grads, given, plain)
+    scaled: dict[str, tuple] = {}  # link -> (probe, Verdict) where it is first a multiple
+    for i, tid in enumerate(task_ids):
+        r = results.get(tid)
+        why = failure(r, fn)
+        if why:
+            for link in links:
+                verdicts.setdefault(link, Outcome(link, False, why, open=unjudged(r)))
+            continue
+        grads = r["result"]
+        if not isinstance(grads, dict) or "__type__" in grads or "__blank__" in grads:
+            for link in links:
+                verdicts.setdefault(link, Outcome(link, False, f"{fn} should return a dict of gradients, "
+                                                               f"not {_what(grads)}"))
+            continue
+        given, plain = expected_links(ctx, fn, link_args[i], grads)
+        judged[i] = (grads, given, plain)
+        filled = r.get("filled") or {}  # blank in the first run; a stand-in fed the links after
+        for link in links:
+            if link in verdicts:
+                continue
+            got = filled.get(link, grads.get(link))
+            v = judge_link(link, got, given.get(link), plain.get(link), sizes[i], regions[i])
+            if not v.ok:
+                if v.kind == "scaled":
+                    scaled[link] = (i, v)
+                message = v.message if v.kind == "blank" else _sized(v.message, sizes[i]) + caveat
+                verdicts[link] = Outcome(link, False, message, open=v.kind == "blank",
+                                         evidence=[{"fn": fn, "link": link, "args": link_args[i],
+                                                    "value": got, "grads": grads, "sizes": sizes[i]}])
+    for link, (i, v) in scaled.items():
+        named = factor_name(v.factor, sizes[i])
+        if named and not _same_size_everywhere(link, named, judged, sizes, regions):
+            verdicts[link].message = verdicts[link].message.replace(f" (a factor of {named})", "")
+    if tolerated:
+        _judge_tolerated(ctx, results, fn, links, tolerated, verdicts)
+    return [verdicts.get(link) or Outcome(link, True, "right for every probe") for link in links]
+
+
+def _same_size_everywhere(link, named: str, judged: dict, sizes: list[dict], regions: list[dict]) -> bool:
+    """Whether the link is off by the size named ("N = 16", "1/H = 1/8") in every probe where
+    it was judged: a factor of 2 that is D in one probe is not D when D is 3 in the next."""
+    key = named.split(" = ")[0]
+    inverse = key.startswith("1/")
+    key = key.removeprefix("1/")
+    for j, (grads, given, plain) in judged.items():
+        v = judge_link(link, grads.get(link), given.get(link), plain.get(link), sizes[j], regions[j])
+        n = sizes[j].get(key)
+        if v.ok or v.kind != "scaled" or not n or not np.isclose(v.factor, 1.0 / n if inverse else n, rtol=1e-6):
+            return False
+    return True
+
+
+def _judge_tolerated(ctx, results, fn, links, tolerated, verdicts):
+    """A probe where differences inside one region are a convention, not an error: noted."""
+    tid, args, regions, label = tolerated
+    r = results.get(tid)
+    if failure(r, fn) or not isinstance(r.get("result"), dict) or "__type__" in r["result"]:
+        return
+    grads = r["result"]
+    given, plain = expected_links(ctx, fn, args, grads)
+    mask = regions[label]
+    for link in links:
+        if link in verdicts:
+            continue
+        got = as_array(grads.get(link))
+        exp = given.get(link)
+        if got is None or exp is None or got.shape != np.shape(exp):
+            continue
+        differs = ~np.isclose(got, exp, rtol=settings.RTOL, atol=settings.ATOL)
+        if differs.any() and mask.shape == differs.shape and not (differs & ~mask).any():
+            note = (f"{link} differs from the usual convention only {label} "
+                    f"({int(differs.sum())} entries); that is a matter of convention, not an error")
+            verdicts[link] = Outcome(link, True, "right for every probe", notes=[note],
+                                     evidence=[{"fn": fn, "link": link, "args": args,
+                                                "value": grads.get(link), "grads": grads, "note": True}])
+
+
+def expected_links(ctx: Context, fn: str, args: tuple, grads: dict, module=None):
+    """(given, plain): each link by the reference from the attempt's own upstream values, and
+    each link of the reference alone. module: a traced (possibly mutated) reference."""
+    module = module or ctx.traced
+
+    def substitute(blank, target, value):
+        own = as_array(grads.get(target))
+        if own is not None and own.shape == np.shape(value) and np.all(np.isfinite(own)):
+            return own
+        return value
+
+    _, given = reference.run_traced(module, fn, fresh(args), substitute)
+    _, plain = reference.run_traced(ctx.traced, fn, fresh(args))
+    return given, plain
+
+
+def judge_link(link, got, given, plain, sizes, regions) -> Verdict:
+    if given is None:
+        return Verdict(False, f"{link} could not be checked")
+    if isinstance(got, dict) and "__blank__" in got:
+        raised_here = (got.get("error") or {}).get("kind") == "raised"
+        return Verdict(False, blank_message(link, got.get("error")), "raised" if raised_here else "blank")
+    v = compare(link, got, given, sizes=sizes, regions=regions)
+    if not v.ok and plain is not None and compare(link, got, plain).ok:
+        return Verdict(True, f"{link} is right")
+    if v.ok and _vanishes(given) and plain is not None and not _vanishes(plain):
+        # Given all-zero inputs almost any formula gives zero: nothing is learnt about this
+        # link, so it earns nothing (np.zeros placeholders must not score).
+        return Verdict(False, f"{link} could not be checked on its own: in your attempt, what it is "
+                              "computed from is all zeros", "blank")
+    return v
+
+
+def _vanishes(value) -> bool:
+    arr = as_array(value)
+    return arr is not None and arr.size > 0 and bool(np.all(np.abs(arr) <= 1e-300))
+
+
+def blank_message(link: str, why: dict | None) -> str:
+    why = why or {}
+    if why.get("kind") == "depends":
+        return f"{link} could not be checked: it is computed from {why.get('on')}, which has no value"
+    if why.get("kind") == "todo":
+        return f"{link} is not written yet"
+    return f"{link} could not be computed: it {raised(why)}"
+
+
+def judge_finite_difference(ctx: Context, results: dict, name: str, grads_of: dict[str, str],
+                            params: dict, grads_fn: str = "backward") -> Outcome:
+    """Central differences of the attempt's own loss against its own gradients.
+
+    grads_of maps each parameter to its gradient's name; the worker's fd task gives dicts
+    of them, or single arrays when the parameter is one array (grads_of then has one entry).
+    grads_fn: the attempt's function that gives the gradients, for the messages."""
+    r = results.get(name)
+    why = failure(r, f"the loss or {grads_fn}") if (r is None or "skipped" in r) else None
+    if why:
+        return Outcome(name, False, why, open=True)
+    if r.get("error"):
+        return Outcome(name, False, f"could not run: the attempt {raised(r['error'])}",
+                       open=r["error"].get("type") == "NotImplementedError")
+    numeric, analytic = r.get("numeric"), r.get("analytic")
+    if len(grads_of) == 1:  # one array each way: name them as the dicts would
+        (pname, gname), = grads_of.items()
+        numeric = {pname: numeric} if isinstance(numeric, np.ndarray) else numeric
+        analytic = {gname: analytic} if as_array(analytic) is not None else analytic
+    if not isinstance(analytic, dict) or "__type__" in analytic:
+        return Outcome(name, False, f"{grads_fn} should return a dict of gradients, not {_what(analytic)}")
+    worst_all = 0.0
+    for pname, gname in grads_of.items():
+        ana = as_array(analytic.get(gname))
+        num = as_array(numeric.get(pname)) if isinstance(numeric, dict) else None
+        if ana is None:
+            return Outcome(name, False, f"{grads_fn} returned no usable {gname}")
+        if num is None or not np.all(np.isfinite(num)):
+            return Outcome(name, False, f"the loss is not finite when {pname} is nudged")
+        if ana.shape != num.shape:
+            return Outcome(name, False, f"{gname} has shape {ana.shape}, but {pname} has shape {num.shape}")
+        if not np.all(np.isfinite(ana)):
+            return Outcome(name, False, f"{gname} has NaN or infinite entries")
+        rel = np.abs(num - ana) / np.maximum(np.abs(num) + np.abs(ana), settings.FD_FLOOR)
+        worst = float(rel.max())
+        worst_all = max(worst_all, worst)
+        if worst > settings.FD_TOL:
+            bad = int((rel > settings.FD_TOL).sum())
+            raw = analytic.get(gname)
+            low = isinstance(raw, np.ndarray) and raw.dtype.kind == "f" and raw.dtype.itemsize < 8
+            why = (f"; your attempt computes in {raw.dtype.name}, too coarse for the differences of a "
+                   f"nudge of {settings.FD_EPS:g}: the exercise works in float64") if low else ""
+            return Outcome(name, False, f"{gname} disagrees with central differences of your own loss in "
+                                        f"{bad} of {rel.size} entries (worst relative error {worst:.2g}, "
+                                        f"allowed {settings.FD_TOL:g}){why}")
+    return Outcome(name, True, f"analytic gradients agree with central differences "
+                               f"(worst relative error {worst_all:.1e})")
+
+
+def training_run(results: dict, name: str) -> tuple[Outcome | None, dict]:
+    """What every training check starts from: (a failing verdict when the run did not get to
+    the end, else None) and the run's details (the loss curve, iterations, seconds)."""
+    r = results.get(name)
+    if r is None or "skipped" in r:
+        return Outcome(name, False, failure(r, "training") or "training did not run", open=True), {}
+    losses = as_array(r.get("losses"))
+    details = {"losses": losses.tolist() if losses is not None else [],
+               "iterations": r.get("iterations"), "seconds": r.get("seconds")}
+    if r.get("error"):
+        return Outcome(name, False, f"training stopped at iteration {r.get('iterations', 0)}: "
+                                    f"the attempt {raised(r['error'])}", details=details,
+                       open=r["error"].get("type") == "NotImplementedError"), details
+    if "stopped" in r:
+        return Outcome(name, False, f"the loss became NaN or infinite at iteration {r['stopped']}",
+                       details=details), details
+    return None, details
+
+
+def judge_convergence(ctx: Context, results: dict, name: str, y: np.ndarray, output: str) -> Outcome:
+    train = ctx.exercise.train
+    stopped, details = training_run(results, name)
+    if stopped:
+        return stopped
+    r = results[name]
+    losses = as_array(r.get("losses"))
+    z = as_array(pick(r.get("outputs"), (output,)))
+    if z is None or z.ndim != 2 or z.shape[0] != len(y):
+        return Outcome(name, False, "after training, forward gave no usable logits", details=details)
+    accuracy = float((z.argmax(axis=1) == y).mean())
+    first, last = float(losses[0]), float(losses[-1])
+    details.update(accuracy=accuracy, final_loss=last)
+    params = pick(r.get("outputs"), ("params",))
+    if isinstance(params, dict) and all(isinstance(v, np.ndarray) for v in params.values()):
+        details["params"] = {k: v.tolist() for k, v in params.items()}
+    text = (f"after {train.iters} iterations the loss went from {loss_text(first)} to {loss_text(last)}; "
+            f"accuracy {accuracy:.3f}")
+    if accuracy >= train.min_accuracy:
+        return Outcome(name, True, text, details=details)
+    return Outcome(name, False, f"{text}, below the {train.min_accuracy:.2f} needed", details=details)
+
+
+def loss_text(value: float) -> str:
+    """A loss for a message: four decimals, or four digits when it is huge or tiny."""
+    return f"{value:.4f}" if value == 0 or 1e-3 <= abs(value) < 1e5 else f"{value:.4g}"
+
+
+def spread(z: np.ndarray, columns) -> np.ndarray:
+    """z with one entry per row (columns[i] in row i) STABILITY_SPREAD above the rest: a
+    softmax that subtracts anything but the row's max (nothing, the mean, the min) overflows."""
+    out = np.array(z, dtype=float, copy=True)
+    out[np.arange(len(out)), columns] += settings.STABILITY_SPREAD
+    return out
+
+
+@dataclass
+class Shifted:
+    """One stability case: fn on the shifted input (task shifted_id) gives the same outputs
+    (labels -> paths into its result) as fn gave itself on the plain input (task own_id)."""
+
+    fn: str
+    own_id: str
+    shifted_id: str
+    outputs: dict
+    shapes: dict  # label -> the shape the output must have (a constant is not stable, it is wrong)
+    args: list
+    sizes: dict
+    scalars: frozenset = frozenset({"loss"})
+
+
+def judge_stability(ctx: Context, results: dict, shifted: list[Shifted], spread_cases: list[tuple[str, str, dict]],
+                    what: str = "logit") -> Outcome:
+    """Numerical stability, judged against the attempt itself, never against the reference
+    (a wrong value is another check's business): for every logit + STABILITY_SHIFT the same
+    finite outputs as for the logits themselves; and finite probabilities for logits with one
+    per row STABILITY_SPREAD above the others (spread_cases: (fn, task id, labels -> paths)).
+    Only probabilities there: a loss written as sum(onehot * log(probs)) is NaN where probs
+    underflow to 0, and the stability check is about the softmax overflowing."""
+    shift, gap = f"{settings.STABILITY_SHIFT:g}", f"{settings.STABILITY_SPREAD:g}"
+    for case in shifted:
+        own = results.get(case.own_id)
+        why = failure(own, case.fn)
+        if why:
+            return Outcome("stability", False, f"could not be checked: {why}", open=unjudged(own))
+        mine = {label: pick(own["result"], path) for label, path in case.outputs.items()}
+        for label, value in mine.items():
+            if isinstance(value, dict) and "__blank__" in value:  # a partial attempt's blank
+                return Outcome("stability", False, f"could not be checked: {label} is not written yet",
+                               open=True)
+            arr = as_array(value)
+            shape_ok = arr is not None and (arr.size == 1 if label in case.scalars else
+                                            arr.shape == tuple(case.shapes[label]))
+            if not shape_ok or not np.all(np.isfinite(arr)):
+                return Outcome("stability", False, f"could not be checked: {case.fn} gives no finite {label} "
+                                                   f"of shape {tuple(case.shapes[label])} for the unshifted {what}s")
+        outcome = judge_outputs(ctx, "stability", case.fn, results, [case.shifted_id], lambda i: case.outputs,
+                                lambda i: mine, sizes=lambda i: case.sizes, scalars=case.scalars,
+                                context=f"with every {what} + {shift} (against your own result without it), ",
+                                args=lambda i: case.args)
+        if not outcome.passed:
+            return outcome
+    for fn, tid, outputs in spread_cases:
+        r = results.get(tid)
+        why = failure(r, fn)
+        context = f"with one {what} per row {gap} above the others, "
+        if why:
+            return Outcome("stability", False, context + why, open=unjudged(r))
+        for label, path in outputs.items():
+            value = as_array(pick(r["result"], path))
+            if value is None:
+                return Outcome("stability", False, context + f"{fn} returned no {label} to look at")
+            bad = ~np.isfinite(value)
+            if bad.any():
+                kinds = " and ".join(k for k, m in (("nan", np.isnan(value)), ("inf", np.isinf(value))) if m.any())
+                where = f"in {int(bad.sum())} of {value.size} entries" if value.size > 1 else f"({kinds})"
+                kinds = f" ({kinds})" if value.size > 1 else ""
+                return Outcome("stability", False, context + f"{label} is not finite{kinds} {where}: "
+                                                   "something overflows")
+    return Outcome("stability", True, f"finite and unchanged with every {what} + {shift}, and finite with one "
+                                      f"{what} per row {gap} above the others")
+
+
+def judge_purity(ctx: Context, results: dict, inputs: dict[str, tuple[str, dict]]) -> Outcome:
+    """The attempt's functions leave their inputs as they were given."""
+    for tid, (fn, named) in inputs.items():
+        r = results.get(tid)
+        if r is None or "skipped" in r or "args_after" not in r:
+            return Outcome("purity", False, f"could not be checked: {fn} did not run to the end", open=True)
+        if r.get("partial") and not _wrote_anything(r.get("result")):
+            return Outcome("purity", False, f"could not be checked: {fn} is not written yet", open=True)
+        # a call run again (a partial attempt) is pure only if every run of it was
+        for afters in [r["args_after"], *(r.get("args_after_more") or [])]:
+            for position, ((arg, before), after) in enumerate(zip(named.items(), afters)):
+                # a cache arrives merged with the extra keys the attempt's own forward keeps
+                changed = _changed(before, after, added_keys=arg != "cache")
+                if changed:
+                    return Outcome("purity", False, f"{fn} changed its input {arg}{changed}",
+                                   evidence=[{"fn": fn, "args": list(named.values()), "changed": position}])
+    return Outcome("purity", True, "no function changed its inputs")
+
+
+def _wrote_anything(result) -> bool:
+    """Whether a partial run of a function gave any value that is not blank."""
+    if isinstance(result, dict) and "__blank__" not in result and "__type__" not in result:
+        return any(_wrote_anything(v) for v in result.values())
+    if isinstance(result, (list, tuple)):
+        return any(_wrote_anything(v) for v in result)
+    return result is not None and not (isinstance(result, dict) and "__blank__" in result)
+
+
+def _changed(before, after, added_keys: bool = True) -> str:
+    if isinstance(before, dict):
+        if not isinstance(after, dict) or "__type__" in after:
+            return " (replaced it)"
+        for key, value in before.items():
+            if key not in after:
+                return f" (removed the key {key!r})"
+            inner = _changed(value, after[key])
+            if inner:
+                return f"[{key!r}]{inner}"
+        added = [k for k in after if k not in before] if added_keys else []
+        if added:
+            return f" (added the key {added[0]!r})"
+        return ""
+    a = as_array(after)
+    b = np.asarray(before)
+    if a is None or a.shape != b.shape:
+        return " (replaced it)"
+    differs = ~((a == b) | (np.isnan(a) & np.isnan(b)))
+    if differs.any():
+        return f" in {int(differs.sum())} of {differs.size} entries"
+    return ""
+
+
+def fresh(args):
+    if isinstance(args, dict):
+        return {k: fresh(v) for k, v in args.items()}
+    if isinstance(args, (list, tuple)):
+        return type(args)(fresh(v) for v in args)
+    if isinstance(args, np.ndarray):
+        return args.copy()
+    return args

@@ -1,0 +1,141 @@
+"""Names the catalogued bug behind a failing check, by behaviour rather than by text.
+
+For each failing check the grader kept its evidence: the inputs, and what the attempt
+produced. Every catalogued bug of the exercise is put into the reference (the mutant) and
+run on the same inputs, from the same upstream values; a bug whose output equals the
+attempt's is named. Where no mutant matches exactly, a bug with the same signature (the
+same constant factor such as N, a transposed result, the same wrong shape) is named. So
+the diagnosis works for attempts in any style: it never reads the attempt's code.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+
+from grader import catalog, settings
+from grader.judge import checks
+from grader.catalog import mutants, reference
+from grader.judge.compare import as_array, compare
+from grader.judge.report import Diagnosis
+
+
+@lru_cache(maxsize=None)
+def _mutants(bug_id: str):
+    """(plain, traced) modules of the reference with the bug in it; None if it will not load."""
+    bug = catalog.bug(bug_id)
+    exercise = catalog.exercise(bug.exercise)
+    path = exercise.solution_path
+    try:
+        source = mutants.mutant(path.read_text(encoding="utf-8"), bug, str(path))
+        assigns = {b.name: b.assigns for b in exercise.blanks}
+        return (reference.load(source, f"{path} [{bug.id}]", f"mutant_{bug.id}"),
+                reference.load_traced(source, f"{path} [{bug.id}]", assigns))
+    except Exception:  # noqa: BLE001 - a mutant that cannot load names nothing
+        return None
+
+
+def _link_output(ctx, bug, ev):
+    """What the buggy reference gives for ev's link, from the attempt's own upstream values:
+    a value, or ("raised", exception type name) when the mutant fails at that link."""
+    modules = _mutants(bug.id)
+    if modules is None:
+        return None
+    try:
+        given, _ = checks.expected_links(ctx, ev["fn"], ev["args"], ev["grads"], module=modules[1])
+    except Exception as exc:  # noqa: BLE001
+        if ev["link"] in getattr(exc, "drill_links", {ev["link"]: None}):
+            return None  # it failed further down the chain
+        return ("raised", type(exc).__name__)
+    return given.get(ev["link"])
+
+
+def _call_output(bug, ev):
+    modules = _mutants(bug.id)
+    if modules is None:
+        return None
+    with np.errstate(all="ignore"):
+        result = getattr(modules[0], ev["fn"])(*checks.fresh(ev["args"]))
+    return checks.pick(result, ev["path"])
+
+
+def same(got, buggy) -> bool:
+    """got equals buggy: the same shape and values, NaN and infinities in the same places."""
+    a, b = as_array(got), as_array(buggy)
+    if a is None or b is None or a.shape != b.shape:
+        return False
+    return bool(np.allclose(a, b, rtol=settings.RTOL, atol=settings.ATOL, equal_nan=True))
+
+
+def _changes_same_input(bug, ev) -> bool:
+    modules = _mutants(bug.id)
+    if modules is None:
+        return False
+    args = checks.fresh(ev["args"])
+    with np.errstate(all="ignore"):
+        getattr(modules[0], ev["fn"])(*args)
+    return bool(checks._changed(ev["args"][ev["changed"]], args[ev["changed"]]))
+
+
+def _matches(ctx, bug, outcome, ev) -> bool:
+    try:
+        if "link" in ev:
+            buggy = _link_output(ctx, bug, ev)
+            if buggy is None:
+                return False
+            if isinstance(buggy, tuple):
+                error = (ev["value"] or {}).get("error") if isinstance(ev["value"], dict) else None
+                return bool(error) and error.get("kind") == "raised" and error.get("type") == buggy[1]
+            if same(ev["value"], buggy):
+                return True
+            return _same_signature(ev["link"], ev["value"], buggy, ctx, ev)
+        if "changed" in ev:
+            return _changes_same_input(bug, ev)
+        if "path" in ev:
+            return same(ev["value"], _call_output(bug, ev))
+    except Exception:  # noqa: BLE001 - a mutant that fails on these inputs does not match
+        return False
+    return False
+
+
+def _same_signature(link, got, buggy, ctx, ev) -> bool:
+    """The attempt and the mutant are wrong in the same way: same kind, same factor or shape."""
+    given, _ = checks.expected_links(ctx, ev["fn"], ev["args"], ev["grads"])
+    expected = given.get(link)
+    if expected is None:
+        return False
+    mine = compare(link, got, expected, sizes=ev.get("sizes"))
+    theirs = compare(link, buggy, expected, sizes=ev.get("sizes"))
+    if mine.ok or mine.kind != theirs.kind:
+        return False
+    if mine.kind == "scaled":
+        return abs(mine.factor - theirs.factor) <= 1e-6 * max(1.0, abs(theirs.factor))
+    if mine.kind in ("transposed", "shape"):
+        return mine.message == theirs.message
+    return False
+
+
+def _candidates(exercise_id: str, outcome, ev) -> list[catalog.Bug]:
+    """Bugs that could explain this evidence: those of the same link first, then of the check."""
+    table = catalog.bugs(exercise_id).values()
+    link = ev.get("link")
+    first = [b for b in table if link and b.link == link]
+    rest = [b for b in table if b not in first and b.caught_by == outcome.name]
+    return first + rest
+
+
+def diagnose(ctx, outcomes) -> list[Diagnosis]:
+    found: list[Diagnosis] = []
+    named: set[str] = set()
+    for outcome in outcomes:
+        for ev in outcome.evidence:
+            for bug in _candidates(ctx.exercise.id, outcome, ev):
+                if bug.id in named or (ev.get("note") and bug.severity != "note"):
+                    continue
+                if _matches(ctx, bug, outcome, ev):
+                    named.add(bug.id)
+                    found.append(Diagnosis(bug=bug.id, link=bug.link, severity=bug.severity,
+                                           message=f"{bug.title}. {' '.join(bug.explanation.split())}",
+                                           hint=" ".join(bug.hint.split())))
+                    break
+    return found

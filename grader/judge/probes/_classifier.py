@@ -1,0 +1,188 @@
+"""What the classifier exercises share: the probes and verdicts of a network with the
+interface forward(params, x) -> (z2, cache), softmax_cross_entropy(z2, y) -> (loss, probs),
+backward(params, cache, probs, y) -> grads and sgd_step(params, grads, lr) -> params, a
+ReLU somewhere in the chain, trained on the XOR set.
+
+An exercise module (mlp_backprop, batchnorm_mlp) describes its own network in a Network
+(sizes, parameters, cache, links, which value feeds the ReLU) and hands it to build() and
+judge() here; grader/judge/checks.py holds the pieces that know no interface at all.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from grader.judge import checks
+from grader import settings
+from grader.judge.checks import Context, Outcome
+
+FORWARD = "z2, cache = forward(params, x)"
+LOSS = "loss, probs = softmax_cross_entropy(z2, y)"
+BACKWARD = "grads = backward(params, cache, probs, y)"
+STEP = "params = sgd_step(params, grads, lr)"
+BACKWARD_ARGS = ("params", "cache", "probs", "y")
+
+
+@dataclass(frozen=True)
+class Network:
+    """One classifier exercise, as its probes see it."""
+
+    sizes: list[dict]  # the link probes' sizes (N, D, H, C); N, D, H and C differ in each
+    fd_sizes: dict  # the finite-difference probe's sizes
+    links: list[str]  # the gradient links, in chain order
+    cache_keys: tuple[str, ...]  # the cache entries the grader gives backward (its own values)
+    forward_outputs: dict  # label in messages -> path into (z2, cache), in chain order
+    relu_input: str  # the cache entry the ReLU is applied to
+    # random_params(rng, D, H, C, fan_in): non-trivial parameters; fan_in scales weights by fan-in
+    random_params: Callable[..., dict]
+    # step_inputs(rng) -> (params, grads, lr): the update step's inputs
+    step_inputs: Callable[..., tuple]
+    # tweak(params): changes the link probes' parameters (not the finite-difference probe's)
+    tweak: Callable[[dict], None] | None = None
+    # judge_fd(ctx, results, params) -> Outcome: instead of the generic finite-difference check
+    judge_fd: Callable[..., Outcome] | None = None
+    # exact_zeros(params, x): changes them so that forward itself gives the ReLU's input exact
+    # zeros in some entries (the zero probe: a forward, then a backward on its own cache)
+    exact_zeros: Callable[[dict, np.ndarray], None] | None = None
+
+
+def make_probe(net: Network, ref, rng, sizes: dict, *, fan_in: bool = False, tweak: bool = True,
+               adjust: Callable[[dict, np.ndarray], None] | None = None) -> dict:
+    N, D, H, C = (sizes[k] for k in "NDHC")
+    params = net.random_params(rng, D, H, C, fan_in)
+    if tweak and net.tweak is not None:
+        net.tweak(params)
+    x = rng.normal(0, 1, (N, D))
+    y = rng.permutation(np.arange(N) % C).astype(np.int64)  # every class appears
+    if adjust is not None:
+        adjust(params, x)
+    z2, cache = ref.forward(params, x)
+    loss, probs = ref.softmax_cross_entropy(z2, y)
+    return {"sizes": sizes, "params": params, "x": x, "y": y, "z2": z2,
+            "cache": {k: cache[k] for k in net.cache_keys}, "loss": loss, "probs": probs}
+
+
+def zero_probe(net: Network, ref, rng) -> dict:
+    """A probe whose ReLU input has exact zeros, made by forward itself (so an attempt that
+    keeps its mask in the cache is judged on it too): only the ReLU convention at 0 can tell
+    there."""
+    probe = make_probe(net, ref, rng, net.sizes[1], adjust=net.exact_zeros)
+    if not (probe["cache"][net.relu_input] == 0).any():  # pragma: no cover - a bug in exact_zeros
+        raise RuntimeError(f"the zero probe has no exact zero in {net.relu_input}")
+    return probe
+
+
+def fd_probe(net: Network, ref, rng) -> dict:
+    """A probe whose ReLU input keeps FD_KINK_MARGIN away from the kink, with weights scaled by
+    fan-in so the softmax is not saturated (saturated gradients are too small to measure)."""
+    for _ in range(1000):
+        probe = make_probe(net, ref, rng, net.fd_sizes, fan_in=True, tweak=False)
+        if np.abs(probe["cache"][net.relu_input]).min() > settings.FD_KINK_MARGIN:
+            return probe
+    raise RuntimeError("no finite-difference probe away from the kink")  # pragma: no cover
+
+
+def regions(net: Network, probe: dict) -> dict:
+    """Named masks over the probe's values, for messages that say where a link is wrong."""
+    r = net.relu_input
+    before = probe["cache"][r]
+    true_class = np.zeros(probe["probs"].shape, dtype=bool)
+    true_class[np.arange(len(probe["y"])), probe["y"]] = True
+    return {f"where {r} < 0": before < 0, f"where {r} > 0": before > 0, f"where {r} is exactly 0": before == 0,
+            "in each row's true-class column": true_class,
+            "outside each row's true-class column": ~true_class}
+
+
+def backward_args(probe: dict) -> tuple:
+    return tuple(probe[k] for k in BACKWARD_ARGS)
+
+
+def build(net: Network, ctx: Context) -> list[dict]:
+    ref, rng = ctx.ref, ctx.rng
+    probes = [make_probe(net, ref, rng, s) for s in net.sizes]
+    zero, fd = zero_probe(net, ref, rng), fd_probe(net, ref, rng)
+    train, sizes = ctx.exercise.train, ctx.exercise.sizes
+    x_train, y_train = ref.make_xor(n=train.n, seed=train.seed)
+    init = ref.init_params(sizes["D"], sizes["H"], sizes["C"], seed=train.seed)
+    params, grads, lr = net.step_inputs(rng)
+    # in chain order, not the order of params: a step that pairs them by position fails
+    step = (params, {k: grads[k] for k in sorted(grads, key=lambda k: net.links.index(k) if k in net.links
+                                                 else len(net.links))}, lr)
+    ctx.data.update(probes=probes, zero=zero, fd=fd, y_train=y_train, step=step)
+    tasks = []
+    for i, p in enumerate(probes):
+        tasks.append(checks.call(f"forward/{i}", "forward", [p["params"], p["x"]]))
+        tasks.append(checks.call(f"loss/{i}", "softmax_cross_entropy", [p["z2"], p["y"]]))
+    p0 = probes[0]
+    tasks.append(checks.call("stability", "softmax_cross_entropy", [p0["z2"] + settings.STABILITY_SHIFT, p0["y"]]))
+    tasks.append(checks.call("stability/spread", "softmax_cross_entropy", [checks.spread(p0["z2"], p0["y"]), p0["y"]],
+                             keep_args=False))
+    tasks.append(checks.call("step", "sgd_step", list(step), keep_args=False))
+    for i, p in enumerate(probes):
+        # The attempt's own cache (with any extra keys it keeps) under the grader's values.
+        tasks.append(checks.call(f"backward/{i}", "backward", list(backward_args(p)), partial=True,
+                                 cache_from={"task": f"forward/{i}", "index": 1, "arg": 1}))
+    tasks.append(checks.call("forward/zero", "forward", [zero["params"], zero["x"]], keep_args=False,
+                             notes_only=True))
+    tasks.append(checks.call("backward/zero", "backward", list(backward_args(zero)), partial=True, notes_only=True,
+                             cache_from={"task": "forward/zero", "index": 1, "arg": 1}))
+    tasks.append(checks.finite_difference_task(
+        "finite-difference", {"params": fd["params"], "x": fd["x"], "y": fd["y"]},
+        loss=[FORWARD, LOSS], grads=[FORWARD, LOSS, BACKWARD],
+        needs=["forward", "softmax_cross_entropy", "backward"]))
+    tasks.append(checks.train_task(
+        "convergence", {"params": init, "x": x_train, "y": y_train, "lr": train.lr},
+        steps=[FORWARD, LOSS, BACKWARD, STEP], iters=train.iters, final=[FORWARD],
+        outputs=["z2", "params"], needs=list(ctx.exercise.functions)))
+    return tasks
+
+
+def judge(net: Network, ctx: Context, results: dict) -> list[Outcome]:
+    d = ctx.data
+    probes, zero = d["probes"], d["zero"]
+    n = range(len(probes))
+    sizes = lambda i: probes[i]["sizes"]  # noqa: E731
+    out = [
+        checks.judge_outputs(ctx, "forward", "forward", results, [f"forward/{i}" for i in n],
+                             lambda i: net.forward_outputs,
+                             lambda i: {label: checks.pick((probes[i]["z2"], probes[i]["cache"]), path)
+                                        for label, path in net.forward_outputs.items()},
+                             sizes=sizes, args=lambda i: [probes[i]["params"], probes[i]["x"]]),
+        checks.judge_outputs(ctx, "loss", "softmax_cross_entropy", results, [f"loss/{i}" for i in n],
+                             lambda i: {"loss": (0,), "probs": (1,)}, lambda i: {"loss": probes[i]["loss"], "probs": probes[i]["probs"]},
+                             sizes=sizes, scalars={"loss"}, args=lambda i: [probes[i]["z2"], probes[i]["y"]]),
+    ]
+    out += checks.judge_links(ctx, results, "backward", net.links, [f"backward/{i}" for i in n],
+                              [backward_args(p) for p in probes], sizes=[p["sizes"] for p in probes],
+                              regions=[regions(net, p) for p in probes],
+                              tolerated=("backward/zero", backward_args(zero), regions(net, zero),
+                                         f"where {net.relu_input} is exactly 0"),
+                              caveat=checks.extra_cache_caveat(results, [f"forward/{i}" for i in n],
+                                                               net.cache_keys, out[0].passed))
+    params, grads, lr = d["step"]
+    # labelled as what they are: the new params sgd_step returned
+    expected = {f"the returned {k}": v - lr * grads[f"d{k}"] for k, v in params.items()}
+    out.append(checks.judge_outputs(ctx, "step", "sgd_step", results, ["step"],
+                                    lambda i: {f"the returned {k}": (k,) for k in params},
+                                    lambda i: expected, sizes=lambda i: {}, args=lambda i: [params, grads, lr]))
+    fd_params = d["fd"]["params"]
+    if net.judge_fd is not None:
+        out.append(net.judge_fd(ctx, results, fd_params))
+    else:
+        out.append(checks.judge_finite_difference(ctx, results, "finite-difference",
+                                                  {k: f"d{k}" for k in fd_params}, fd_params))
+    out.append(checks.judge_convergence(ctx, results, "convergence", d["y_train"], "z2"))
+    out.append(checks.judge_purity(ctx, results, {
+        **{f"forward/{i}": ("forward", {"params": probes[i]["params"], "x": probes[i]["x"]}) for i in n},
+        **{f"loss/{i}": ("softmax_cross_entropy", {"z2": probes[i]["z2"], "y": probes[i]["y"]}) for i in n},
+        **{f"backward/{i}": ("backward", dict(zip(BACKWARD_ARGS, backward_args(probes[i])))) for i in n},
+    }))
+    p0, outputs = probes[0], {"loss": (0,), "probs": (1,)}
+    out.append(checks.judge_stability(
+        ctx, results, [checks.Shifted("softmax_cross_entropy", "loss/0", "stability", outputs,
+                                      {"loss": (), "probs": p0["probs"].shape},
+                                      [p0["z2"] + settings.STABILITY_SHIFT, p0["y"]], p0["sizes"])],
+        [("softmax_cross_entropy", "stability/spread", {"probs": (1,)})]))
+    return out

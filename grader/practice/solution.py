@@ -1,0 +1,56 @@
+"""`drill solution`: the reference solution, once the exercise is passed (or on request)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from grader import catalog
+from grader.practice import history, workspace
+from grader.catalog import stubgen
+
+
+class SolutionError(Exception):
+    """The reference is not shown yet; the message says why and how to see it."""
+
+
+@dataclass
+class Shown:
+    exercise: catalog.Exercise
+    text: str
+    forced: bool  # shown before the exercise was passed here
+    folder: Path | None  # the workspace whose history has the view; None outside any: not recorded
+
+
+def reveal_solution(exercise_id: str | None = None, force: bool = False, start: Path | None = None) -> Shown:
+    """The reference of exercise (default: the current attempt's), if passed here or forced.
+
+    Every view is recorded in the history of the workspace, when there is one.
+    """
+    folder = workspace.find(start)
+    if exercise_id is None and folder is not None:
+        try:
+            attempt = workspace.current_attempt(folder)
+        except workspace.WorkspaceError:
+            attempt = None
+        exercise_id = attempt.exercise if attempt else None
+    exercise = catalog.exercise(exercise_id)  # KeyError for an unknown name
+    passed = False
+    if folder is not None:
+        try:
+            passed = history.has_passed(folder, exercise.id)
+        except history.HistoryError as exc:
+            if not force:
+                raise SolutionError(f"cannot tell whether you have passed {exercise.id}: {exc}. "
+                                    "Pass --force to see the reference anyway") from None
+    if not passed and not force:
+        if folder is not None:
+            raise SolutionError(f"you have not passed {exercise.id} in {folder} yet. Keep going: `drill hint` "
+                                "gives the next hint; or pass --force to see the reference now "
+                                "(the view is recorded in the workspace's history)")
+        raise SolutionError(f"no workspace here, so there is no pass of {exercise.id} to go on. "
+                            "Run it where you did `drill start`, or pass --force to see the reference "
+                            "(nothing is recorded outside a workspace)")
+    if folder is not None:
+        history.record_solution_view(folder, exercise.id, forced=not passed)  # best effort
+    text = stubgen.strip_markers(exercise.solution_path.read_text(encoding="utf-8"))
+    return Shown(exercise=exercise, text=text, forced=not passed, folder=folder)

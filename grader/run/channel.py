@@ -1,0 +1,93 @@
+"""The grader's end of the worker's private result channel: authenticated lines, decoded.
+
+Each line the worker writes is `<pid> <hmac> <json>` (worker.Channel), the HMAC-SHA256 of
+`<pid> <json>` under the run's key. A line without the right HMAC is forged; a line from
+another process than the worker's is taken only if it reports a cheat. Nothing here
+judges: the Channel is plain data for the judge.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from dataclasses import dataclass, field
+
+CHANNEL_LOST = 86  # the worker's exit status when the attempt closed or replaced its channel (sent in the plan)
+
+
+@dataclass
+class Channel:
+    """What the worker sent back, authenticated: events, results by task id, and what was wrong."""
+
+    results: dict = field(default_factory=dict)
+    events: dict = field(default_factory=dict)  # ready, load, done: the last of each
+    cheats: list = field(default_factory=list)
+    patched: list = field(default_factory=list)
+    started: list = field(default_factory=list)  # task ids, in the order the worker began them
+    forged: int = 0  # lines without the run's key: not written by the worker
+    unreadable: int = 0  # authentic lines whose data could not be decoded
+
+    @property
+    def running(self) -> str | None:
+        """The task the worker had begun and not reported when the channel ended."""
+        return next((t for t in reversed(self.started) if t not in self.results), None)
+
+
+def read_channel(data: bytes, key: str) -> Channel:
+    """The Channel that data, the bytes read from the channel of a run under key, holds."""
+    out = Channel()
+    mac = hmac.new(bytes.fromhex(key), digestmod=hashlib.sha256)
+    worker = None
+    for line in data.split(b"\n"):
+        if not line:
+            continue
+        head, _, rest = line.partition(b" ")
+        digest, _, body = rest.partition(b" ")
+        check = mac.copy()
+        check.update(head + b" " + body)
+        if not head.isdigit() or not hmac.compare_digest(check.hexdigest().encode(), digest):
+            out.forged += 1
+            continue
+        try:
+            obj = json.loads(body)
+        except ValueError:
+            out.unreadable += 1
+            continue
+        if not isinstance(obj, dict):
+            out.unreadable += 1
+            continue
+        worker = worker or head
+        _take(out, obj, from_worker=head == worker)
+    return out
+
+
+def _take(out: Channel, obj: dict, from_worker: bool) -> None:
+    if obj.get("event") == "cheat":
+        out.cheats.append(obj)
+    elif not from_worker:
+        return  # a forked copy of the worker: it may report a cheat, never a result
+    elif obj.get("event") == "patched":
+        out.patched += [str(n) for n in obj.get("names", [])]
+    elif obj.get("event") == "task":
+        out.started.append(str(obj.get("id")))
+    elif "event" in obj:
+        out.events[str(obj["event"])] = obj
+    else:
+        try:
+            out.results.setdefault(str(obj["id"]), _decode_result(obj))
+        except (KeyError, ValueError, TypeError):
+            out.unreadable += 1
+
+
+def _decode_result(obj: dict) -> dict:
+    from grader.run.wire import decode  # numpy: not before `drill grade` has started its worker
+
+    out = dict(obj)
+    for key in ("result", "analytic", "numeric", "losses", "outputs"):
+        if key in out:
+            out[key] = decode(out[key])
+    if "args_after" in out:
+        out["args_after"] = [decode(a) for a in out["args_after"]]
+    if "args_after_more" in out:
+        out["args_after_more"] = [[decode(a) for a in afters] for afters in out["args_after_more"]]
+    return out
