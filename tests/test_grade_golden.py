@@ -32,10 +32,12 @@ wording of a message, the rubric's points, the probe sizes that messages name), 
 then reading the diff of tests/golden/ line by line and committing it with the change that
 caused it. Never to make a red test green: a golden that differs for any other reason has
 found a change in behaviour, or a number that should not be pinned (fix `pinned` then, not
-the golden). A golden is written only for a report whose verdict agrees with VERDICTS.
+the golden). Only a golden that no longer matches is rewritten, and only for a report
+whose verdict agrees with VERDICTS.
 
-The test of the last point runs in CI: `.ci/run` runs this file a second time with
-NPY_DISABLE_CPU_FEATURES set, so that numpy takes other kernels.
+CI keeps the goldens free of pinned floats: `.ci/run` runs this file a second time with
+NPY_DISABLE_CPU_FEATURES set, so that numpy takes other kernels and a float pinned to its
+last digit fails there.
 """
 import json
 import math
