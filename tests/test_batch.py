@@ -112,12 +112,14 @@ def test_csv_writes_only_a_regular_file_of_its_own(tmp_path, no_grading):
 
     a, b = touch(tmp_path / "a.py"), touch(tmp_path / "b.py")
     other = touch(tmp_path / "other_attempt.py", "def forward(): pass\n")
-    assert invoke("grade", a, b, "--csv", other).exit_code == 2  # someone's code, not graded now
+    result = invoke("grade", a, b, "--csv", other)  # someone's code, not graded now
+    assert result.exit_code == 2 and "is a .py file, perhaps someone's code" in result.output
     assert other.read_text() == "def forward(): pass\n"
     os.mkfifo(tmp_path / "pipe.csv")
     result = invoke("grade", a, b, "--csv", tmp_path / "pipe.csv")
     assert result.exit_code == 2 and "not a regular file" in result.output
-    assert invoke("grade", a, b, "--csv", tmp_path).exit_code == 2  # a folder
+    result = invoke("grade", a, b, "--csv", tmp_path)
+    assert result.exit_code == 2 and "is a directory" in result.output
 
 
 # ---------------------------------------------------------------- the pool

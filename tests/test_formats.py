@@ -10,6 +10,7 @@ import math
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -186,8 +187,38 @@ def test_plot_without_matplotlib_says_how_to_install_it_before_grading(monkeypat
     assert "pip install 'backprop-drill[plot]'" in result.output and "Traceback" not in result.output
 
 
-def test_decision_boundary_of_the_reference_trained_params(tmp_path, reference, exercise):
-    pytest.importorskip("matplotlib")
+@pytest.fixture
+def figures(monkeypatch):
+    """Every matplotlib Figure saved while the test runs, to look at what was drawn."""
+    from matplotlib.figure import Figure
+
+    saved, save = [], Figure.savefig
+
+    def keep(fig, *args, **kwargs):
+        saved.append(fig)
+        return save(fig, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", keep)
+    return saved
+
+
+def pixels(path: Path):
+    """The picture as an (h, w, 3) array of floats in [0, 1]."""
+    from matplotlib.image import imread
+
+    return imread(str(path))[..., :3]
+
+
+def reddish_and_bluish(rgb) -> tuple[float, float]:
+    """The shares of pixels clearly more red than blue, and clearly more blue than red."""
+    red, blue = rgb[..., 0], rgb[..., 2]
+    return float((red > blue + 0.05).mean()), float((blue > red + 0.05).mean())
+
+
+def test_the_convergence_picture_shows_the_loss_curve_and_the_learned_boundary(tmp_path, reference, exercise,
+                                                                                figures):
+    from matplotlib.contour import ContourSet
+
     from grader.course import plot
 
     train = exercise.train
@@ -200,13 +231,58 @@ def test_decision_boundary_of_the_reference_trained_params(tmp_path, reference, 
         params = reference.sgd_step(params, reference.backward(params, cache, probs, y), train.lr)
     as_lists = {k: v.tolist() for k, v in params.items()}  # as a JSON report would carry them
     out = plot.draw_convergence(tmp_path / "c.png", losses, x, y, params=as_lists, forward=reference.forward,
-                                accuracy=reference.accuracy(params, x, y))
+                                accuracy=reference.accuracy(params, x, y), title="mine.py")
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    (fig,) = figures
+    assert fig.get_suptitle() == "mine.py"
+    ax_loss, ax_xy = fig.axes
+    # left: the loss of every iteration, falling, on a log scale
+    assert (ax_loss.get_title(), ax_loss.get_xlabel(), ax_loss.get_yscale()) == (
+        "loss during training", "iteration", "log")
+    assert "loss" in ax_loss.get_ylabel()
+    (curve,) = ax_loss.lines
+    steps, drawn = curve.get_data()
+    assert list(steps) == list(range(1, train.iters + 1)) and list(drawn) == losses
+    assert ax_loss.get_legend() is None  # nothing stopped the run
+    # right: the classes as filled regions, the boundary line between them, the 200 points
+    assert ax_xy.get_title() == f"learned decision boundary (accuracy {reference.accuracy(params, x, y):.3f})"
+    assert (ax_xy.get_xlabel(), ax_xy.get_ylabel()) == ("x[:, 0]", "x[:, 1]")
+    filled, boundary = [c for c in ax_xy.collections if isinstance(c, ContourSet)]
+    assert filled.filled and all(len(p.vertices) > 10 for p in filled.get_paths())  # both classes have a region
+    assert not boundary.filled and list(boundary.levels) == [0.5]
+    assert sum(len(p.vertices) for p in boundary.get_paths()) > 20  # XOR's boundary is no point
+    (points,) = [c for c in ax_xy.collections if not isinstance(c, ContourSet)]
+    assert (points.get_offsets() == x).all()
+    # and in the picture itself: the right half shows both classes' colours, the left is the curve on white
+    rgb = pixels(out)
+    width = rgb.shape[1]
+    red, blue = reddish_and_bluish(rgb[:, width // 2:])
+    assert red > 0.15 and blue > 0.15, (red, blue)
+    assert max(reddish_and_bluish(rgb[:, :width // 2])) < 0.02
+
+
+def test_a_picture_of_a_run_that_stopped_says_so(tmp_path, reference, exercise, figures):
+    from grader.course import plot
+
+    x, y = reference.make_xor(n=exercise.train.n, seed=exercise.train.seed)
+    losses = [0.7 - 0.01 * i for i in range(9)] + [float("nan")]
     # an attempt's params may fit no network, and a loss may stop being finite: still a picture
-    odd = plot.draw_convergence(tmp_path / "odd.png", losses[:9] + [float("nan")], x, y,
-                                params={**as_lists, "W1": [[1.0, 2.0]]}, forward=reference.forward)
+    odd = plot.draw_convergence(tmp_path / "odd.png", losses, x, y,
+                                params={"W1": [[1.0, 2.0]], "b1": [0.0]}, forward=reference.forward)
     assert odd.stat().st_size > 0
-    assert plot.draw_convergence(tmp_path / "loss_only.png", losses).stat().st_size > 0  # no 2-D data
+    ax_loss, ax_xy = figures[-1].axes
+    assert [t.get_text() for t in ax_loss.get_legend().get_texts()] == ["stopped at iteration 9"]
+    assert len(ax_loss.lines[0].get_xdata()) == 9  # the finite losses
+    assert ax_xy.get_title() == "XOR points (the trained params do not fit\nthe network, so no decision boundary)"
+    assert len(ax_xy.collections) == 1  # the points only
+    # no 2-D data: the loss alone
+    plot.draw_convergence(tmp_path / "loss_only.png", losses)
+    (ax,) = figures[-1].axes
+    assert ax.get_title() == "loss during training" and len(ax.lines) == 2  # the curve and the stop
+    # no loss at all: a sentence instead of an empty plot
+    plot.draw_convergence(tmp_path / "none.png", [])
+    (ax,) = figures[-1].axes
+    assert "no loss was recorded" in ax.texts[0].get_text() and not ax.lines
 
 
 @pytest.mark.parametrize("exercise_id", [e.id for e in catalog.exercises().values() if e.train is not None])
@@ -248,15 +324,31 @@ def test_the_heatmap_counts_only_the_checks_of_each_attempts_exercise(reports):
     assert int((passed == 0).sum()) == 0  # nothing failed, nothing counted as failing
 
 
-def test_drill_grade_plot_draws_one_attempt_and_a_batch_heatmap(tmp_path, reports):
-    pytest.importorskip("matplotlib")
+def test_drill_grade_plot_draws_one_attempt_and_a_batch_heatmap(tmp_path, reports, figures):
     from grader.course import plot
 
-    heat = plot.heatmap([reports[n] for n in NAMES] + [made_up()], tmp_path / "heat.svg")
+    chosen = [reports[n] for n in NAMES] + [made_up()]
+    heat = plot.heatmap(chosen, tmp_path / "heat.svg")
     assert b"<svg" in heat.read_bytes()[:400]
+    (ax,) = figures[-1].axes
+    names, passed = plot.heat_matrix(chosen)
+    (image,) = ax.images
+    assert (image.get_array().filled(-1) == np.where(np.isnan(passed), -1, passed)).all()
+    # a column per check with its failures counted, a row per attempt (its error kind beside it)
+    fails = [sum(not c.passed for r in chosen for c in r.checks if c.name == n) for n in names]
+    assert [t.get_text() for t in ax.get_xticklabels()] == [f"{n} ({k})" for n, k in zip(names, fails)]
+    rows = [t.get_text() for t in ax.get_yticklabels()]
+    assert len(rows) == len(chosen) and rows[2].endswith("broken_syntax.py  (syntax)")
+    assert ax.get_xlabel().startswith(f"{len(chosen)} attempts") and "1 passed" in ax.get_xlabel()
+
     result = CliRunner().invoke(main, ["grade", str(FIXTURES / "broken_missing_function.py"),
                                        "--plot", str(tmp_path / "one.png")])
     assert result.exit_code == 1 and (tmp_path / "one.png").read_bytes()[:4] == b"\x89PNG"
+    fig = figures[-1]
+    assert fig.get_suptitle().startswith("broken_missing_function.py\n")  # and the convergence check's message
+    ax_loss, ax_xy = fig.axes
+    assert "no loss was recorded" in ax_loss.texts[0].get_text()
+    assert ax_xy.get_title().startswith("XOR points (no trained params")
     bad = CliRunner().invoke(main, ["grade", str(FIXTURES / "correct_reference.py"), "--plot",
                                     str(tmp_path / "one.xyz")])
     assert bad.exit_code == 2 and "cannot draw" in bad.output

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+import verdicts
 from grader import catalog
 from grader.catalog import mutants as bug_code
 from grader.catalog import stubgen
@@ -17,6 +18,41 @@ from grader.cli import main
 EXERCISE = catalog.exercise("mlp_backprop")
 BUGS = catalog.bugs("mlp_backprop")
 REFERENCE = EXERCISE.solution_path.read_text(encoding="utf-8")
+
+# What each bug of the catalogue does to the reference, written by hand: the one line of
+# the reference it changes, and that line afterwards (None: the line is gone).
+BUG_EDITS = {
+    "missing-relu": ("a1 = np.maximum(z1, 0.0)", "a1 = z1"),
+    "missing-bias": ("z1 = x @ W1 + b1", "z1 = x @ W1"),
+    "unstable-softmax": ("shifted = z2 - z2.max(axis=1, keepdims=True)", "shifted = z2"),
+    "softmax-wrong-axis": ("probs = exp / exp.sum(axis=1, keepdims=True)", "probs = exp / exp.sum(axis=0, keepdims=True)"),
+    "loss-sum": ("loss = -np.log(probs[np.arange(N), y]).mean()", "loss = -np.log(probs[np.arange(N), y]).sum()"),
+    "missing-n": ("dz2 /= N", None),
+    "onehot-off-by-one": ("dz2[np.arange(N), y] -= 1.0", "dz2[np.arange(N), y - 1] -= 1.0"),
+    "onehot-sign": ("dz2[np.arange(N), y] -= 1.0", "dz2[np.arange(N), y] += 1.0"),
+    "inplace-probs": ("dz2 = probs.copy()", "dz2 = probs"),
+    "bad-transpose": ("dW2 = a1.T @ dz2", "dW2 = dz2.T @ a1"),
+    "db2-wrong-axis": ("db2 = dz2.sum(axis=0)", "db2 = dz2.sum(axis=1)"),
+    "da1-missing-transpose": ("da1 = dz2 @ W2.T", "da1 = dz2 @ W2"),
+    "relu-ge": ("dz1 = da1 * (z1 > 0)", "dz1 = da1 * (z1 >= 0)"),
+    "relu-mask-flipped": ("dz1 = da1 * (z1 > 0)", "dz1 = da1 * (z1 < 0)"),
+    "dw1-transposed": ("dW1 = x.T @ dz1", "dW1 = dz1.T @ x"),
+    "db1-mean": ("db1 = dz1.sum(axis=0)", "db1 = dz1.mean(axis=0)"),
+    "step-ascent": ('new_params = {k: params[k] - lr * grads["d" + k] for k in params}',
+                    'new_params = {k: params[k] + lr * grads["d" + k] for k in params}'),
+    "step-no-lr": ('new_params = {k: params[k] - lr * grads["d" + k] for k in params}',
+                   'new_params = {k: params[k] - grads["d" + k] for k in params}'),
+}
+
+
+def expected_mutant(bug_id: str) -> str:
+    """The reference, without its markers, with the bug's edit of BUG_EDITS made by hand."""
+    old, new = BUG_EDITS[bug_id]
+    lines = [line for line, _ in verdicts.unmarked(REFERENCE)]
+    (at,) = [i for i, line in enumerate(lines) if line.strip() == old]
+    indent = lines[at][:len(lines[at]) - len(lines[at].lstrip())]
+    lines[at:at + 1] = [] if new is None else [indent + new]
+    return "\n".join(lines) + "\n"
 
 
 def drill(*args):
@@ -39,7 +75,7 @@ def test_inject_a_named_bug(here):
     result = drill("inject-bug", "--bug", "missing-n")
     assert result.exit_code == 0, result.output
     written = here / "mlp_backprop_bug.py"
-    assert written.read_text(encoding="utf-8") == bug_code.reference_mutant("missing-n")
+    assert written.read_text(encoding="utf-8") == expected_mutant("missing-n")
     assert "missing-n" in result.output and "drill grade mlp_backprop_bug.py" in result.output
     assert state(here)["injected"]["mlp_backprop_bug.py"]["bug"] == "missing-n"
 
@@ -52,7 +88,7 @@ def test_a_random_bug_is_hidden_until_revealed(here):
     bug = BUGS[recorded["bug"]]
     for secret in (bug.id, bug.title):
         assert secret not in result.output and secret not in text
-    assert text == bug_code.reference_mutant(bug)
+    assert text == expected_mutant(bug.id)
     assert bug.severity == "error"  # a random pick is never a mere note
 
     revealed = drill("reveal", "sub/drill.py")
@@ -225,7 +261,7 @@ def test_force_keeps_a_backup(here):
     (backup,) = (here / ".drill" / "backups").iterdir()
     assert backup.read_text(encoding="utf-8") == "my notes\n"
     assert str(backup.name) in result.output
-    assert target.read_text(encoding="utf-8") == bug_code.reference_mutant("missing-n")
+    assert target.read_text(encoding="utf-8") == expected_mutant("missing-n")
 
 
 @pytest.mark.parametrize("args, names", [
@@ -275,6 +311,15 @@ def test_every_command_has_help_with_an_example(name):
 
 # --- every catalogued bug, injected into the reference ----------------------------------
 
+def test_every_bug_has_its_edit_written_down():
+    assert sorted(BUG_EDITS) == sorted(BUGS)
+
+
+@pytest.mark.parametrize("bug_id", list(BUGS))
+def test_the_mutant_is_the_bugs_edit_of_the_reference(bug_id):
+    assert bug_code.reference_mutant(BUGS[bug_id]) == expected_mutant(bug_id)
+
+
 @pytest.mark.parametrize("bug_id", list(BUGS))
 def test_the_mutant_changes_only_the_bugs_link(bug_id):
     bug = BUGS[bug_id]
@@ -298,7 +343,7 @@ def load(path, text):
     return module
 
 
-LINKS = ["dz2", "dW2", "db2", "da1", "dz1", "dW1", "db1"]
+LINKS = verdicts.gradient_links(EXERCISE)
 
 
 def copied(d):

@@ -5,7 +5,7 @@ from hypothesis import HealthCheck, assume, given, note, settings as hsettings, 
 from conftest import trained_accuracies
 from grader import settings
 
-# SPEC §3: the reference reaches at least this on every seed, so the convergence check
+# The reference reaches at least this on every seed, so the convergence check
 # (which asks an attempt for the exercise's `train.min_accuracy`) is never flaky.
 REFERENCE_MIN_ACCURACY = 0.95
 SEEDS = range(20)

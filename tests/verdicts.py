@@ -3,6 +3,8 @@
 Each test file keeps its own table of verdicts (file -> the checks it must fail, the bugs
 the diagnosis must name); "reference" and "stub" stand for the shipped solution and stub.
 """
+import ast
+import re
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -29,14 +31,43 @@ def fixture_names(exercise: catalog.Exercise) -> list[str]:
     return sorted(p.name for p in (FIXTURES / exercise.id).glob("*.py"))
 
 
+def unmarked(solution: str) -> list[tuple[str, str | None]]:
+    """The lines of a solution without its `# drill` markers, each with the blank it belongs
+    to (None outside every blank): read with this module's own patterns, not the grader's."""
+    lines, block = [], None
+    for line in solution.splitlines():
+        begin = re.fullmatch(r"\s*#\s*drill-begin:\s*([\w-]+)\s*", line)
+        if begin or re.fullmatch(r"\s*#\s*drill-end\s*", line):
+            block = begin and begin.group(1)
+            continue
+        one = re.search(r"\s*#\s*drill:\s*([\w-]+)\s*$", line)
+        lines.append((line[:one.start()] if one else line, one.group(1) if one else block))
+    return lines
+
+
+def gradient_links(exercise: catalog.Exercise) -> list[str]:
+    """The links of the exercise's backward pass, in chain order: the catalogue's blanks whose
+    markers (`# drill: NAME`, `# drill-begin: NAME`) sit inside the solution's backward();
+    none for an exercise without a backward()."""
+    source = exercise.solution_path.read_text(encoding="utf-8")
+    backward = next((node for node in ast.parse(source).body
+                     if isinstance(node, ast.FunctionDef) and node.name == "backward"), None)
+    if backward is None:
+        return []
+    lines = source.splitlines()[backward.lineno - 1:backward.end_lineno]
+    inside = {m.group(1) for line in lines for m in [re.search(r"#\s*drill(?:-begin)?:\s*([\w-]+)", line)] if m}
+    return [b.name for b in exercise.blanks if b.name in inside]
+
+
 def assert_verdict(exercise: catalog.Exercise, name: str, report, failing: list[str], bugs: list[str]):
-    """The report fails exactly `failing` (in report order), scores the rest, names `bugs`;
-    the stub's failures are all 'open' (nothing written to judge), anyone else's are wrong answers."""
+    """The report fails exactly `failing` (in report order), scores the rest (the catalogue's
+    points), names `bugs`; the stub's failures are all 'open' (nothing written to judge),
+    anyone else's are wrong answers."""
     every = [c.name for c in exercise.checks]
     assert report.error is None, report.to_json()
     assert [c.name for c in report.checks] == every
     assert [c.name for c in report.checks if not c.passed] == [c for c in every if c in failing], report.to_json()
-    assert report.score == 100 - sum(c.max_points for c in report.checks if c.name in failing)
+    assert report.score == 100 - sum(c.points for c in exercise.checks if c.name in failing)
     assert report.passed == (not failing)
     assert [d.bug for d in report.diagnosis if d.bug] == bugs
     assert {c.status for c in report.checks if not c.passed} <= ({"open"} if name == "stub" else {"fail"})

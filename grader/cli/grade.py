@@ -17,7 +17,7 @@ FORMATS = ("text", "json", "gradescope", "junit", "prairielearn")
                    "else the one its name or its functions tell, else mlp_backprop).")
 @click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), help="What to print on stdout (default: text). "
-              "json: for one FILE exactly its report (SPEC §4); for a folder or several files one object "
+              "json: for one FILE exactly one report object; for a folder or several files one object "
               '{"results": [a report per file], "summary": {...}}. gradescope: Gradescope\'s results.json '
               "(one FILE). junit: JUnit XML, a testsuite per file, a testcase per check. prairielearn: "
               "PrairieLearn's results.json, score in [0, 1] (one FILE).")

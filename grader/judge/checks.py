@@ -469,7 +469,7 @@ def judge_stability(ctx: Context, results: dict, shifted: list[Shifted], spread_
     finite outputs as for the logits themselves; and finite probabilities for logits with one
     per row STABILITY_SPREAD above the others (spread_cases: (fn, task id, labels -> paths)).
     Only probabilities there: a loss written as sum(onehot * log(probs)) is NaN where probs
-    underflow to 0, and SPEC's stability is about the softmax overflowing."""
+    underflow to 0, and the stability check is about the softmax overflowing."""
     shift, gap = f"{settings.STABILITY_SHIFT:g}", f"{settings.STABILITY_SPREAD:g}"
     for case in shifted:
         outcome = _judge_shifted(ctx, results, case, what)

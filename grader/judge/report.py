@@ -1,4 +1,4 @@
-"""The grade report: the data of SPEC §4, its JSON and the text table people read.
+"""The grade report: the data of `drill grade --json`, its JSON and the text table people read.
 
 The text is a table of SECTIONS, each a small function whose docstring shows what it writes.
 """

@@ -11,10 +11,10 @@ import numpy as np
 from grader.judge.probes import _classifier
 from grader.judge.checks import Context, Outcome
 
-# Probe sizes: in the last two, N, D, H and C all differ, so a transpose that only works when
-# two sizes coincide shows; the first has the exercise's D, H and C (D = C = 2: XOR data).
+# Probe sizes: in each, N, D, H and C all differ, so a transpose that only works when two
+# sizes coincide shows; the first has the exercise's H and its two classes.
 SIZES = [
-    {"N": 16, "D": 2, "H": 8, "C": 2},
+    {"N": 16, "D": 3, "H": 8, "C": 2},
     {"N": 7, "D": 3, "H": 5, "C": 4},
     {"N": 9, "D": 4, "H": 6, "C": 3},
 ]
