@@ -174,8 +174,10 @@ def judge_outputs(ctx: Context, name: str, fn: str, results: dict, task_ids: lis
             got = pick(r["result"], path)
             v = compare(label, got, exp[label], sizes=sizes(i), scalar=label in scalars)
             if not v.ok:
+                # every output of the call, so that the diagnosis names a bug only when all of them match
+                outputs = {lb: (p, pick(r["result"], p)) for lb, p in paths(i).items()}
                 evidence = [{"fn": fn, "args": args(i), "path": path, "label": label, "value": got,
-                             "expected": exp[label], "scalar": label in scalars}] if args else []
+                             "expected": exp[label], "scalar": label in scalars, "outputs": outputs}] if args else []
                 return Outcome(name, False, context + _sized(v.message, sizes(i)), evidence=evidence)
     return Outcome(name, True, context + "right" if context else "right for every probe")
 
@@ -237,9 +239,10 @@ def judge_links(ctx: Context, results: dict, fn: str, links: list[str], task_ids
                 if v.kind == "scaled":
                     scaled[link] = (i, v)
                 message = v.message if v.kind == "blank" else _sized(v.message, sizes[i]) + caveat
-                verdicts[link] = Outcome(link, False, message, open=v.kind == "blank",
-                                         evidence=[{"fn": fn, "link": link, "args": link_args[i],
-                                                    "value": got, "grads": grads, "sizes": sizes[i]}])
+                # a link that could not be judged is evidence of nothing: no diagnosis from it
+                evidence = [] if v.kind == "blank" else [{"fn": fn, "link": link, "args": link_args[i],
+                                                          "value": got, "grads": grads, "sizes": sizes[i]}]
+                verdicts[link] = Outcome(link, False, message, open=v.kind == "blank", evidence=evidence)
     for link, (i, v) in scaled.items():
         named = factor_name(v.factor, sizes[i])
         if named and not _same_size_everywhere(link, named, judged, sizes, regions):
@@ -318,12 +321,28 @@ def judge_link(link, got, given, plain, sizes, regions) -> Verdict:
         # link, so it earns nothing (np.zeros placeholders must not score).
         return Verdict(False, f"{link} could not be checked on its own: in your attempt, what it is "
                               "computed from is all zeros", "blank")
+    ratio = _scale_ratio(given, plain)
+    if v.ok and ratio is not None and ratio < settings.LINK_SCALE_FLOOR:
+        # Given tiny inputs the expected value is within ATOL of almost anything: the same.
+        return Verdict(False, f"{link} could not be checked on its own: in your attempt, what it is "
+                              f"computed from is about {ratio:.0e} of its true size, too small to tell "
+                              "a right formula from a wrong one", "blank")
     return v
 
 
 def _vanishes(value) -> bool:
     arr = as_array(value)
     return arr is not None and arr.size > 0 and bool(np.all(np.abs(arr) <= 1e-300))
+
+
+def _scale_ratio(given, plain) -> float | None:
+    """The largest entry of given over the largest of plain (None when either is not an array
+    of numbers of one shape, or plain is zero)."""
+    g, p = as_array(given), as_array(plain)
+    if g is None or p is None or g.shape != p.shape or g.size == 0:
+        return None
+    top = float(np.max(np.abs(p)))
+    return float(np.max(np.abs(g))) / top if top > 0 and np.isfinite(top) else None
 
 
 def blank_message(link: str, why: dict | None) -> str:
@@ -439,6 +458,17 @@ def spread(z: np.ndarray, columns) -> np.ndarray:
     return out
 
 
+def rows_apart(z: np.ndarray) -> np.ndarray:
+    """z with every other row STABILITY_ROWS_APART above the rows between: softmax does not
+    change when a row is shifted, but one shifted by the global maximum underflows below."""
+    out = np.array(z, dtype=float, copy=True)
+    out[1::2] += settings.STABILITY_ROWS_APART
+    return out
+
+
+ROWS_APART = f"with every other row of {{what}}s {settings.STABILITY_ROWS_APART:g} above the rows between"
+
+
 @dataclass
 class Shifted:
     """One stability case: fn on the shifted input (task shifted_id) gives the same outputs
@@ -452,6 +482,7 @@ class Shifted:
     args: list
     sizes: dict
     scalars: frozenset = frozenset({"loss"})
+    how: str = ""  # the shift, for messages ("with every logit + 1000" when empty)
 
 
 def judge_stability(ctx: Context, results: dict, shifted: list[Shifted], spread_cases: list[tuple[str, str, dict]],
@@ -479,9 +510,10 @@ def judge_stability(ctx: Context, results: dict, shifted: list[Shifted], spread_
             if not shape_ok or not np.all(np.isfinite(arr)):
                 return Outcome("stability", False, f"could not be checked: {case.fn} gives no finite {label} "
                                                    f"of shape {tuple(case.shapes[label])} for the unshifted {what}s")
+        how = case.how.format(what=what) if case.how else f"with every {what} + {shift}"
         outcome = judge_outputs(ctx, "stability", case.fn, results, [case.shifted_id], lambda i: case.outputs,
                                 lambda i: mine, sizes=lambda i: case.sizes, scalars=case.scalars,
-                                context=f"with every {what} + {shift} (against your own result without it), ",
+                                context=f"{how} (against your own result without it), ",
                                 args=lambda i: case.args)
         if not outcome.passed:
             return outcome

@@ -50,13 +50,15 @@ def _link_output(ctx, bug, ev):
     return given.get(ev["link"])
 
 
-def _call_output(bug, ev):
+def _call_matches(bug, ev) -> bool:
+    """The mutant's call gives what the attempt's gave: every output the check looked at."""
     modules = _mutants(bug.id)
     if modules is None:
-        return None
+        return False
     with np.errstate(all="ignore"):
         result = getattr(modules[0], ev["fn"])(*checks.fresh(ev["args"]))
-    return checks.pick(result, ev["path"])
+    outputs = ev.get("outputs") or {ev.get("label"): (ev["path"], ev["value"])}
+    return all(same(value, checks.pick(result, path)) for path, value in outputs.values())
 
 
 def same(got, buggy) -> bool:
@@ -92,7 +94,7 @@ def _matches(ctx, bug, outcome, ev) -> bool:
         if "changed" in ev:
             return _changes_same_input(bug, ev)
         if "path" in ev:
-            return same(ev["value"], _call_output(bug, ev))
+            return _call_matches(bug, ev)
     except Exception:  # noqa: BLE001 - a mutant that fails on these inputs does not match
         return False
     return False

@@ -117,6 +117,8 @@ def build(net: Network, ctx: Context) -> list[dict]:
         tasks.append(checks.call(f"loss/{i}", "softmax_cross_entropy", [p["z2"], p["y"]]))
     p0 = probes[0]
     tasks.append(checks.call("stability", "softmax_cross_entropy", [p0["z2"] + settings.STABILITY_SHIFT, p0["y"]]))
+    tasks.append(checks.call("stability/rows", "softmax_cross_entropy", [checks.rows_apart(p0["z2"]), p0["y"]],
+                             keep_args=False))
     tasks.append(checks.call("stability/spread", "softmax_cross_entropy", [checks.spread(p0["z2"], p0["y"]), p0["y"]],
                              keep_args=False))
     tasks.append(checks.call("step", "sgd_step", list(step), keep_args=False))
@@ -179,10 +181,17 @@ def judge(net: Network, ctx: Context, results: dict) -> list[Outcome]:
         **{f"loss/{i}": ("softmax_cross_entropy", {"z2": probes[i]["z2"], "y": probes[i]["y"]}) for i in n},
         **{f"backward/{i}": ("backward", dict(zip(BACKWARD_ARGS, backward_args(probes[i])))) for i in n},
     }))
-    p0, outputs = probes[0], {"loss": (0,), "probs": (1,)}
-    out.append(checks.judge_stability(
-        ctx, results, [checks.Shifted("softmax_cross_entropy", "loss/0", "stability", outputs,
-                                      {"loss": (), "probs": p0["probs"].shape},
-                                      [p0["z2"] + settings.STABILITY_SHIFT, p0["y"]], p0["sizes"])],
-        [("softmax_cross_entropy", "stability/spread", {"probs": (1,)})]))
+    out.append(judge_stability(ctx, results, probes[0]))
     return out
+
+
+def judge_stability(ctx: Context, results: dict, p0: dict) -> Outcome:
+    """The loss and probs of the first probe's logits + 1000, and of its rows 800 apart, are
+    the attempt's own for the logits themselves; one logit per row far above gives finite probs."""
+    outputs, shapes, fn = {"loss": (0,), "probs": (1,)}, {"loss": (), "probs": p0["probs"].shape}, "softmax_cross_entropy"
+    return checks.judge_stability(ctx, results, [
+        checks.Shifted(fn, "loss/0", "stability", outputs, shapes, [p0["z2"] + settings.STABILITY_SHIFT, p0["y"]],
+                       p0["sizes"]),
+        checks.Shifted(fn, "loss/0", "stability/rows", outputs, shapes, [checks.rows_apart(p0["z2"]), p0["y"]],
+                       p0["sizes"], how=checks.ROWS_APART)],
+        [(fn, "stability/spread", {"probs": (1,)})])

@@ -77,6 +77,7 @@ def build(ctx: Context) -> list[dict]:
         tasks.append(checks.call(f"softmax/{i}", "softmax", [S, axis]))
     S0 = soft[0][0]
     tasks.append(checks.call("stability", "softmax", [S0 + settings.STABILITY_SHIFT, -1]))
+    tasks.append(checks.call("stability/rows", "softmax", [checks.rows_apart(S0), -1], keep_args=False))
     tasks.append(checks.call("stability/spread", "softmax", [checks.spread(S0, S0.argmax(axis=1)), -1],
                              keep_args=False))
     for i, p in enumerate(probes):
@@ -183,6 +184,8 @@ def judge(ctx: Context, results: dict) -> list[Outcome]:
     S0, label = soft[0][0], _label(soft[0])
     out.append(checks.judge_stability(
         ctx, results, [checks.Shifted("softmax", "softmax/0", "stability", {label: ()}, {label: S0.shape},
-                                      [S0 + settings.STABILITY_SHIFT, -1], {})],
+                                      [S0 + settings.STABILITY_SHIFT, -1], {}),
+                       checks.Shifted("softmax", "softmax/0", "stability/rows", {label: ()}, {label: S0.shape},
+                                      [checks.rows_apart(S0), -1], {}, how=checks.ROWS_APART)],
         [("softmax", "stability/spread", {label: ()})], what="score"))
     return out

@@ -48,6 +48,9 @@ def build(ctx: Context) -> list[dict]:
     shifted, spread = p0["z"] + settings.STABILITY_SHIFT, checks.spread(p0["z"], p0["y"])
     tasks.append(checks.call("stability/softmax", "softmax", [shifted], keep_args=False))
     tasks.append(checks.call("stability/loss", "softmax_cross_entropy", [shifted, p0["y"]], keep_args=False))
+    rows = checks.rows_apart(p0["z"])
+    tasks.append(checks.call("stability/rows-softmax", "softmax", [rows], keep_args=False))
+    tasks.append(checks.call("stability/rows-loss", "softmax_cross_entropy", [rows, p0["y"]], keep_args=False))
     tasks.append(checks.call("stability/spread-softmax", "softmax", [spread], keep_args=False))
     tasks.append(checks.call("stability/spread-loss", "softmax_cross_entropy", [spread, p0["y"]], keep_args=False))
     tasks += [checks.call(f"dz/{i}", "grad_logits", [p["probs"], p["y"]]) for i, p in enumerate(probes)]
@@ -109,11 +112,15 @@ def judge_stability(ctx: Context, results: dict, probe: dict) -> Outcome:
     """softmax and softmax_cross_entropy give, for z + 1000, the same finite values as they
     themselves give for z (a wrong softmax is the softmax check's business, not this one's),
     and finite values for a row with one logit far above the others."""
-    shifted = probe["z"] + settings.STABILITY_SHIFT
+    shifted, rows = probe["z"] + settings.STABILITY_SHIFT, checks.rows_apart(probe["z"])
     return checks.judge_stability(ctx, results, [
         checks.Shifted("softmax", "softmax/0", "stability/softmax", {"probs": ()}, {"probs": probe["probs"].shape},
                        [shifted], probe["sizes"]),
         checks.Shifted("softmax_cross_entropy", "loss/0", "stability/loss", {"loss": (0,)}, {"loss": ()},
-                       [shifted, probe["y"]], probe["sizes"])],
+                       [shifted, probe["y"]], probe["sizes"]),
+        checks.Shifted("softmax", "softmax/0", "stability/rows-softmax", {"probs": ()}, {"probs": probe["probs"].shape},
+                       [rows], probe["sizes"], how=checks.ROWS_APART),
+        checks.Shifted("softmax_cross_entropy", "loss/0", "stability/rows-loss", {"loss": (0,)}, {"loss": ()},
+                       [rows, probe["y"]], probe["sizes"], how=checks.ROWS_APART)],
         [("softmax", "stability/spread-softmax", {"probs": ()}),
          ("softmax_cross_entropy", "stability/spread-loss", {"probs": (1,)})])

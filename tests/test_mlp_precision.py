@@ -1,0 +1,63 @@
+"""mlp_backprop: no false pass, no free points, and a diagnosis that is true of the attempt (issue 15).
+
+The fixtures live in tests/fixtures/mlp_backprop/precision/, each an attempt in a style of
+its own; the table says which checks each must fail and which bugs the diagnosis names.
+"""
+import pytest
+
+import verdicts
+from grader import catalog
+
+EXERCISE = catalog.exercise("mlp_backprop")
+EXERCISE_LINKS = ["dz2", "dW2", "db2", "da1", "dz1", "dW1", "db1"]
+FOLDER = verdicts.FIXTURES / EXERCISE.id / "precision"
+
+# file -> (the checks it must fail, the bugs the diagnosis must name)
+VERDICTS = {
+    "unstable_global_max.py": (["stability"], []),
+}
+# Attempts whose links cannot all be judged (their failures are open, not wrong): the checks
+# each must fail, and its score.
+UNJUDGED = {
+    "tiny_constant_links.py": ([*EXERCISE_LINKS, "finite-difference", "convergence"], 28),
+}
+
+
+@pytest.fixture(scope="module")
+def reports(tmp_path_factory):
+    names = [f"precision/{n}" for n in [*VERDICTS, *UNJUDGED]]
+    graded = verdicts.grade_fixtures(EXERCISE, names, tmp_path_factory.mktemp("precision"))
+    return {n.removeprefix("precision/"): r for n, r in graded.items()}
+
+
+def test_every_fixture_has_a_verdict():
+    assert sorted(p.name for p in FOLDER.glob("*.py")) == sorted([*VERDICTS, *UNJUDGED])
+
+
+@pytest.mark.parametrize("name", list(VERDICTS))
+def test_verdict(reports, name):
+    failing, bugs = VERDICTS[name]
+    verdicts.assert_verdict(EXERCISE, name, reports[name], failing, bugs)
+
+
+def test_a_global_max_shift_fails_stability_on_rows_far_apart(reports):
+    message = verdicts.message(reports["unstable_global_max.py"], "stability")
+    assert message.startswith("with every other row of logits 800 above the rows between")
+    assert "loss is nan, not a finite number" in message
+
+
+@pytest.mark.parametrize("name", list(UNJUDGED))
+def test_unjudged_links_earn_nothing(reports, name):
+    failing, score = UNJUDGED[name]
+    report = reports[name]
+    assert [c.name for c in report.checks if not c.passed] == [c.name for c in EXERCISE.checks if c.name in failing]
+    assert report.score == score
+
+
+def test_links_judged_only_on_inputs_of_the_true_scale(reports):
+    report = reports["tiny_constant_links.py"]
+    for link in EXERCISE_LINKS[1:]:
+        assert "of its true size, too small to tell" in verdicts.message(report, link)
+        assert next(c for c in report.checks if c.name == link).status == "open"
+    # and nothing is diagnosed from links that could not be judged
+    assert [d.bug for d in report.diagnosis] == []
