@@ -35,8 +35,11 @@ def limit_options(f):
               help="Attempts graded at once (default: one per CPU).")
 @click.option("--points", type=click.FloatRange(0, min_open=True), default=settings.GRADESCOPE_POINTS, show_default=True,
               help="With --format gradescope: what the assignment is worth; scores are scaled to it.")
+@click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=None, metavar="N",
+              help="Replay a grade: the seed of its probes (inputs and sizes), as its JSON report "
+                   "records it under probes.seed (default: a new seed for every grade).")
 @limit_options
-def command(paths, exercise_id, as_json, fmt, csv_path, plot_path, jobs, points, timeout, memory_mb):
+def command(paths, exercise_id, as_json, fmt, csv_path, plot_path, jobs, points, seed, timeout, memory_mb):
     """Grade attempts: every link on its own, finite differences, XOR training.
 
     With no PATH, grades the attempt that `drill start` wrote in this workspace. A FOLDER
@@ -53,6 +56,7 @@ def command(paths, exercise_id, as_json, fmt, csv_path, plot_path, jobs, points,
     Examples:
       drill grade
       drill grade mlp_backprop.py --json
+      drill grade mlp_backprop.py --seed 1234        # replay the grade whose report says probes.seed 1234
       drill grade submissions/ --csv grades.csv --plot failures.png
       drill grade submissions/*/mlp_backprop.py --format junit > junit.xml
       drill grade mlp_backprop.py --format gradescope --points 20
@@ -77,7 +81,7 @@ def command(paths, exercise_id, as_json, fmt, csv_path, plot_path, jobs, points,
     path = _one_path(paths, exercise_id)
     _check_output_paths([path], csv_path, plot_path)
     try:
-        report = grade_attempt(path, exercise_id, limits)
+        report = grade_attempt(path, exercise_id, limits, seed=_seed(seed))
     except GradeUsageError as exc:
         raise click.UsageError(str(exc)) from None
     from grader.practice.history import record_grade
@@ -89,6 +93,17 @@ def command(paths, exercise_id, as_json, fmt, csv_path, plot_path, jobs, points,
         click.echo(budget)
     _write_extras([report], csv_path, plot_path)
     sys.exit(0 if report.passed else 1)
+
+
+def _seed(seed: int | None) -> int:
+    """The probes' seed: the one given, else a new one (not the canonical one the tests use)."""
+    import secrets
+
+    if seed is not None:
+        return seed
+    while seed is None or seed == settings.PROBE_SEED:
+        seed = secrets.randbelow(2**63)
+    return seed
 
 
 def _format(fmt, as_json):

@@ -25,6 +25,7 @@ class Context:
     traced: object  # the reference with every blank passing through a hook
     rng: np.random.Generator
     data: dict = field(default_factory=dict)
+    seed: int = settings.PROBE_SEED  # the grade's seed: rng and the probes' sizes come from it
 
 
 @dataclass

@@ -126,6 +126,8 @@ def _run_and_judge(target: Target, report: Report) -> None:
     if conv is not None:
         report.convergence = conv.details
     report.diagnosis = _diagnosis(ctx, outcomes) + errors.notes(run, channel, limits)
+    if target.seed != settings.PROBE_SEED:  # a drawn seed: recorded, so the grade can be replayed
+        report.probes = {"seed": target.seed, "sizes": ctx.data.get("sizes")}
 
 
 def _diagnosis(ctx, outcomes) -> list[Diagnosis]:

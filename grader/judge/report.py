@@ -43,6 +43,9 @@ class Report:
     convergence: dict = field(default_factory=dict)  # final loss, accuracy, loss curve
     injected: dict | None = None  # spot-the-bug: {"hidden", "fixed", "bug" (None while hidden)}
     budget: dict | None = None  # a timed drill: {"minutes", "within"}
+    # the grade's seed and the probes' sizes drawn from it ({"seed", "sizes"}), so that
+    # `drill grade --seed` replays it; None for the canonical seed (settings.PROBE_SEED)
+    probes: dict | None = None
 
     @property
     def score(self) -> float:
@@ -77,6 +80,7 @@ class Report:
                             if k not in ("losses", "params")} or None,
             **({"injected": self.injected} if self.injected else {}),
             **({"budget": self.budget} if self.budget else {}),
+            **({"probes": self.probes} if self.probes else {}),
         }
 
     def to_json(self) -> str:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from grader.judge import checks
+from grader.judge.probes import _sizes
 from grader import settings
 from grader.judge.checks import Context, Outcome
 
@@ -29,8 +30,9 @@ BACKWARD_ARGS = ("params", "cache", "probs", "y")
 class Network:
     """One classifier exercise, as its probes see it."""
 
-    sizes: list[dict]  # the link probes' sizes (N, D, H, C); N, D, H and C differ in each
-    fd_sizes: dict  # the finite-difference probe's sizes
+    sizes: list[dict]  # the link probes' sizes (N, D, H, C) for the canonical seed; all differ in each
+    fd_sizes: dict  # the finite-difference probe's sizes for the canonical seed
+    ranges: dict  # size -> (least, most): where any other seed draws every probe's sizes (_sizes.py)
     links: list[str]  # the gradient links, in chain order
     cache_keys: tuple[str, ...]  # the cache entries the grader gives backward (its own values)
     forward_outputs: dict  # label in messages -> path into (z2, cache), in chain order
@@ -64,21 +66,22 @@ def make_probe(net: Network, ref, rng, sizes: dict, *, fan_in: bool = False, twe
             "cache": {k: cache[k] for k in net.cache_keys}, "loss": loss, "probs": probs}
 
 
-def zero_probe(net: Network, ref, rng) -> dict:
+def zero_probe(net: Network, ref, rng, sizes: dict) -> dict:
     """A probe whose ReLU input has exact zeros, made by forward itself (so an attempt that
     keeps its mask in the cache is judged on it too): only the ReLU convention at 0 can tell
     there."""
-    probe = make_probe(net, ref, rng, net.sizes[1], adjust=net.exact_zeros)
+    probe = make_probe(net, ref, rng, sizes, adjust=net.exact_zeros)
     if not (probe["cache"][net.relu_input] == 0).any():  # pragma: no cover - a bug in exact_zeros
         raise RuntimeError(f"the zero probe has no exact zero in {net.relu_input}")
     return probe
 
 
-def fd_probe(net: Network, ref, rng) -> dict:
+def fd_probe(net: Network, ref, rng, sizes: dict) -> dict:
     """A probe whose ReLU input keeps FD_KINK_MARGIN away from the kink, with weights scaled by
-    fan-in so the softmax is not saturated (saturated gradients are too small to measure)."""
+    fan-in so the softmax is not saturated (saturated gradients are too small to measure), and
+    the hard regions of the link probes (net.tweak: batch norm's quiet unit)."""
     for _ in range(1000):
-        probe = make_probe(net, ref, rng, net.fd_sizes, fan_in=True, tweak=False)
+        probe = make_probe(net, ref, rng, sizes, fan_in=True)
         if np.abs(probe["cache"][net.relu_input]).min() > settings.FD_KINK_MARGIN:
             return probe
     raise RuntimeError("no finite-difference probe away from the kink")  # pragma: no cover
@@ -101,8 +104,9 @@ def backward_args(probe: dict) -> tuple:
 
 def build(net: Network, ctx: Context) -> list[dict]:
     ref, rng = ctx.ref, ctx.rng
-    probes = [make_probe(net, ref, rng, s) for s in net.sizes]
-    zero, fd = zero_probe(net, ref, rng), fd_probe(net, ref, rng)
+    sizes_of, fd_sizes = _sizes.probe_sizes(ctx, net.sizes, net.fd_sizes, net.ranges)
+    probes = [make_probe(net, ref, rng, s) for s in sizes_of]
+    zero, fd = zero_probe(net, ref, rng, sizes_of[1]), fd_probe(net, ref, rng, fd_sizes)
     train, sizes = ctx.exercise.train, ctx.exercise.sizes
     x_train, y_train = ref.make_xor(n=train.n, seed=train.seed)
     init = ref.init_params(sizes["D"], sizes["H"], sizes["C"], seed=train.seed)

@@ -24,6 +24,8 @@ SIZES = [
     {"N": 9, "D": 4, "H": 6, "C": 2},
 ]
 FD_SIZES = {"N": 6, "D": 3, "H": 5, "C": 4}
+# Any other seed than the canonical one draws every probe's sizes (the same ranges for all).
+RANGES = {"N": (5, 20), "D": (2, 6), "H": (3, 10), "C": (2, 6)}
 LINKS = ["dz2", "dW2", "db2", "da1", "dh", "dgamma", "dbeta", "dxhat", "dz1", "dW1", "db1"]
 PARAMS = ["W1", "b1", "gamma", "beta", "W2", "b2"]
 # forward's outputs in chain order, as (label in messages, path into (z2, cache)).
@@ -92,7 +94,7 @@ def exact_zeros(params, x):
 
 
 NETWORK = _classifier.Network(
-    sizes=SIZES, fd_sizes=FD_SIZES, links=LINKS, cache_keys=CACHE_KEYS, forward_outputs=FORWARD_OUTPUTS,
+    sizes=SIZES, fd_sizes=FD_SIZES, ranges=RANGES, links=LINKS, cache_keys=CACHE_KEYS, forward_outputs=FORWARD_OUTPUTS,
     relu_input="h", random_params=random_params, step_inputs=step_inputs, tweak=quiet_unit,
     judge_fd=judge_finite_difference, exact_zeros=exact_zeros)
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from grader.judge import checks
+from grader.judge.probes import _sizes
 from grader import settings
 from grader.judge.checks import Context, Outcome
 from grader.judge.compare import compare
@@ -21,6 +22,8 @@ from grader.judge.compare import compare
 # Probe sizes: N and C differ in each; C = 2 is the binary case.
 SIZES = [{"N": 8, "C": 3}, {"N": 5, "C": 7}, {"N": 6, "C": 2}]
 FD_SIZES = {"N": 5, "C": 4}
+# Any other seed than the canonical one draws every probe's sizes (the same ranges for all).
+RANGES = {"N": (3, 14), "C": (2, 8)}
 LOGIT_SCALE = 2.0
 FD_LOGIT_SCALE = 1.0  # unsaturated: no gradient entry too small to measure
 
@@ -35,8 +38,9 @@ def make_probe(ref, rng, sizes, scale=LOGIT_SCALE):
 
 def build(ctx: Context) -> list[dict]:
     ref, rng = ctx.ref, ctx.rng
-    probes = [make_probe(ref, rng, s) for s in SIZES]
-    fd = make_probe(ref, rng, FD_SIZES, scale=FD_LOGIT_SCALE)
+    sizes, fd_sizes = _sizes.probe_sizes(ctx, SIZES, FD_SIZES, RANGES)
+    probes = [make_probe(ref, rng, s) for s in sizes]
+    fd = make_probe(ref, rng, fd_sizes, scale=FD_LOGIT_SCALE)
     ctx.data.update(probes=probes, fd=fd)
     # grad_logits runs last, after calls on other probes: one that reuses the probs a previous
     # call left behind, instead of the probs it is given, fails
