@@ -14,7 +14,9 @@ FOLDER = verdicts.FIXTURES / EXERCISE.id / "precision"
 
 # file -> (the checks it must fail, the bugs the diagnosis must name)
 VERDICTS = {
-    "unstable_global_max.py": (["stability"], []),
+    "unstable_global_max.py": (["stability"], ["softmax-global-max"]),
+    "wrong_dz2_divides_later.py": (["dz2"], ["missing-n"]),
+    "wrong_inplace_relu_mask.py": (["da1"], ["inplace-relu-mask"]),
 }
 # Attempts whose links cannot all be judged (their failures are open, not wrong): the checks
 # each must fail, and its score.
@@ -61,3 +63,19 @@ def test_links_judged_only_on_inputs_of_the_true_scale(reports):
         assert next(c for c in report.checks if c.name == link).status == "open"
     # and nothing is diagnosed from links that could not be judged
     assert [d.bug for d in report.diagnosis] == []
+
+
+def test_missing_n_claims_nothing_it_did_not_observe(reports):
+    # dz2 is N times too large, but the division is made further down: the later links and
+    # training are right, and the diagnosis does not say otherwise
+    report = reports["wrong_dz2_divides_later.py"]
+    message = next(d.message for d in report.diagnosis if d.bug == "missing-n")
+    assert "overshoot" not in message and "every gradient below" not in message
+    assert "unless the division by N is made further down the chain" in message
+
+
+def test_an_in_place_relu_mask_is_reported_as_da1_overwritten(reports):
+    message = verdicts.message(reports["wrong_inplace_relu_mask.py"], "da1")
+    assert "only where z1 < 0" in message
+    assert "it holds exactly the values of your dz1" in message
+    assert "changed in place" in message

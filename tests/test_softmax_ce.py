@@ -23,7 +23,7 @@ VERDICTS = {
     "unstable_min_shift.py": (["stability"], []),
     "wrong_dz_stale_probs.py": (["dz"], []),
     "inplace_probs.py": (["purity"], ["ce-inplace-probs"]),
-    "unstable_global_max.py": (["stability"], []),
+    "unstable_global_max.py": (["stability"], ["ce-global-max"]),
 }
 
 

@@ -240,6 +240,10 @@ def judge_links(ctx: Context, results: dict, fn: str, links: list[str], task_ids
                 if v.kind == "scaled":
                     scaled[link] = (i, v)
                 message = v.message if v.kind == "blank" else _sized(v.message, sizes[i]) + caveat
+                alias = _overwritten_by(link, got, grads, links)
+                if alias and v.kind not in ("blank", "raised"):
+                    message += (f"; it holds exactly the values of your {alias}, which is computed after it: "
+                                f"as if {link} were changed in place when {alias} was made from it")
                 # a link that could not be judged is evidence of nothing: no diagnosis from it
                 evidence = [] if v.kind == "blank" else [{"fn": fn, "link": link, "args": link_args[i],
                                                           "value": got, "grads": grads, "sizes": sizes[i]}]
@@ -251,6 +255,18 @@ def judge_links(ctx: Context, results: dict, fn: str, links: list[str], task_ids
     if tolerated:
         _judge_tolerated(ctx, results, fn, links, tolerated, verdicts)
     return [verdicts.get(link) or Outcome(link, True, "right for every probe") for link in links]
+
+
+def _overwritten_by(link: str, got, grads: dict, links: list[str]) -> str | None:
+    """A later link whose value the attempt's link holds exactly (one array, edited in place)."""
+    mine = as_array(got)
+    if mine is None or mine.size < 2:
+        return None
+    for later in links[links.index(link) + 1:]:
+        theirs = as_array(grads.get(later))
+        if theirs is not None and theirs.shape == mine.shape and np.array_equal(theirs, mine):
+            return later
+    return None
 
 
 def _same_size_everywhere(link, named: str, judged: dict, sizes: list[dict], regions: list[dict]) -> bool:
