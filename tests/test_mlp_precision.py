@@ -17,6 +17,8 @@ VERDICTS = {
     "unstable_global_max.py": (["stability"], ["softmax-global-max"]),
     "wrong_dz2_divides_later.py": (["dz2"], ["missing-n"]),
     "wrong_inplace_relu_mask.py": (["da1"], ["inplace-relu-mask"]),
+    "correct_log_guard.py": ([], []),
+    "wrong_loss_matrix.py": (["finite-difference", "convergence"], []),
 }
 # Attempts whose links cannot all be judged (their failures are open, not wrong): the checks
 # each must fail, and its score.
@@ -79,3 +81,18 @@ def test_an_in_place_relu_mask_is_reported_as_da1_overwritten(reports):
     assert "only where z1 < 0" in message
     assert "it holds exactly the values of your dz1" in message
     assert "changed in place" in message
+
+
+def test_a_guard_inside_the_log_passes_with_a_note_that_says_so(reports):
+    loss = next(c for c in reports["correct_log_guard.py"].checks if c.name == "loss")
+    assert loss.passed and loss.notes == [
+        "loss is that of -log(probs + 1e-07): a guard inside the log, which moves the loss a little from "
+        "the exact cross-entropy; within what a loss needs, so it passes"]
+
+
+def test_a_loss_that_hands_backward_an_np_matrix_is_pointed_at(reports):
+    # every function alone is right on the grader's arrays; chained, backward meets a matrix
+    for check in ("finite-difference", "convergence"):
+        message = verdicts.message(reports["wrong_loss_matrix.py"], check)
+        assert "every function is right on the grader's own inputs" in message
+        assert "what forward and softmax_cross_entropy return" in message

@@ -156,9 +156,7 @@ def judge(net: Network, ctx: Context, results: dict) -> list[Outcome]:
                              lambda i: {label: checks.pick((probes[i]["z2"], probes[i]["cache"]), path)
                                         for label, path in net.forward_outputs.items()},
                              sizes=sizes, args=lambda i: [probes[i]["params"], probes[i]["x"]]),
-        checks.judge_outputs(ctx, "loss", "softmax_cross_entropy", results, [f"loss/{i}" for i in n],
-                             lambda i: {"loss": (0,), "probs": (1,)}, lambda i: {"loss": probes[i]["loss"], "probs": probes[i]["probs"]},
-                             sizes=sizes, scalars={"loss"}, args=lambda i: [probes[i]["z2"], probes[i]["y"]]),
+        judge_loss(ctx, results, probes),
     ]
     out += checks.judge_links(ctx, results, "backward", net.links, [f"backward/{i}" for i in n],
                               [backward_args(p) for p in probes], sizes=[p["sizes"] for p in probes],
@@ -180,6 +178,7 @@ def judge(net: Network, ctx: Context, results: dict) -> list[Outcome]:
         out.append(checks.judge_finite_difference(ctx, results, "finite-difference",
                                                   {k: f"d{k}" for k in fd_params}, fd_params))
     out.append(checks.judge_convergence(ctx, results, "convergence", d["y_train"], "z2"))
+    where_it_starts(out, results, [f"backward/{i}" for i in n])
     out.append(checks.judge_purity(ctx, results, {
         **{f"forward/{i}": ("forward", {"params": probes[i]["params"], "x": probes[i]["x"]}) for i in n},
         **{f"loss/{i}": ("softmax_cross_entropy", {"z2": probes[i]["z2"], "y": probes[i]["y"]}) for i in n},
@@ -187,6 +186,47 @@ def judge(net: Network, ctx: Context, results: dict) -> list[Outcome]:
     }))
     out.append(judge_stability(ctx, results, probes[0]))
     return out
+
+
+def judge_loss(ctx: Context, results: dict, probes: list[dict]) -> Outcome:
+    """loss and probs match the reference; a loss with a guard inside the log (-log(p + 1e-7))
+    matches within what a loss needs, and passes with a note that says so."""
+    ids, n = [f"loss/{i}" for i in range(len(probes))], range(len(probes))
+    sizes, args = (lambda i: probes[i]["sizes"]), (lambda i: [probes[i]["z2"], probes[i]["y"]])  # noqa: E731
+
+    def judged(paths):
+        return checks.judge_outputs(ctx, "loss", "softmax_cross_entropy", results, ids, lambda i: paths,
+                                    lambda i: {"loss": probes[i]["loss"], "probs": probes[i]["probs"]},
+                                    sizes=sizes, scalars={"loss"}, args=args)
+
+    outcome = judged({"loss": (0,), "probs": (1,)})
+    if outcome.passed or not outcome.evidence or outcome.evidence[0]["label"] != "loss":
+        return outcome
+    guards = {checks.log_guard(checks.pick(results[ids[i]]["result"], (0,)), probes[i]["probs"], probes[i]["y"])
+              for i in n}
+    if len(guards) != 1 or None in guards:
+        return outcome
+    probs = judged({"probs": (1,)})
+    if probs.passed:
+        probs.notes.append(checks.guard_note(guards.pop()))
+    return probs
+
+
+def where_it_starts(out: list[Outcome], results: dict, backward_ids: list[str]) -> None:
+    """Finite differences and training chain the attempt's own functions; when they fail in
+    a way the checks of each function alone did not show (every one of them passed, backward
+    ran without error on the grader's inputs), the message says where to look: at what one
+    function hands the next (an np.matrix from the loss, say), not at the formulas."""
+    alone = [o for o in out if o.name not in ("finite-difference", "convergence")]
+    if not alone or not all(o.passed for o in alone):
+        return
+    if any(checks.failure(results.get(t), "backward") for t in backward_ids):
+        return
+    for o in out:
+        if o.name in ("finite-difference", "convergence") and not o.passed and not o.open:
+            o.message += ("; every function is right on the grader's own inputs (numpy arrays), so look at what "
+                          "your functions hand each other: the type and shape of what forward and "
+                          "softmax_cross_entropy return")
 
 
 def judge_stability(ctx: Context, results: dict, p0: dict) -> Outcome:
