@@ -35,11 +35,14 @@ def limit_options(f):
               help="Attempts graded at once (default: one per CPU).")
 @click.option("--points", type=click.FloatRange(0, min_open=True), default=settings.GRADESCOPE_POINTS, show_default=True,
               help="With --format gradescope: what the assignment is worth; scores are scaled to it.")
+@click.option("--feedback", type=click.Choice(["full", "terse"]), default="full", show_default=True,
+              help="terse: for interview practice, each check only passes or fails, and a failing link "
+                   "says where (rows, columns, sign): no factor, no diagnosis, no hint.")
 @click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=None, metavar="N",
               help="Replay a grade: the seed of its probes (inputs and sizes), as its JSON report "
                    "records it under probes.seed (default: a new seed for every grade).")
 @limit_options
-def command(paths, exercise_id, as_json, fmt, csv_path, plot_path, jobs, points, seed, timeout, memory_mb):
+def command(paths, exercise_id, as_json, fmt, csv_path, plot_path, jobs, points, feedback, seed, timeout, memory_mb):
     """Grade attempts: every link on its own, finite differences, XOR training.
 
     With no PATH, grades the attempt that `drill start` wrote in this workspace. A FOLDER
@@ -57,6 +60,7 @@ def command(paths, exercise_id, as_json, fmt, csv_path, plot_path, jobs, points,
       drill grade
       drill grade mlp_backprop.py --json
       drill grade mlp_backprop.py --seed 1234        # replay the grade whose report says probes.seed 1234
+      drill grade mlp_backprop.py --feedback terse   # pass or fail and where, nothing more
       drill grade submissions/ --csv grades.csv --plot failures.png
       drill grade submissions/*/mlp_backprop.py --format junit > junit.xml
       drill grade mlp_backprop.py --format gradescope --points 20
@@ -77,7 +81,7 @@ def command(paths, exercise_id, as_json, fmt, csv_path, plot_path, jobs, points,
         except plot.PlotUnavailable as exc:
             raise click.UsageError(str(exc)) from None
     if len(paths) > 1 or any(p.is_dir() for p in paths):
-        _grade_many(paths, exercise_id, fmt, csv_path, plot_path, jobs, limits)
+        _grade_many(paths, exercise_id, fmt, csv_path, plot_path, jobs, limits, feedback)
     path = _one_path(paths, exercise_id)
     _check_output_paths([path], csv_path, plot_path)
     try:
@@ -88,11 +92,19 @@ def command(paths, exercise_id, as_json, fmt, csv_path, plot_path, jobs, points,
     from grader.practice.timing import budget_for
 
     record_grade(path, report)  # the drill history: best effort, a broken one only warns
+    if feedback == "terse":
+        report = _terse(report)
     _show([report], None, fmt, points)
     if fmt == "text" and (budget := budget_for(path, report)):
         click.echo(budget)
     _write_extras([report], csv_path, plot_path)
     sys.exit(0 if report.passed else 1)
+
+
+def _terse(report):
+    from grader.judge.terse import terse
+
+    return terse(report)
 
 
 def _seed(seed: int | None) -> int:
@@ -112,7 +124,7 @@ def _format(fmt, as_json):
     return "json" if as_json else (fmt or "text")
 
 
-def _grade_many(paths, exercise_id, fmt, csv_path, plot_path, jobs, limits):
+def _grade_many(paths, exercise_id, fmt, csv_path, plot_path, jobs, limits, feedback="full"):
     from grader.course import batch
 
     if fmt == "gradescope":
@@ -140,6 +152,8 @@ def _grade_many(paths, exercise_id, fmt, csv_path, plot_path, jobs, limits):
     if graded.interrupted:
         click.echo(f"Interrupted: {len(graded.reports)} of {len(plan.files)} attempts were graded; "
                    "the results below are theirs.", err=True)
+    if feedback == "terse":
+        graded.reports[:] = [_terse(r) for r in graded.reports]
     _show(graded.reports, graded, fmt, None)
     _write_extras(graded.reports, csv_path, plot_path, many=True)
     sys.exit(130 if graded.interrupted else 0 if graded.passed else 1)

@@ -15,6 +15,7 @@ from grader.catalog import reference
 from grader import settings
 from grader.catalog import Exercise
 from grader.judge.compare import Verdict, as_array, compare, factor_name
+from grader.judge.terse import where
 from grader.run.wire import encode
 
 
@@ -41,6 +42,7 @@ class Outcome:
     open: bool = False
     # For the diagnosis: the link, the attempt's value and how to recompute it with a mutant.
     evidence: list[dict] = field(default_factory=list)
+    terse: str = ""  # where it is wrong, in a few words (judge/terse.py), for --feedback terse
 
 
 # ---------------------------------------------------------------- tasks for the worker
@@ -179,7 +181,8 @@ def judge_outputs(ctx: Context, name: str, fn: str, results: dict, task_ids: lis
                 outputs = {lb: (p, pick(r["result"], p)) for lb, p in paths(i).items()}
                 evidence = [{"fn": fn, "args": args(i), "path": path, "label": label, "value": got,
                              "expected": exp[label], "scalar": label in scalars, "outputs": outputs}] if args else []
-                return Outcome(name, False, context + _sized(v.message, sizes(i)), evidence=evidence)
+                return Outcome(name, False, context + _sized(v.message, sizes(i)), evidence=evidence,
+                               terse=context + where(label, got, exp[label]))
     return Outcome(name, True, context + "right" if context else "right for every probe")
 
 
@@ -265,7 +268,9 @@ def judge_links(ctx: Context, results: dict, fn: str, links: list[str], task_ids
                 # a link that could not be judged is evidence of nothing: no diagnosis from it
                 evidence = [] if v.kind == "blank" else [{"fn": fn, "link": link, "args": link_args[i],
                                                           "value": got, "grads": grads, "sizes": sizes[i]}]
-                verdicts[link] = Outcome(link, False, message, open=v.kind == "blank", evidence=evidence)
+                verdicts[link] = Outcome(link, False, message, open=v.kind == "blank", evidence=evidence,
+                                         terse=v.message if v.kind in ("blank", "raised") else
+                                         where(link, got, given.get(link)))
     for link, (i, v) in scaled.items():
         named = factor_name(v.factor, sizes[i])
         if named and not _same_size_everywhere(link, named, judged, sizes, regions):

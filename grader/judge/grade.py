@@ -151,5 +151,5 @@ def _score(exercise: catalog.Exercise, outcomes: dict) -> list[CheckResult]:
             out.append(CheckResult(spec.name, False, 0, spec.points, "not run", open=True))
             continue
         out.append(CheckResult(spec.name, o.passed, spec.points if o.passed else 0, spec.points,
-                               o.message, list(o.notes), open=o.open and not o.passed))
+                               o.message, list(o.notes), open=o.open and not o.passed, terse=o.terse))
     return out

@@ -14,6 +14,7 @@ class CheckResult:
     message: str
     notes: list[str] = field(default_factory=list)
     open: bool = False  # failed because nothing could be judged (not written yet, not run)
+    terse: str = ""  # where it is wrong, in a few words, for `--feedback terse` (judge/terse.py)
 
     @property
     def status(self) -> str:
