@@ -19,6 +19,7 @@ VERDICTS = {
     "wrong_inplace_relu_mask.py": (["da1"], ["inplace-relu-mask"]),
     "correct_log_guard.py": ([], []),
     "wrong_loss_matrix.py": (["finite-difference", "convergence"], []),
+    "wrong_db1_from_da1.py": (["db1", "finite-difference"], []),
 }
 # Attempts whose links cannot all be judged (their failures are open, not wrong): the checks
 # each must fail, and its score.
@@ -96,3 +97,10 @@ def test_a_loss_that_hands_backward_an_np_matrix_is_pointed_at(reports):
         message = verdicts.message(reports["wrong_loss_matrix.py"], check)
         assert "every function is right on the grader's own inputs" in message
         assert "what forward and softmax_cross_entropy return" in message
+
+
+def test_a_mistake_outside_the_catalogue_is_described_by_its_edit(reports):
+    report = reports["wrong_db1_from_da1.py"]
+    (d,) = report.diagnosis
+    assert (d.bug, d.link, d.severity) == (None, "db1", "error")
+    assert d.message.startswith("db1 behaves as if `dz1` were `da1` in its formula")

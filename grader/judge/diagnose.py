@@ -168,4 +168,20 @@ def diagnose(ctx, outcomes) -> list[Diagnosis]:
                 found.append(Diagnosis(bug=bug.id, link=bug.link, severity=bug.severity,
                                        message=f"{bug.title}. {' '.join(bug.explanation.split())}",
                                        hint=" ".join(bug.hint.split())))
+            elif "link" in ev and not ev.get("note"):
+                found += _uncatalogued(ctx, ev)
     return found
+
+
+def _uncatalogued(ctx, ev) -> list[Diagnosis]:
+    """A mistake outside the catalogue: the single edits of the reference's link that
+    reproduce the attempt's value exactly (mutants_space.py)."""
+    from grader.judge import mutants_space
+
+    value = as_array(ev["value"])
+    if value is None or not np.all(np.isfinite(value)):
+        return []
+    hits = mutants_space.reproducing(ctx, ev, mutant_link, same)
+    if not hits:
+        return []
+    return [Diagnosis(bug=None, link=ev["link"], severity="error", message=mutants_space.message(ev["link"], hits))]

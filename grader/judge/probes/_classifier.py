@@ -178,13 +178,13 @@ def judge(net: Network, ctx: Context, results: dict) -> list[Outcome]:
         out.append(checks.judge_finite_difference(ctx, results, "finite-difference",
                                                   {k: f"d{k}" for k in fd_params}, fd_params))
     out.append(checks.judge_convergence(ctx, results, "convergence", d["y_train"], "z2"))
-    where_it_starts(out, results, [f"backward/{i}" for i in n])
     out.append(checks.judge_purity(ctx, results, {
         **{f"forward/{i}": ("forward", {"params": probes[i]["params"], "x": probes[i]["x"]}) for i in n},
         **{f"loss/{i}": ("softmax_cross_entropy", {"z2": probes[i]["z2"], "y": probes[i]["y"]}) for i in n},
         **{f"backward/{i}": ("backward", dict(zip(BACKWARD_ARGS, backward_args(probes[i])))) for i in n},
     }))
     out.append(judge_stability(ctx, results, probes[0]))
+    where_it_starts(out, results, [f"backward/{i}" for i in n])
     return out
 
 
@@ -217,7 +217,7 @@ def where_it_starts(out: list[Outcome], results: dict, backward_ids: list[str]) 
     a way the checks of each function alone did not show (every one of them passed, backward
     ran without error on the grader's inputs), the message says where to look: at what one
     function hands the next (an np.matrix from the loss, say), not at the formulas."""
-    alone = [o for o in out if o.name not in ("finite-difference", "convergence")]
+    alone = [o for o in out if o.name not in ("finite-difference", "convergence", "stability")]
     if not alone or not all(o.passed for o in alone):
         return
     if any(checks.failure(results.get(t), "backward") for t in backward_ids):
