@@ -58,6 +58,7 @@ class Source:
         self.parents: dict[ast.AST, ast.AST] = {}  # filled for each function searched
         self._functions: dict[str, ast.AST] | None = None
         self._statements: dict[ast.AST, list[ast.stmt]] = {}
+        self.cache: dict = {}  # what an operator works out once per source (swap-operand's names)
 
     def function(self, name: str) -> ast.AST | None:
         """The first function (or method) called name, in source order."""
@@ -486,13 +487,15 @@ def alias_inplace(node, src):
     return [Edit(*src.span(value), f"{value.left.id}; {name} {_AUGMENTED[type(value.op)]} {src.text[start:end]}")]
 
 
-def _chain_names(fn: ast.AST, before: ast.AST) -> list[str]:
+def _chain_names(src: Source, fn: ast.AST, before: ast.AST) -> list[str]:
     """The function's parameters and the names it assigns before the statement `before`, in order."""
-    names = [a.arg for a in fn.args.posonlyargs + fn.args.args + fn.args.kwonlyargs]
-    for node in sorted((n for n in ast.walk(fn) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)),
-                       key=_position):
-        if _position(node) < _position(before):
-            names.append(node.id)
+    key = ("chain names", fn)
+    if key not in src.cache:
+        stored = sorted((n for n in ast.walk(fn) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)),
+                        key=_position)
+        src.cache[key] = ([a.arg for a in fn.args.posonlyargs + fn.args.args + fn.args.kwonlyargs], stored)
+    params, stored = src.cache[key]
+    names = params + [n.id for n in stored if _position(n) < _position(before)]
     return list(dict.fromkeys(names))
 
 
@@ -515,7 +518,7 @@ def swap_operand(node, src):
     fn = _enclosing(src, stmt, (ast.FunctionDef, ast.AsyncFunctionDef))
     if stmt is None or fn is None:
         return []
-    names = _chain_names(fn, stmt)
+    names = _chain_names(src, fn, stmt)
     if node.id not in names:
         return []
     return [Edit(*src.span(node), other) for other in names if other != node.id]

@@ -10,6 +10,8 @@ May import: catalog, judge.checks, judge.compare.
 """
 from __future__ import annotations
 
+import ast
+import types
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -32,13 +34,41 @@ class Mutant:
 
 
 @lru_cache(maxsize=None)
-def link_mutants(exercise_id: str, fn: str, link: str) -> tuple[Mutant, ...]:
-    """Every single-edit mutant of the reference's statements that assign link in fn."""
+def _base(exercise_id: str) -> tuple:
+    """The marked reference's text, its path, the blanks' assigns, the compiled code of each
+    top-level statement of its traced version, and the span of each top-level function in
+    the marked text: a mutant recompiles only the function its edit lies in."""
     exercise = catalog.exercise(exercise_id)
     path = exercise.solution_path
     marked = path.read_text(encoding="utf-8")  # the traced module needs the drill markers
-    src = mutate.Source(marked, str(path))
     assigns = {b.name: b.assigns for b in exercise.blanks}
+    tree = ast.parse(reference.traced_source(marked, assigns))
+    codes = [(getattr(stmt, "name", None), compile(ast.Module([stmt], []), str(path), "exec")) for stmt in tree.body]
+    src = mutate.Source(marked)
+    spans = {n.name: (src.offset(n.lineno, 0), src.span(n)[1]) for n in ast.parse(marked).body
+             if isinstance(n, ast.FunctionDef)}
+    return marked, str(path), assigns, codes, spans
+
+
+def _load(exercise_id: str, edit: mutate.Edit, fn: str):
+    """The traced reference with edit made in function fn (only fn is compiled again)."""
+    marked, path, assigns, codes, spans = _base(exercise_id)
+    lo, hi = spans[fn]
+    text = marked[lo:edit.start] + edit.text + marked[edit.end:hi]
+    (node,) = ast.parse(reference.traced_source(text, assigns)).body
+    module = types.ModuleType("reference_mutant")
+    module.__file__ = path
+    for name, code in codes:
+        exec(compile(ast.Module([node], []), path, "exec") if name == fn else code, module.__dict__)
+    module.__link__ = reference.Tracer()
+    return module
+
+
+@lru_cache(maxsize=None)
+def link_mutants(exercise_id: str, fn: str, link: str) -> tuple[Mutant, ...]:
+    """Every single-edit mutant of the reference's statements that assign link in fn."""
+    marked = _base(exercise_id)[0]
+    src = mutate.Source(marked)
     found: list[Mutant] = []
     for name in mutate.OPERATORS:
         try:
@@ -49,8 +79,7 @@ def link_mutants(exercise_id: str, fn: str, link: str) -> tuple[Mutant, ...]:
             if len(found) >= MAX_MUTANTS:
                 return tuple(found)
             try:
-                text = mutate.apply(src, name, fn, link, k)
-                traced = reference.load_traced(text, f"{path} [{name} {k}]", assigns)
+                traced = _load(exercise_id, edit, fn)
             except Exception:  # noqa: BLE001 - a mutant that does not load explains nothing
                 continue
             found.append(Mutant(name, k, marked[edit.start:edit.end], edit.text, traced))
