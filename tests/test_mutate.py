@@ -85,6 +85,10 @@ ROWS = [
     ("z1-for-a1", ("f", "dW2", 0), fn("dW2 = a1.T @ dz2"), fn("dW2 = z1.T @ dz2")),
     ("da1-for-dz1", ("f", "dW1", 0), fn("dW1 = x.T @ dz1"), fn("dW1 = x.T @ da1")),
     ("h-for-a1", ("f", "dW2", 0), fn("dW2 = a1.T @ dz2"), fn("dW2 = h.T @ dz2")),
+    ("mean-over-columns", ("f", "loss", 0), "def f(z2, y):\n    loss = -np.log(p).mean()\n",
+     "def f(z2, y):\n    loss = -(np.log(p).mean() / z2.shape[1])\n"),
+    ("mean-over-columns", ("f", "loss", 0), "def f(z, y):\n    loss = 2 ** np.mean(l)\n",
+     "def f(z, y):\n    loss = 2 ** (np.mean(l) / z.shape[1])\n"),
     # formatting, comments, other statements and multi-byte text stay as they were
     ("drop-division", ("f", "d", 0), fn("s = 'é→'  # ü", "d = ('é' , (a-b)/N)  # 注释", "d = 1"),
      fn("s = 'é→'  # ü", "d = ('é' , (a-b))  # 注释", "d = 1")),

@@ -14,7 +14,7 @@ def cases():
 
 
 def test_every_case_is_as_expected(cases):
-    assert [c.label for c in cases if c.problem] == []
+    assert [(c.exercise.id, c.label, c.problem) for c in cases if c.problem] == []
     labels = {c.label for c in cases}
     assert {"reference", "stub", "missing-n", "onehot-off-by-one", "bad-transpose", "inplace-probs",
             "relu-ge", "unstable-softmax"} <= labels

@@ -524,6 +524,19 @@ def swap_operand(node, src):
     return [Edit(*src.span(node), other) for other in names if other != node.id]
 
 
+@operator("mean-over-columns", "mean (.mean() or np.mean)")
+def mean_over_columns(node, src):
+    """`l.mean()` -> `l.mean() / z2.shape[1]`: a mean over all N*C entries of the function's
+    first argument (N, C), not over its N rows."""
+    if not _is_method(node, ("mean",)):
+        return []
+    fn = _enclosing(src, node, (ast.FunctionDef, ast.AsyncFunctionDef))
+    if fn is None or not fn.args.args:
+        return []
+    text = f"{src.segment(node)} / {fn.args.args[0].arg}.shape[1]"
+    return [Edit(*src.span(node), f"({text})" if context(src, node) > _BINOP[ast.Div] else text)]
+
+
 def _rename_variable(old: str, new: str, example: str) -> Finder:
     """An operator that reads the variable new where old stands (only where old is used)."""
     def find(node, src):
