@@ -39,7 +39,7 @@ class Network:
     relu_input: str  # the cache entry the ReLU is applied to
     # random_params(rng, D, H, C, fan_in): non-trivial parameters; fan_in scales weights by fan-in
     random_params: Callable[..., dict]
-    # step_inputs(rng) -> (params, grads, lr): the update step's inputs
+    # step_inputs(rng, sizes) -> (params, grads, lr): the update step's inputs, shaped for sizes
     step_inputs: Callable[..., tuple]
     # tweak(params): changes the link probes' parameters (not the finite-difference probe's)
     tweak: Callable[[dict], None] | None = None
@@ -110,7 +110,7 @@ def build(net: Network, ctx: Context) -> list[dict]:
     train, sizes = ctx.exercise.train, ctx.exercise.sizes
     x_train, y_train = ref.make_xor(n=train.n, seed=train.seed)
     init = ref.init_params(sizes["D"], sizes["H"], sizes["C"], seed=train.seed)
-    params, grads, lr = net.step_inputs(rng)
+    params, grads, lr = net.step_inputs(rng, sizes_of[1])  # shaped like a link probe: not known by its shape
     # in chain order, not the order of params: a step that pairs them by position fails
     step = (params, {k: grads[k] for k in sorted(grads, key=lambda k: net.links.index(k) if k in net.links
                                                  else len(net.links))}, lr)

@@ -54,10 +54,11 @@ def quiet_unit(params):
     params["W1"][:, 0] *= QUIET_UNIT_SCALE
 
 
-def step_inputs(rng):
-    """Parameters and a full dict of gradients (every link, shaped for N=7, D=3, H=5, C=4)."""
-    params = random_params(rng, 3, 5, 4)
-    shapes = {"dz2": (7, 4), "da1": (7, 5), "dh": (7, 5), "dxhat": (7, 5), "dz1": (7, 5),
+def step_inputs(rng, sizes):
+    """Parameters and a full dict of gradients (every link), shaped for sizes."""
+    N, D, H, C = (sizes[k] for k in "NDHC")
+    params = random_params(rng, D, H, C)
+    shapes = {"dz2": (N, C), "da1": (N, H), "dh": (N, H), "dxhat": (N, H), "dz1": (N, H),
               **{f"d{k}": v.shape for k, v in params.items()}}
     return params, {link: rng.normal(0, 1, shapes[link]) for link in LINKS}, 0.1
 

@@ -31,11 +31,12 @@ def random_params(rng, D, H, C, fan_in=False):
             "W2": rng.normal(0, s2, (H, C)), "b2": rng.normal(0, 0.5, C)}
 
 
-def step_inputs(rng):
-    """Parameters and a full dict of gradients (every link, shaped for N=7, D=3, H=5, C=4)."""
-    params = random_params(rng, 3, 5, 4)
+def step_inputs(rng, sizes):
+    """Parameters and a full dict of gradients (every link), shaped for sizes."""
+    N, D, H, C = (sizes[k] for k in "NDHC")
+    params = random_params(rng, D, H, C)
     grads = {f"d{k}": rng.normal(0, 1, v.shape) for k, v in params.items()}
-    grads.update({k: rng.normal(0, 1, (7, 4 if k == "dz2" else 5)) for k in ("dz2", "da1", "dz1")})
+    grads.update({k: rng.normal(0, 1, (N, C if k == "dz2" else H)) for k in ("dz2", "da1", "dz1")})
     return params, grads, 0.1
 
 

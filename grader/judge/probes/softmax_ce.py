@@ -90,7 +90,7 @@ def judge(ctx: Context, results: dict) -> list[Outcome]:
 def judge_loss(ctx: Context, results: dict, probes: list[dict]) -> Outcome:
     """The loss is right given the attempt's own probs: the reference's formula applied to
     the probs softmax_cross_entropy returned (or the reference's loss outright)."""
-    fn = "softmax_cross_entropy"
+    fn, guards = "softmax_cross_entropy", set()
     for i, p in enumerate(probes):
         r = results.get(f"loss/{i}")
         why = checks.failure(r, fn)
@@ -105,11 +105,17 @@ def judge_loss(ctx: Context, results: dict, probes: list[dict]) -> Outcome:
             return Outcome("loss", False, checks.blank_message("loss", loss.get("error")), open=True)
         given, plain = checks.expected_links(ctx, fn, args, {"probs": probs})
         v = compare("loss", loss, given["loss"], sizes=p["sizes"], scalar=True)
-        if not v.ok and not compare("loss", loss, plain["loss"], scalar=True).ok:
+        if v.ok or compare("loss", loss, plain["loss"], scalar=True).ok:
+            continue
+        guard = checks.log_guard(loss, checks.as_array(probs), p["y"]) if checks.as_array(probs) is not None \
+            and checks.as_array(probs).shape == p["probs"].shape else None
+        guards.add(guard)
+        if guard is None or len(guards) > 1:
             return Outcome("loss", False, checks._sized(v.message, p["sizes"]),
                            evidence=[{"fn": fn, "link": "loss", "args": args, "value": loss,
                                       "grads": {"probs": probs}, "sizes": p["sizes"]}])
-    return Outcome("loss", True, "right for every probe, given your own probs")
+    return Outcome("loss", True, "right for every probe, given your own probs",
+                   notes=[checks.guard_note(g) for g in guards])
 
 
 def judge_stability(ctx: Context, results: dict, probe: dict) -> Outcome:
