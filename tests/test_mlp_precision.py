@@ -20,6 +20,7 @@ VERDICTS = {
     "correct_log_guard.py": ([], []),
     "wrong_loss_matrix.py": (["finite-difference", "convergence"], []),
     "wrong_db1_from_da1.py": (["db1", "finite-difference"], []),
+    "wrong_sum_everywhere.py": (["loss", "dz2", "convergence"], ["loss-sum", "missing-n"]),
 }
 # Attempts whose links cannot all be judged (their failures are open, not wrong): the checks
 # each must fail, and its score.
@@ -104,3 +105,10 @@ def test_a_mistake_outside_the_catalogue_is_described_by_its_edit(reports):
     (d,) = report.diagnosis
     assert (d.bug, d.link, d.severity) == (None, "db1", "error")
     assert d.message.startswith("db1 behaves as if `dz1` were `da1` in its formula")
+
+
+def test_two_diagnoses_of_one_attempt_do_not_contradict_each_other(reports):
+    # the summed loss and its own gradient: each diagnosis says what it saw, nothing about the other
+    loss_sum, missing_n = (d.message for d in reports["wrong_sum_everywhere.py"].diagnosis)
+    assert "gradient of the mean" not in loss_sum and "backward" not in loss_sum
+    assert "The exercise's loss is a mean over the batch" in missing_n
