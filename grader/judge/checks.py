@@ -377,12 +377,13 @@ def _vanishes(value) -> bool:
 
 def _scale_ratio(given, plain) -> float | None:
     """The largest entry of given over the largest of plain (None when either is not an array
-    of numbers of one shape, or plain is zero)."""
+    of numbers of one shape, or plain itself is within rounding of 0, as batch norm's db1 is:
+    then the ratio of two roundings says nothing)."""
     g, p = as_array(given), as_array(plain)
     if g is None or p is None or g.shape != p.shape or g.size == 0:
         return None
     top = float(np.max(np.abs(p)))
-    return float(np.max(np.abs(g))) / top if top > 0 and np.isfinite(top) else None
+    return float(np.max(np.abs(g))) / top if top > 1e3 * settings.ATOL and np.isfinite(top) else None
 
 
 def blank_message(link: str, why: dict | None) -> str:
