@@ -548,9 +548,13 @@ def _rename_variable(old: str, new: str, example: str) -> Finder:
 
 
 # A variable of the chain read in the place of its neighbour: the swaps students make.
-operator("z1-for-a1", "use of a1")(_rename_variable("a1", "z1", "`a1.T @ dz2` -> `z1.T @ dz2`: the pre-activation for the activation."))
-operator("da1-for-dz1", "use of dz1")(_rename_variable("dz1", "da1", "`x.T @ dz1` -> `x.T @ da1`: the gradient before the ReLU's mask."))
-operator("h-for-a1", "use of a1")(_rename_variable("a1", "h", "`a1.T @ dz2` -> `h.T @ dz2`: batch norm's output before the ReLU."))
+SWAPS = [  # (name, old, new, example)
+    ("z1-for-a1", "a1", "z1", "`a1.T @ dz2` -> `z1.T @ dz2`: the pre-activation for the activation."),
+    ("da1-for-dz1", "dz1", "da1", "`x.T @ dz1` -> `x.T @ da1`: the gradient before the ReLU's mask."),
+    ("h-for-a1", "a1", "h", "`a1.T @ dz2` -> `h.T @ dz2`: batch norm's output before the ReLU."),
+]
+for _name, _old, _new, _example in SWAPS:
+    operator(_name, f"use of {_old}")(_rename_variable(_old, _new, _example))
 
 
 # --- selecting and applying -------------------------------------------------------------

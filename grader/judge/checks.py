@@ -199,6 +199,29 @@ def log_guard(loss, probs: np.ndarray, y: np.ndarray) -> float | None:
     return None
 
 
+def guard_gradient(ref, eps: float, params: dict, x: np.ndarray, y: np.ndarray) -> dict:
+    """Central differences, on the reference, of what a guard eps inside the log adds to the
+    loss (-mean log(p + eps) + mean log p): what finite differences of a guarded loss show
+    beyond the exact gradient, so that a guarded loss is judged on the rest."""
+    def added(p):
+        z2, _ = ref.forward(p, x)
+        _, probs = ref.softmax_cross_entropy(z2, y)
+        picked = probs[np.arange(len(y)), y]
+        return float(np.mean(np.log(picked)) - np.mean(np.log(picked + eps)))
+
+    out = {}
+    for key, value in params.items():
+        grad = np.zeros_like(value, dtype=float)
+        for index in np.ndindex(value.shape):
+            trial = fresh(params)
+            trial[key][index] += settings.FD_EPS
+            up = added(trial)
+            trial[key][index] -= 2 * settings.FD_EPS
+            grad[index] = (up - added(trial)) / (2 * settings.FD_EPS)
+        out[key] = grad
+    return out
+
+
 def guard_note(eps: float) -> str:
     return (f"loss is that of -log(probs + {eps:g}): a guard inside the log, which moves the loss a little "
             "from the exact cross-entropy; within what a loss needs, so it passes")
@@ -396,7 +419,7 @@ def blank_message(link: str, why: dict | None) -> str:
 
 
 def judge_finite_difference(ctx: Context, results: dict, name: str, grads_of: dict[str, str],
-                            params: dict, grads_fn: str = "backward") -> Outcome:
+                            params: dict, grads_fn: str = "backward", offset: dict | None = None) -> Outcome:
     """Central differences of the attempt's own loss against its own gradients.
 
     grads_of maps each parameter to its gradient's name; the worker's fd task gives dicts
@@ -420,6 +443,8 @@ def judge_finite_difference(ctx: Context, results: dict, name: str, grads_of: di
     for pname, gname in grads_of.items():
         ana = as_array(analytic.get(gname))
         num = as_array(numeric.get(pname)) if isinstance(numeric, dict) else None
+        if num is not None and offset and pname in offset and np.shape(offset[pname]) == num.shape:
+            num = num - offset[pname]  # the share of the loss's own guard inside the log (guard_gradient)
         if ana is None:
             return Outcome(name, False, f"{grads_fn} returned no usable {gname}")
         if num is None or not np.all(np.isfinite(num)):

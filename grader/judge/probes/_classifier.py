@@ -43,7 +43,7 @@ class Network:
     step_inputs: Callable[..., tuple]
     # tweak(params): changes the link probes' parameters (not the finite-difference probe's)
     tweak: Callable[[dict], None] | None = None
-    # judge_fd(ctx, results, params) -> Outcome: instead of the generic finite-difference check
+    # judge_fd(ctx, results, params, offset) -> Outcome: instead of the generic finite-difference check
     judge_fd: Callable[..., Outcome] | None = None
     # exact_zeros(params, x): changes them so that forward itself gives the ReLU's input exact
     # zeros in some entries (the zero probe: a forward, then a backward on its own cache)
@@ -171,12 +171,13 @@ def judge(net: Network, ctx: Context, results: dict) -> list[Outcome]:
     out.append(checks.judge_outputs(ctx, "step", "sgd_step", results, ["step"],
                                     lambda i: {f"the returned {k}": (k,) for k in params},
                                     lambda i: expected, sizes=lambda i: {}, args=lambda i: [params, grads, lr]))
-    fd_params = d["fd"]["params"]
+    fd, guard = d["fd"], out[1].details.get("log_guard")
+    offset = checks.guard_gradient(ctx.ref, guard, fd["params"], fd["x"], fd["y"]) if guard else None
     if net.judge_fd is not None:
-        out.append(net.judge_fd(ctx, results, fd_params))
+        out.append(net.judge_fd(ctx, results, fd["params"], offset))
     else:
         out.append(checks.judge_finite_difference(ctx, results, "finite-difference",
-                                                  {k: f"d{k}" for k in fd_params}, fd_params))
+                                                  {k: f"d{k}" for k in fd["params"]}, fd["params"], offset=offset))
     out.append(checks.judge_convergence(ctx, results, "convergence", d["y_train"], "z2"))
     out.append(checks.judge_purity(ctx, results, {
         **{f"forward/{i}": ("forward", {"params": probes[i]["params"], "x": probes[i]["x"]}) for i in n},
@@ -208,7 +209,9 @@ def judge_loss(ctx: Context, results: dict, probes: list[dict]) -> Outcome:
         return outcome
     probs = judged({"probs": (1,)})
     if probs.passed:
-        probs.notes.append(checks.guard_note(guards.pop()))
+        guard = guards.pop()
+        probs.notes.append(checks.guard_note(guard))
+        probs.details["log_guard"] = guard  # finite differences discount its share
     return probs
 
 
@@ -232,7 +235,8 @@ def where_it_starts(out: list[Outcome], results: dict, backward_ids: list[str]) 
 def judge_stability(ctx: Context, results: dict, p0: dict) -> Outcome:
     """The loss and probs of the first probe's logits + 1000, and of its rows 800 apart, are
     the attempt's own for the logits themselves; one logit per row far above gives finite probs."""
-    outputs, shapes, fn = {"loss": (0,), "probs": (1,)}, {"loss": (), "probs": p0["probs"].shape}, "softmax_cross_entropy"
+    fn, outputs = "softmax_cross_entropy", {"loss": (0,), "probs": (1,)}
+    shapes = {"loss": (), "probs": p0["probs"].shape}
     return checks.judge_stability(ctx, results, [
         checks.Shifted(fn, "loss/0", "stability", outputs, shapes, [p0["z2"] + settings.STABILITY_SHIFT, p0["y"]],
                        p0["sizes"]),
