@@ -20,6 +20,7 @@ VERDICTS = {
     "correct_log_guard.py": ([], []),
     "wrong_loss_matrix.py": (["finite-difference", "convergence"], []),
     "wrong_db1_from_da1.py": (["db1", "finite-difference"], []),
+    "wrong_db1_scalar_mean.py": (["db1", "finite-difference"], []),
     "wrong_sum_everywhere.py": (["loss", "dz2", "convergence"], ["loss-sum", "missing-n"]),
 }
 # Attempts whose links cannot all be judged (their failures are open, not wrong): the checks
@@ -112,3 +113,10 @@ def test_two_diagnoses_of_one_attempt_do_not_contradict_each_other(reports):
     loss_sum, missing_n = (d.message for d in reports["wrong_sum_everywhere.py"].diagnosis)
     assert "gradient of the mean" not in loss_sum and "backward" not in loss_sum
     assert "The exercise's loss is a mean over the batch" in missing_n
+
+
+def test_two_slips_in_one_link_are_found_as_a_pair_of_edits(reports):
+    # an exact pair of edits is preferred to a catalogued bug that only has the same wrong shape
+    (d,) = reports["wrong_db1_scalar_mean.py"].diagnosis
+    assert d.bug is None and d.link == "db1"
+    assert d.message.startswith("db1 behaves as if `sum` were `mean` and `axis=0` were left out in its formula")

@@ -160,7 +160,13 @@ def diagnose(ctx, outcomes) -> list[Diagnosis]:
         for ev in outcome.evidence:
             candidates = [b for b in _candidates(ctx.exercise.id, outcome, ev)
                           if b.id not in named and not (ev.get("note") and b.severity != "note")]
+            # exactly, a catalogued bug; else exactly, any small edit; else a catalogued bug in signature
             bug = next((b for b in candidates if _matches(ctx, b, outcome, ev)), None)
+            if bug is None and "link" in ev and not ev.get("note"):
+                edits = _uncatalogued(ctx, ev)
+                if edits:
+                    found += edits
+                    continue
             if bug is None and "link" in ev:
                 bug = next((b for b in candidates if _matches(ctx, b, outcome, ev, exact=False)), None)
             if bug is not None:
@@ -168,8 +174,6 @@ def diagnose(ctx, outcomes) -> list[Diagnosis]:
                 found.append(Diagnosis(bug=bug.id, link=bug.link, severity=bug.severity,
                                        message=f"{bug.title}. {' '.join(bug.explanation.split())}",
                                        hint=" ".join(bug.hint.split())))
-            elif "link" in ev and not ev.get("note"):
-                found += _uncatalogued(ctx, ev)
     return found
 
 
