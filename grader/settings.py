@@ -9,6 +9,16 @@ to every exercise.
 RTOL = 1e-6
 ATOL = 1e-9
 
+# A link is judged on its own inputs only when they are of the true scale: what the
+# reference computes from the attempt's own upstream values must reach at least this share
+# of what it computes from the right ones (largest entries compared); below it, ATOL alone
+# would let almost anything pass, so the link earns nothing.
+LINK_SCALE_FLOOR = 1e-3
+
+# A loss written with a guard inside the log, -log(p + eps), is the exact loss within what a
+# loss needs when eps is one of these (a textbook's choice); it passes, with a note.
+LOG_GUARDS = (1e-6, 1e-7, 1e-8, 1e-9, 1e-10, 1e-12, 1e-15)
+
 # Finite differences: central differences with step EPS; the check passes when the
 # relative error |num - ana| / max(|num| + |ana|, FD_FLOOR) is at most FD_TOL everywhere.
 FD_EPS = 1e-6
@@ -20,6 +30,9 @@ FD_KINK_MARGIN = 1e-3
 # The shift used by the stability check: softmax is shift-invariant, exp(1000) is not finite.
 STABILITY_SHIFT = 1000.0
 STABILITY_SPREAD = 2000.0  # one logit per row this far above the rest: exp() of it overflows
+# Every other row of logits this far above the rows between: a softmax shifted by the global
+# maximum (not each row's own) gives the lower rows exp(-800) = 0 everywhere, and 0 / 0.
+STABILITY_ROWS_APART = 800.0
 
 # Seed of the grader's probe inputs; fixed so that a grade is reproducible.
 PROBE_SEED = 20240601

@@ -25,6 +25,7 @@ VERDICTS = {
     "wrong_no_scale_anywhere.py": (["scores", "dQ", "dK"],
                                    ["attn-missing-scale", "attn-dq-missing-scale", "attn-dk-missing-scale"]),
     "unstable_softmax.py": (["stability"], ["attn-softmax-no-max-shift"]),
+    "unstable_global_max.py": (["stability"], ["attn-softmax-global-max"]),
 }
 
 

@@ -22,6 +22,8 @@ VERDICTS = {
     "wrong_unbiased_var.py": (["forward", "finite-difference"], ["bn-unbiased-variance"]),
     "wrong_no_eps.py": (["forward"], ["bn-missing-eps"]),
     "wrong_dxhat_double.py": (["dxhat", "finite-difference"], []),
+    "unstable_global_max.py": (["stability"], ["bn-softmax-global-max"]),
+    "wrong_backward_no_eps.py": (["dz1", "finite-difference"], []),
 }
 
 
@@ -62,3 +64,11 @@ def test_db1_is_zero_and_the_columns_of_dz1_sum_to_zero():
     grads = ref.backward(params, cache, ref.softmax_cross_entropy(z2, y)[1], y)
     assert np.allclose(cache["xhat"].mean(axis=0), 0) and np.allclose(cache["xhat"].var(axis=0), 1, atol=1e-3)
     assert np.abs(grads["db1"]).max() < 1e-15
+
+
+def test_the_finite_difference_probe_has_the_quiet_unit_too(reports):
+    # forward right, backward without eps: its gradients disagree with its own loss there
+    message = verdicts.message(reports["wrong_backward_no_eps.py"], "finite-difference")
+    assert "dW1 disagrees with central differences" in message
+    worst = float(message.split("worst relative error ")[1].split(",")[0])
+    assert worst > 1e-2

@@ -123,3 +123,21 @@ def test_an_id_in_two_files_is_rejected(tmp_path, monkeypatch):
     finally:
         catalog._all_bugs.cache_clear()
         catalog.bugs.cache_clear()
+
+
+# The bugs real students make (issue 15): each catalogue's size, and the kinds it must hold.
+MIN_SIZES = {"mlp_backprop": 25, "softmax_ce": 12, "batchnorm_mlp": 12, "attention_head": 12}
+REAL_BUGS = {
+    "mlp_backprop": ["dw2-missing-transpose", "db2-no-axis", "db2-mean", "dw2-from-z1", "relu-mask-missing",
+                     "dw1-from-da1", "loss-mean-over-classes", "inplace-relu-mask", "softmax-global-max"],
+    "softmax_ce": ["ce-global-max", "ce-loss-mean-over-classes"],
+    "batchnorm_mlp": ["bn-softmax-global-max", "bn-relu-mask-missing"],
+    "attention_head": ["attn-ds-missing-subtraction", "attn-dx-missing-key-path", "attn-softmax-global-max"],
+}
+
+
+@pytest.mark.parametrize("exercise", list(MIN_SIZES))
+def test_each_catalogue_holds_the_bugs_real_students_make(exercise):
+    table = catalog.bugs(exercise)
+    assert len(table) >= MIN_SIZES[exercise]
+    assert set(REAL_BUGS[exercise]) <= set(table)

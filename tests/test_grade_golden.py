@@ -81,7 +81,7 @@ VERDICTS = {
     "wrong_da1_no_transpose.py": (["da1", "dz1", "finite-difference", "convergence"], [], None),
     "crash_da1_shape.py": (["da1", "finite-difference", "convergence"], ["da1-missing-transpose"], None),
     "wrong_dz1_mask.py": (["dz1", "finite-difference", "convergence"], ["relu-mask-flipped"], None),
-    "wrong_dW1_missing_x.py": (["dW1", "finite-difference", "convergence"], [], None),
+    "wrong_dW1_missing_x.py": (["dW1", "finite-difference", "convergence"], ["dw1-from-da1"], None),
     "wrong_db1_mean.py": (["db1", "finite-difference"], ["db1-mean"], None),
     "wrong_step_sign.py": (["step", "convergence"], ["step-ascent"], None),
     "wrong_forward_bias.py": (["forward", "finite-difference"], ["missing-bias"], None),

@@ -58,6 +58,7 @@ class Source:
         self.parents: dict[ast.AST, ast.AST] = {}  # filled for each function searched
         self._functions: dict[str, ast.AST] | None = None
         self._statements: dict[ast.AST, list[ast.stmt]] = {}
+        self.cache: dict = {}  # what an operator works out once per source (swap-operand's names)
 
     def function(self, name: str) -> ast.AST | None:
         """The first function (or method) called name, in source order."""
@@ -429,6 +430,131 @@ def divisor_minus_one(node, src):
         start, end = src.grouped(node.right, node)
         return [Edit(start, end, f"({src.text[start:end]} - 1)")]
     return []
+
+
+@operator("drop-axis", "axis= argument")
+def drop_axis(node, src):
+    """`dz2.sum(axis=0)` -> `dz2.sum()`: the reduction runs over every entry (a global max, a scalar sum)."""
+    if not isinstance(node, ast.Call):
+        return []
+    edits = []
+    for i, kw in enumerate(node.keywords):
+        if kw.arg != "axis":
+            continue
+        start, end = src.offset(kw.lineno, kw.col_offset), src.span(kw.value)[1]
+        rest = node.keywords[i + 1:]
+        if rest:  # `axis=1, keepdims=True` -> `keepdims=True`
+            end = src.offset(rest[0].lineno, rest[0].col_offset)
+        else:  # `x, axis=1` -> `x`; `axis=1` alone -> nothing
+            before = src.text[src.span(node.func)[1]:start]
+            start -= len(before) - len(before.rstrip().rstrip(",").rstrip()) if (node.args or i) else 0
+        edits.append(Edit(start, end, ""))
+    return edits
+
+
+def _is_mask(node: ast.AST) -> bool:
+    """A comparison, possibly cast: `(z1 > 0)`, `(z1 > 0).astype(float)`."""
+    if _is_method(node, ("astype",)):
+        node = node.func.value
+    return isinstance(node, ast.Compare)
+
+
+@operator("drop-mask", "product with a comparison (a mask)")
+def drop_mask(node, src):
+    """`da1 * (z1 > 0)` -> `da1`: the mask is dropped, the gradient passes everywhere."""
+    if not (isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mult)):
+        return []
+    if _is_mask(node.right):
+        return [src.lift(node.left, node)]
+    if _is_mask(node.left):
+        return [src.lift(node.right, node)]
+    return []
+
+
+_AUGMENTED = {ast.Mult: "*=", ast.Add: "+=", ast.Sub: "-=", ast.Div: "/="}
+
+
+@operator("alias-inplace", "assignment of a name combined with another value")
+def alias_inplace(node, src):
+    """`dz1 = da1 * (z1 > 0)` -> `dz1 = da1; dz1 *= (z1 > 0)`: dz1 is da1, edited in place."""
+    if not (isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)):
+        return []
+    value = node.value
+    if not (isinstance(value, ast.BinOp) and type(value.op) in _AUGMENTED and isinstance(value.left, ast.Name)):
+        return []
+    name = node.targets[0].id
+    start, end = src.grouped(value.right, value)
+    return [Edit(*src.span(value), f"{value.left.id}; {name} {_AUGMENTED[type(value.op)]} {src.text[start:end]}")]
+
+
+def _chain_names(src: Source, fn: ast.AST, before: ast.AST) -> list[str]:
+    """The function's parameters and the names it assigns before the statement `before`, in order."""
+    key = ("chain names", fn)
+    if key not in src.cache:
+        stored = sorted((n for n in ast.walk(fn) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)),
+                        key=_position)
+        src.cache[key] = ([a.arg for a in fn.args.posonlyargs + fn.args.args + fn.args.kwonlyargs], stored)
+    params, stored = src.cache[key]
+    names = params + [n.id for n in stored if _position(n) < _position(before)]
+    return list(dict.fromkeys(names))
+
+
+def _enclosing(src: Source, node: ast.AST, kinds) -> ast.AST | None:
+    while node is not None and not isinstance(node, kinds):
+        node = src.parents.get(node)
+    return node
+
+
+@operator("swap-operand", "variable of the chain")
+def swap_operand(node, src):
+    """`a1.T @ dz2` -> `z1.T @ dz2`: a variable replaced by another of the chain (each other
+    parameter or earlier variable of the function, in order, is one site)."""
+    if not (isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load)):
+        return []
+    parent = src.parents.get(node)
+    if isinstance(parent, ast.Call) and node is parent.func:
+        return []
+    stmt = _enclosing(src, node, ast.stmt)
+    fn = _enclosing(src, stmt, (ast.FunctionDef, ast.AsyncFunctionDef))
+    if stmt is None or fn is None:
+        return []
+    names = _chain_names(src, fn, stmt)
+    if node.id not in names:
+        return []
+    return [Edit(*src.span(node), other) for other in names if other != node.id]
+
+
+@operator("mean-over-columns", "mean (.mean() or np.mean)")
+def mean_over_columns(node, src):
+    """`l.mean()` -> `l.mean() / z2.shape[1]`: a mean over all N*C entries of the function's
+    first argument (N, C), not over its N rows."""
+    if not _is_method(node, ("mean",)):
+        return []
+    fn = _enclosing(src, node, (ast.FunctionDef, ast.AsyncFunctionDef))
+    if fn is None or not fn.args.args:
+        return []
+    text = f"{src.segment(node)} / {fn.args.args[0].arg}.shape[1]"
+    return [Edit(*src.span(node), f"({text})" if context(src, node) > _BINOP[ast.Div] else text)]
+
+
+def _rename_variable(old: str, new: str, example: str) -> Finder:
+    """An operator that reads the variable new where old stands (only where old is used)."""
+    def find(node, src):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and node.id == old:
+            return [Edit(*src.span(node), new)]
+        return []
+    find.__doc__ = example
+    return find
+
+
+# A variable of the chain read in the place of its neighbour: the swaps students make.
+SWAPS = [  # (name, old, new, example)
+    ("z1-for-a1", "a1", "z1", "`a1.T @ dz2` -> `z1.T @ dz2`: the pre-activation for the activation."),
+    ("da1-for-dz1", "dz1", "da1", "`x.T @ dz1` -> `x.T @ da1`: the gradient before the ReLU's mask."),
+    ("h-for-a1", "a1", "h", "`a1.T @ dz2` -> `h.T @ dz2`: batch norm's output before the ReLU."),
+]
+for _name, _old, _new, _example in SWAPS:
+    operator(_name, f"use of {_old}")(_rename_variable(_old, _new, _example))
 
 
 # --- selecting and applying -------------------------------------------------------------

@@ -37,9 +37,15 @@ FORMATS = ("text", "json", "gradescope", "junit", "prairielearn")
               "behind a kernel wall: its own unprivileged user (as root) or its own user, PID, mount and network "
               "namespaces. Without it, a machine that offers neither grades with the worker's own guards only, and "
               "the report says isolation: process.")
+@click.option("--feedback", type=click.Choice(["full", "terse"]), default="full", show_default=True,
+              help="terse: for interview practice, each check only passes or fails, and a failing link "
+                   "says where (rows, columns, sign): no factor, no diagnosis, no hint.")
+@click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=None, metavar="N",
+              help="Replay a grade: the seed of its probes (inputs and sizes), as its JSON report "
+                   "records it under probes.seed (default: a new seed for every grade).")
 @limit_options
 def command(paths, exercise_id, as_json, fmt, csv_path, plot_path, html_path, jobs, points, require_isolation,
-            timeout, memory_mb):
+            feedback, seed, timeout, memory_mb):
     """Grade attempts: every link on its own, finite differences, XOR training.
 
     With no PATH, grades the attempt that `drill start` wrote in this workspace. A FOLDER
@@ -57,6 +63,8 @@ def command(paths, exercise_id, as_json, fmt, csv_path, plot_path, html_path, jo
     Examples:
       drill grade
       drill grade mlp_backprop.py --json
+      drill grade mlp_backprop.py --seed 1234        # replay the grade whose report says probes.seed 1234
+      drill grade mlp_backprop.py --feedback terse   # pass or fail and where, nothing more
       drill grade submissions/ --csv grades.csv --plot failures.png
       drill grade submissions/ --html report.html
       drill grade submissions/*/mlp_backprop.py --format junit > junit.xml
@@ -67,8 +75,8 @@ def command(paths, exercise_id, as_json, fmt, csv_path, plot_path, html_path, jo
     fmt, limits = _prepare(fmt, as_json, timeout, memory_mb, require_isolation, plot_path)
     outputs = (csv_path, plot_path, html_path)
     if len(paths) > 1 or any(p.is_dir() for p in paths):
-        _grade_many(paths, exercise_id, fmt, outputs, jobs, limits)
-    _grade_single(_one_path(paths, exercise_id), exercise_id, fmt, outputs, points, limits)
+        _grade_many(paths, exercise_id, fmt, outputs, jobs, limits, feedback)
+    _grade_single(_one_path(paths, exercise_id), exercise_id, fmt, outputs, points, limits, (feedback, _seed(seed)))
 
 
 def _prepare(fmt, as_json, timeout, memory_mb, require_isolation, plot_path):
@@ -91,9 +99,11 @@ def _prepare(fmt, as_json, timeout, memory_mb, require_isolation, plot_path):
     return fmt, Limits(timeout=timeout, memory_mb=memory_mb)
 
 
-def _grade_single(path, exercise_id, fmt, outputs, points, limits):
-    """One attempt: grade it, record it in the workspace's history, print, write the extras."""
+def _grade_single(path, exercise_id, fmt, outputs, points, limits, how):
+    """One attempt: grade it, record it in the workspace's history, print, write the extras.
+    how: (the feedback asked for, the probes' seed)."""
     csv_path, plot_path, html_path = outputs
+    feedback, seed = how
     _check_kind([path])
     _check_output_paths([path], csv_path, plot_path, html_path)
     _require_notebook([path])
@@ -101,13 +111,15 @@ def _grade_single(path, exercise_id, fmt, outputs, points, limits):
 
     for problem in workspace.problems_around(path):  # a damaged .drill/ is passed over, never fatal
         click.echo(f"drill: warning: {_printable(problem)}", err=True)
-    report = _grade_one(path, exercise_id, limits)
+    report = _grade_one(path, exercise_id, limits, seed)
     from grader.practice.history import record_grade
     from grader.practice.timing import budget_for
 
     warning = record_grade(path, report)  # the drill history: best effort, a broken one only warns
     if warning:
         click.echo(f"drill: warning: {_printable(warning)}", err=True)
+    if feedback == "terse":
+        report = _terse(report)
     _show([report], None, fmt, points)
     if fmt == "text" and (budget := budget_for(path, report)):
         click.echo(budget)
@@ -116,12 +128,29 @@ def _grade_single(path, exercise_id, fmt, outputs, points, limits):
     sys.exit(0 if report.passed else 1)
 
 
-def _grade_one(path, exercise_id, limits):
+def _terse(report):
+    from grader.judge.terse import terse
+
+    return terse(report)
+
+
+def _seed(seed: int | None) -> int:
+    """The probes' seed: the one given, else a new one (not the canonical one the tests use)."""
+    import secrets
+
+    if seed is not None:
+        return seed
+    while seed is None or seed == settings.PROBE_SEED:
+        seed = secrets.randbelow(2**63)
+    return seed
+
+
+def _grade_one(path, exercise_id, limits, seed):
     from grader.judge.grade import GradeUsageError
     from grader.practice.grading import grade_attempt
 
     try:
-        return grade_attempt(path, exercise_id, limits)
+        return grade_attempt(path, exercise_id, limits, seed=seed)
     except GradeUsageError as exc:
         raise click.UsageError(str(exc)) from None
     except KeyboardInterrupt:  # the attempt's processes are stopped on the way out, as in a batch
@@ -157,7 +186,7 @@ def _format(fmt, as_json):
     return "json" if as_json else (fmt or "text")
 
 
-def _grade_many(paths, exercise_id, fmt, outputs, jobs, limits):
+def _grade_many(paths, exercise_id, fmt, outputs, jobs, limits, feedback="full"):
     from grader.course import batch
 
     csv_path, plot_path, html_path = outputs
@@ -192,6 +221,8 @@ def _grade_many(paths, exercise_id, fmt, outputs, jobs, limits):
     if graded.interrupted:
         click.echo(f"Interrupted: {len(graded.reports)} of {len(plan.files)} attempts were graded; "
                    "the results below are theirs.", err=True)
+    if feedback == "terse":
+        graded.reports[:] = [_terse(r) for r in graded.reports]
     _show(graded.reports, graded, fmt, None)
     _write_extras(graded.reports, csv_path, plot_path, many=True)
     _write_html(graded.reports, graded.summary(), html_path)

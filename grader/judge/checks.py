@@ -15,6 +15,7 @@ from grader.catalog import reference
 from grader import settings
 from grader.catalog import Exercise
 from grader.judge.compare import Verdict, as_array, compare, factor_name
+from grader.judge.terse import where
 from grader.run.wire import encode
 
 
@@ -25,6 +26,7 @@ class Context:
     traced: object  # the reference with every blank passing through a hook
     rng: np.random.Generator
     data: dict = field(default_factory=dict)
+    seed: int = settings.PROBE_SEED  # the grade's seed: rng and the probes' sizes come from it
 
 
 @dataclass
@@ -40,6 +42,7 @@ class Outcome:
     open: bool = False
     # For the diagnosis: the link, the attempt's value and how to recompute it with a mutant.
     evidence: list[dict] = field(default_factory=list)
+    terse: str = ""  # where it is wrong, in a few words (judge/terse.py), for --feedback terse
 
 
 # ---------------------------------------------------------------- tasks for the worker
@@ -174,10 +177,54 @@ def judge_outputs(ctx: Context, name: str, fn: str, results: dict, task_ids: lis
             got = pick(r["result"], path)
             v = compare(label, got, exp[label], sizes=sizes(i), scalar=label in scalars)
             if not v.ok:
+                # every output of the call, so that the diagnosis names a bug only when all of them match
+                outputs = {lb: (p, pick(r["result"], p)) for lb, p in paths(i).items()}
                 evidence = [{"fn": fn, "args": args(i), "path": path, "label": label, "value": got,
-                             "expected": exp[label], "scalar": label in scalars}] if args else []
-                return Outcome(name, False, context + sized(v.message, sizes(i)), evidence=evidence)
+                             "expected": exp[label], "scalar": label in scalars, "outputs": outputs}] if args else []
+                return Outcome(name, False, context + sized(v.message, sizes(i)), evidence=evidence,
+                               terse=context + where(label, got, exp[label]))
     return Outcome(name, True, context + "right" if context else "right for every probe")
+
+
+def log_guard(loss, probs: np.ndarray, y: np.ndarray) -> float | None:
+    """The eps of settings.LOG_GUARDS for which loss is the mean of -log(p + eps) over each
+    row's true-class probability p (a guard inside the log), or None."""
+    value = as_array(loss)
+    if value is None or value.size != 1 or not np.isfinite(value).all():
+        return None
+    picked = np.asarray(probs, dtype=float)[np.arange(len(y)), y]
+    for eps in settings.LOG_GUARDS:
+        if np.isclose(float(value.reshape(())), -np.mean(np.log(picked + eps)), rtol=settings.RTOL, atol=settings.ATOL):
+            return eps
+    return None
+
+
+def guard_gradient(ref, eps: float, params: dict, x: np.ndarray, y: np.ndarray) -> dict:
+    """Central differences, on the reference, of what a guard eps inside the log adds to the
+    loss (-mean log(p + eps) + mean log p): what finite differences of a guarded loss show
+    beyond the exact gradient, so that a guarded loss is judged on the rest."""
+    def added(p):
+        z2, _ = ref.forward(p, x)
+        _, probs = ref.softmax_cross_entropy(z2, y)
+        picked = probs[np.arange(len(y)), y]
+        return float(np.mean(np.log(picked)) - np.mean(np.log(picked + eps)))
+
+    out = {}
+    for key, value in params.items():
+        grad = np.zeros_like(value, dtype=float)
+        for index in np.ndindex(value.shape):
+            trial = copy_inputs(params)
+            trial[key][index] += settings.FD_EPS
+            up = added(trial)
+            trial[key][index] -= 2 * settings.FD_EPS
+            grad[index] = (up - added(trial)) / (2 * settings.FD_EPS)
+        out[key] = grad
+    return out
+
+
+def guard_note(eps: float) -> str:
+    return (f"loss is that of -log(probs + {eps:g}): a guard inside the log, which moves the loss a little "
+            "from the exact cross-entropy; within what a loss needs, so it passes")
 
 
 def sized(message: str, sizes: dict) -> str:
@@ -237,10 +284,9 @@ def judge_links(ctx: Context, results: dict, fn: str, links: list[str], task_ids
             if not v.ok:
                 if v.kind == "scaled":
                     scaled[link] = (i, v)
-                message = v.message if v.kind == "blank" else sized(v.message, sizes[i]) + caveat
-                verdicts[link] = Outcome(link, False, message, open=v.kind == "blank",
-                                         evidence=[{"fn": fn, "link": link, "args": link_args[i],
-                                                    "value": got, "grads": grads, "sizes": sizes[i]}])
+                evidence = {"fn": fn, "link": link, "args": link_args[i], "value": got, "grads": grads,
+                            "sizes": sizes[i]}
+                verdicts[link] = _wrong_link(v, evidence, given.get(link), links, caveat)
     for link, (i, v) in scaled.items():
         named = factor_name(v.factor, sizes[i])
         if named and not _same_size_everywhere(link, named, judged, sizes, regions):
@@ -248,6 +294,32 @@ def judge_links(ctx: Context, results: dict, fn: str, links: list[str], task_ids
     if tolerated:
         _judge_tolerated(ctx, results, fn, links, tolerated, verdicts)
     return [verdicts.get(link) or Outcome(link, True, "right for every probe") for link in links]
+
+
+def _wrong_link(v, evidence: dict, expected, links: list[str], caveat: str) -> Outcome:
+    """The verdict of a link judged wrong (v) on the probe of evidence: the message with the
+    probe's sizes, and a note when the link holds a later link's values (edited in place)."""
+    link, got, grads = evidence["link"], evidence["value"], evidence["grads"]
+    message = v.message if v.kind == "blank" else sized(v.message, evidence["sizes"]) + caveat
+    alias = _overwritten_by(link, got, grads, links)
+    if alias and v.kind not in ("blank", "raised"):
+        message += (f"; it holds exactly the values of your {alias}, which is computed after it: "
+                    f"as if {link} were changed in place when {alias} was made from it")
+    # a link that could not be judged is evidence of nothing: no diagnosis from it
+    return Outcome(link, False, message, open=v.kind == "blank", evidence=[] if v.kind == "blank" else [evidence],
+                   terse=v.message if v.kind in ("blank", "raised") else where(link, got, expected))
+
+
+def _overwritten_by(link: str, got, grads: dict, links: list[str]) -> str | None:
+    """A later link whose value the attempt's link holds exactly (one array, edited in place)."""
+    mine = as_array(got)
+    if mine is None or mine.size < 2:
+        return None
+    for later in links[links.index(link) + 1:]:
+        theirs = as_array(grads.get(later))
+        if theirs is not None and theirs.shape == mine.shape and np.array_equal(theirs, mine):
+            return later
+    return None
 
 
 def _same_size_everywhere(link, named: str, judged: dict, sizes: list[dict], regions: list[dict]) -> bool:
@@ -319,12 +391,29 @@ def judge_link(link, got, given, plain, sizes, regions) -> Verdict:
         # link, so it earns nothing (np.zeros placeholders must not score).
         return Verdict(False, f"{link} could not be checked on its own: in your attempt, what it is "
                               "computed from is all zeros", "blank")
+    ratio = _scale_ratio(given, plain)
+    if v.ok and ratio is not None and ratio < settings.LINK_SCALE_FLOOR:
+        # Given tiny inputs the expected value is within ATOL of almost anything: the same.
+        return Verdict(False, f"{link} could not be checked on its own: in your attempt, what it is "
+                              f"computed from is about {ratio:.0e} of its true size, too small to tell "
+                              "a right formula from a wrong one", "blank")
     return v
 
 
 def _vanishes(value) -> bool:
     arr = as_array(value)
     return arr is not None and arr.size > 0 and bool(np.all(np.abs(arr) <= 1e-300))
+
+
+def _scale_ratio(given, plain) -> float | None:
+    """The largest entry of given over the largest of plain (None when either is not an array
+    of numbers of one shape, or plain itself is within rounding of 0, as batch norm's db1 is:
+    then the ratio of two roundings says nothing)."""
+    g, p = as_array(given), as_array(plain)
+    if g is None or p is None or g.shape != p.shape or g.size == 0:
+        return None
+    top = float(np.max(np.abs(p)))
+    return float(np.max(np.abs(g))) / top if top > 1e3 * settings.ATOL and np.isfinite(top) else None
 
 
 def blank_message(link: str, why: dict | None) -> str:
@@ -337,7 +426,7 @@ def blank_message(link: str, why: dict | None) -> str:
 
 
 def judge_finite_difference(ctx: Context, results: dict, name: str, grads_of: dict[str, str],
-                            params: dict, grads_fn: str = "backward") -> Outcome:
+                            params: dict, grads_fn: str = "backward", offset: dict | None = None) -> Outcome:
     """Central differences of the attempt's own loss against its own gradients.
 
     grads_of maps each parameter to its gradient's name; the worker's fd task gives dicts
@@ -359,8 +448,10 @@ def judge_finite_difference(ctx: Context, results: dict, name: str, grads_of: di
         return Outcome(name, False, f"{grads_fn} should return a dict of gradients, not {_what(analytic)}")
     worst_all = 0.0
     for pname, gname in grads_of.items():
-        problem, worst = _fd_disagreement(analytic.get(gname), numeric.get(pname) if isinstance(numeric, dict)
-                                          else None, pname, gname, grads_fn)
+        num = numeric.get(pname) if isinstance(numeric, dict) else None
+        if num is not None and offset and pname in offset and np.shape(offset[pname]) == np.shape(num):
+            num = as_array(num) - offset[pname]  # the share of the loss's own guard inside the log (guard_gradient)
+        problem, worst = _fd_disagreement(analytic.get(gname), num, pname, gname, grads_fn)
         if problem:
             return Outcome(name, False, problem)
         worst_all = max(worst_all, worst)
@@ -447,6 +538,17 @@ def spread(z: np.ndarray, columns) -> np.ndarray:
     return out
 
 
+def rows_apart(z: np.ndarray) -> np.ndarray:
+    """z with every other row STABILITY_ROWS_APART above the rows between: softmax does not
+    change when a row is shifted, but one shifted by the global maximum underflows below."""
+    out = np.array(z, dtype=float, copy=True)
+    out[1::2] += settings.STABILITY_ROWS_APART
+    return out
+
+
+ROWS_APART = f"with every other row of {{what}}s {settings.STABILITY_ROWS_APART:g} above the rows between"
+
+
 @dataclass
 class Shifted:
     """One stability case: fn on the shifted input (task shifted_id) gives the same outputs
@@ -460,6 +562,7 @@ class Shifted:
     args: list
     sizes: dict
     scalars: frozenset = frozenset({"loss"})
+    how: str = ""  # the shift, for messages ("with every logit + 1000" when empty)
 
 
 def judge_stability(ctx: Context, results: dict, shifted: list[Shifted], spread_cases: list[tuple[str, str, dict]],
@@ -499,11 +602,10 @@ def _judge_shifted(ctx: Context, results: dict, case: Shifted, what: str) -> Out
         if not shape_ok or not np.all(np.isfinite(arr)):
             return Outcome("stability", False, f"could not be checked: {case.fn} gives no finite {label} "
                                                f"of shape {tuple(case.shapes[label])} for the unshifted {what}s")
+    how = case.how.format(what=what) if case.how else f"with every {what} + {settings.STABILITY_SHIFT:g}"
     return judge_outputs(ctx, "stability", case.fn, results, [case.shifted_id], lambda i: case.outputs,
                          lambda i: mine, sizes=lambda i: case.sizes, scalars=case.scalars,
-                         context=f"with every {what} + {settings.STABILITY_SHIFT:g} (against your own result "
-                                 "without it), ",
-                         args=lambda i: case.args)
+                         context=f"{how} (against your own result without it), ", args=lambda i: case.args)
 
 
 def _judge_spread(results: dict, fn: str, tid: str, outputs: dict, what: str) -> Outcome | None:

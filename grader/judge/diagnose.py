@@ -42,28 +42,52 @@ def _link_output(ctx, bug, ev):
     if modules is None:
         return None
     try:
-        given, _ = checks.expected_links(ctx, ev["fn"], ev["args"], ev["grads"], module=modules[1])
+        return mutant_link(modules[1], ev)
     except Exception as exc:  # noqa: BLE001
         if ev["link"] in getattr(exc, "drill_links", {ev["link"]: None}):
             return None  # it failed further down the chain
         return ("raised", type(exc).__name__)
-    return given.get(ev["link"])
 
 
-def _call_output(bug, ev):
+def mutant_link(traced, ev):
+    """The link ev names, as a (mutated, traced) reference computes it from the attempt's own
+    upstream values, and as it stands when the function returns: a later statement that edits
+    it in place (`dz1 = da1; dz1 *= mask`) shows, as it does in the attempt's returned value."""
+    link = ev["link"]
+
+    def substitute(blank, target, value):
+        own = as_array(ev["grads"].get(target)) if isinstance(ev["grads"], dict) else None
+        if target == link or own is None or own.shape != np.shape(value) or not np.all(np.isfinite(own)):
+            return value
+        return own
+
+    result, values = reference.run_traced(traced, ev["fn"], checks.copy_inputs(ev["args"]), substitute)
+    final = result.get(link) if isinstance(result, dict) else None
+    return final if final is not None else values.get(link)
+
+
+def _call_matches(bug, ev) -> bool:
+    """The mutant's call gives what the attempt's gave: every output the check looked at."""
     modules = _mutants(bug.id)
     if modules is None:
-        return None
+        return False
     with np.errstate(all="ignore"):
         result = getattr(modules[0], ev["fn"])(*checks.copy_inputs(ev["args"]))
-    return checks.pick(result, ev["path"])
+    outputs = ev.get("outputs") or {ev.get("label"): (ev["path"], ev["value"])}
+    return all(same(value, checks.pick(result, path), nonfinite_alike=True) for path, value in outputs.values())
 
 
-def same(got, buggy) -> bool:
-    """got equals buggy: the same shape and values, NaN and infinities in the same places."""
+def same(got, buggy, nonfinite_alike: bool = False) -> bool:
+    """got equals buggy: the same shape and values, NaN and infinities in the same places
+    (nonfinite_alike: any non-finite value stands for any other, NaN for inf)."""
     a, b = as_array(got), as_array(buggy)
     if a is None or b is None or a.shape != b.shape:
         return False
+    if nonfinite_alike:
+        bad = ~np.isfinite(a)
+        if not np.array_equal(bad, ~np.isfinite(b)):
+            return False
+        a, b = np.where(bad, 0.0, a), np.where(bad, 0.0, b)
     return bool(np.allclose(a, b, rtol=settings.RTOL, atol=settings.ATOL, equal_nan=True))
 
 
@@ -77,7 +101,9 @@ def _changes_same_input(bug, ev) -> bool:
     return bool(checks.what_changed(ev["args"][ev["changed"]], args[ev["changed"]]))
 
 
-def _matches(ctx, bug, outcome, ev) -> bool:
+def _matches(ctx, bug, outcome, ev, exact: bool = True) -> bool:
+    """The bug's mutant reproduces the evidence: exactly, or (exact=False) a link's wrong
+    value only in its signature (the same factor, transpose or wrong shape)."""
     try:
         if "link" in ev:
             buggy = _link_output(ctx, bug, ev)
@@ -86,13 +112,13 @@ def _matches(ctx, bug, outcome, ev) -> bool:
             if isinstance(buggy, tuple):
                 error = (ev["value"] or {}).get("error") if isinstance(ev["value"], dict) else None
                 return bool(error) and error.get("kind") == "raised" and error.get("type") == buggy[1]
-            if same(ev["value"], buggy):
-                return True
+            if exact:
+                return same(ev["value"], buggy)
             return _same_signature(ev["link"], ev["value"], buggy, ctx, ev)
         if "changed" in ev:
             return _changes_same_input(bug, ev)
         if "path" in ev:
-            return same(ev["value"], _call_output(bug, ev))
+            return _call_matches(bug, ev)
     except Exception:  # noqa: BLE001 - a mutant that fails on these inputs does not match
         return False
     return False
@@ -125,17 +151,41 @@ def _candidates(exercise_id: str, outcome, ev) -> list[catalog.Bug]:
 
 
 def diagnose(ctx, outcomes) -> list[Diagnosis]:
+    """At most one bug for each piece of evidence: one whose mutant reproduces the attempt's
+    output exactly if there is one, else one wrong in the same way (never two that could
+    contradict each other on one link)."""
     found: list[Diagnosis] = []
     named: set[str] = set()
     for outcome in outcomes:
         for ev in outcome.evidence:
-            for bug in _candidates(ctx.exercise.id, outcome, ev):
-                if bug.id in named or (ev.get("note") and bug.severity != "note"):
+            candidates = [b for b in _candidates(ctx.exercise.id, outcome, ev)
+                          if b.id not in named and not (ev.get("note") and b.severity != "note")]
+            # exactly, a catalogued bug; else exactly, any small edit; else a catalogued bug in signature
+            bug = next((b for b in candidates if _matches(ctx, b, outcome, ev)), None)
+            if bug is None and "link" in ev and not ev.get("note"):
+                edits = _uncatalogued(ctx, ev)
+                if edits:
+                    found += edits
                     continue
-                if _matches(ctx, bug, outcome, ev):
-                    named.add(bug.id)
-                    found.append(Diagnosis(bug=bug.id, link=bug.link, severity=bug.severity,
-                                           message=f"{bug.title}. {' '.join(bug.explanation.split())}",
-                                           hint=" ".join(bug.hint.split())))
-                    break
+            if bug is None and "link" in ev:
+                bug = next((b for b in candidates if _matches(ctx, b, outcome, ev, exact=False)), None)
+            if bug is not None:
+                named.add(bug.id)
+                found.append(Diagnosis(bug=bug.id, link=bug.link, severity=bug.severity,
+                                       message=f"{bug.title}. {' '.join(bug.explanation.split())}",
+                                       hint=" ".join(bug.hint.split())))
     return found
+
+
+def _uncatalogued(ctx, ev) -> list[Diagnosis]:
+    """A mistake outside the catalogue: the single edits of the reference's link that
+    reproduce the attempt's value exactly (mutants_space.py)."""
+    from grader.judge import mutants_space
+
+    value = as_array(ev["value"])
+    if value is None or not np.all(np.isfinite(value)):
+        return []
+    hits = mutants_space.reproducing(ctx, ev, mutant_link, same)
+    if not hits:
+        return []
+    return [Diagnosis(bug=None, link=ev["link"], severity="error", message=mutants_space.message(ev["link"], hits))]

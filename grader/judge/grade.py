@@ -135,6 +135,8 @@ def _run_and_judge(target: Target, report: Report) -> None:
     if conv is not None:
         report.convergence = conv.details
     report.diagnosis = _diagnosis(ctx, outcomes) + errors.notes(run, channel, limits)
+    if target.seed != settings.PROBE_SEED:  # a drawn seed: recorded, so the grade can be replayed
+        report.probes = {"seed": target.seed, "sizes": ctx.data.get("sizes")}
 
 
 def _diagnosis(ctx, outcomes) -> list[Diagnosis]:
@@ -158,5 +160,5 @@ def _score(exercise: catalog.Exercise, outcomes: dict) -> list[CheckResult]:
             out.append(CheckResult(spec.name, False, 0, spec.points, "not run", open=True))
             continue
         out.append(CheckResult(spec.name, o.passed, spec.points if o.passed else 0, spec.points,
-                               o.message, list(o.notes), open=o.open and not o.passed))
+                               o.message, list(o.notes), open=o.open and not o.passed, terse=o.terse))
     return out

@@ -26,7 +26,8 @@ def context(exercise: catalog.Exercise, seed: int):
     assigns = {b.name: b.assigns for b in exercise.blanks}
     ref = reference.load(source, str(exercise.solution_path))
     traced = reference.load_traced(source, str(exercise.solution_path), assigns)
-    return checks.Context(exercise=exercise, ref=ref, traced=traced, rng=np.random.default_rng(seed))
+    return checks.Context(exercise=exercise, ref=ref, traced=traced, rng=np.random.default_rng(seed),
+                          seed=seed)
 
 
 def probe_module(exercise: catalog.Exercise):

@@ -18,6 +18,7 @@ class CheckResult:
     message: str
     notes: list[str] = field(default_factory=list)
     open: bool = False  # failed because nothing could be judged (not written yet, not run)
+    terse: str = ""  # where it is wrong, in a few words, for `--feedback terse` (judge/terse.py)
 
     @property
     def status(self) -> str:
@@ -48,6 +49,9 @@ class Report:
     injected: dict | None = None  # spot-the-bug: {"hidden", "fixed", "bug" (None while hidden)}
     budget: dict | None = None  # a timed drill: {"minutes", "within"}
     isolation: str | None = None  # the wall around the attempt's process: namespaces, uid or process
+    # the grade's seed and the probes' sizes drawn from it ({"seed", "sizes"}), so that
+    # `drill grade --seed` replays it; None for the canonical seed (settings.PROBE_SEED)
+    probes: dict | None = None
 
     @property
     def score(self) -> float:
@@ -83,6 +87,7 @@ class Report:
             **({"injected": self.injected} if self.injected else {}),
             **({"budget": self.budget} if self.budget else {}),
             "isolation": self.isolation,
+            **({"probes": self.probes} if self.probes else {}),
         }
 
     def to_json(self) -> str:

@@ -101,7 +101,46 @@ def matrix(cases: list[Case]) -> str:
             expected = f"  -> {c.bug.caught_by}" if c.bug else ""
             lines.append(f"{c.label:<{width}}  {cells}  {verdict}{expected}")
         lines.append("")
+    lines += power(cases)
     bad = [c for c in cases if c.problem]
     lines.append(f"{len(cases) - len(bad)} of {len(cases)} cases as expected"
                  + ("" if not bad else f"; {len(bad)} not: " + ", ".join(c.label for c in bad)))
     return "\n".join(lines)
+
+
+def _signature(case: Case) -> tuple:
+    """What a grade lets anyone see of a bug: each check's verdict and message."""
+    return tuple((c.name, c.passed, c.message, tuple(c.notes)) for c in case.report.checks)
+
+
+def indistinguishable(cases: list[Case]) -> list[tuple[str, str]]:
+    """Pairs of bugs of one exercise whose grades are the same, check by check and word for
+    word: no probe tells them apart."""
+    pairs = []
+    bugs = [c for c in cases if c.bug is not None and c.report is not None]
+    for i, a in enumerate(bugs):
+        for b in bugs[i + 1:]:
+            if a.exercise.id == b.exercise.id and _signature(a) == _signature(b):
+                pairs.append((a.label, b.label))
+    return pairs
+
+
+def uncaught(cases: list[Case]) -> list[str]:
+    """Bugs that no check fails (nor notes): the grade cannot see them at all."""
+    return [c.label for c in cases if c.bug is not None and c.report is not None and not c.failing and not c.noted]
+
+
+def power(cases: list[Case]) -> list[str]:
+    """Each exercise's diagnostic power, as lines: its bugs caught and named, the pairs no
+    probe tells apart and the bugs no check catches."""
+    lines = []
+    for ex_id in dict.fromkeys(c.exercise.id for c in cases):
+        mine = [c for c in cases if c.exercise.id == ex_id]
+        bugs = [c for c in mine if c.bug is not None]
+        named = sum(1 for c in bugs if c.named and (c.failing or c.noted))
+        pairs = indistinguishable(mine)
+        missed = uncaught(mine)
+        lines.append(f"{ex_id}: {named} of {len(bugs)} bugs caught and named; "
+                     f"pairs no probe tells apart: {', '.join(' = '.join(p) for p in pairs) or 'none'}; "
+                     f"bugs no check catches: {', '.join(missed) or 'none'}")
+    return lines + [""]

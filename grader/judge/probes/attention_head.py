@@ -13,6 +13,7 @@ from dataclasses import replace
 import numpy as np
 
 from grader.judge import checks
+from grader.judge.probes import _sizes
 from grader import settings
 from grader.judge.checks import Context, Outcome
 
@@ -25,6 +26,8 @@ SIZES = [
     {"T": 5, "d_model": 9, "d_k": 6, "d_v": 2},
 ]
 FD_SIZES = {"T": 6, "d_model": 5, "d_k": 3, "d_v": 4}
+# Any other seed than the canonical one draws every probe's sizes (the same ranges for all).
+RANGES = {"T": (4, 14), "d_model": (3, 10), "d_k": (2, 7), "d_v": (2, 7)}
 GRADS_OF = {"Wq": "dWq", "Wk": "dWk", "Wv": "dWv"}
 LINKS = ["dO", "dA", "dV", "dS", "dQ", "dK", "dWq", "dWk", "dWv", "dX"]
 # The links of shape (T, T): a transpose there keeps the shape, so only the values tell.
@@ -60,8 +63,9 @@ def make_probe(ref, rng, sizes):
 
 def build(ctx: Context) -> list[dict]:
     ref, rng = ctx.ref, ctx.rng
-    probes = [make_probe(ref, rng, s) for s in SIZES]
-    fd = make_probe(ref, rng, FD_SIZES)
+    sizes, fd_sizes = _sizes.probe_sizes(ctx, SIZES, FD_SIZES, RANGES)
+    probes = [make_probe(ref, rng, s) for s in sizes]
+    fd = make_probe(ref, rng, fd_sizes)
     # softmax on its own: every probe's scores along the keys, and one wide matrix down its columns
     wide = rng.normal(0, 2, (4, 7))
     soft = [(p["cache"]["S"], -1) for p in probes] + [(wide, 0)]
@@ -77,6 +81,7 @@ def build(ctx: Context) -> list[dict]:
         tasks.append(checks.call(f"softmax/{i}", "softmax", [S, axis]))
     S0 = soft[0][0]
     tasks.append(checks.call("stability", "softmax", [S0 + settings.STABILITY_SHIFT, -1]))
+    tasks.append(checks.call("stability/rows", "softmax", [checks.rows_apart(S0), -1], keep_args=False))
     tasks.append(checks.call("stability/spread", "softmax", [checks.spread(S0, S0.argmax(axis=1)), -1],
                              keep_args=False))
     for i, p in enumerate(probes):
@@ -183,6 +188,8 @@ def judge(ctx: Context, results: dict) -> list[Outcome]:
     S0, label = soft[0][0], _label(soft[0])
     out.append(checks.judge_stability(
         ctx, results, [checks.Shifted("softmax", "softmax/0", "stability", {label: ()}, {label: S0.shape},
-                                      [S0 + settings.STABILITY_SHIFT, -1], {})],
+                                      [S0 + settings.STABILITY_SHIFT, -1], {}),
+                       checks.Shifted("softmax", "softmax/0", "stability/rows", {label: ()}, {label: S0.shape},
+                                      [checks.rows_apart(S0), -1], {}, how=checks.ROWS_APART)],
         [("softmax", "stability/spread", {label: ()})], what="score"))
     return out

@@ -24,6 +24,8 @@ SIZES = [
     {"N": 9, "D": 4, "H": 6, "C": 2},
 ]
 FD_SIZES = {"N": 6, "D": 3, "H": 5, "C": 4}
+# Any other seed than the canonical one draws every probe's sizes (the same ranges for all).
+RANGES = {"N": (5, 20), "D": (2, 6), "H": (3, 10), "C": (2, 6)}
 LINKS = ["dz2", "dW2", "db2", "da1", "dh", "dgamma", "dbeta", "dxhat", "dz1", "dW1", "db1"]
 PARAMS = ["W1", "b1", "gamma", "beta", "W2", "b2"]
 # forward's outputs in chain order, as (label in messages, path into (z2, cache)).
@@ -52,18 +54,20 @@ def quiet_unit(params):
     params["W1"][:, 0] *= QUIET_UNIT_SCALE
 
 
-def step_inputs(rng):
-    """Parameters and a full dict of gradients (every link, shaped for N=7, D=3, H=5, C=4)."""
-    params = random_params(rng, 3, 5, 4)
-    shapes = {"dz2": (7, 4), "da1": (7, 5), "dh": (7, 5), "dxhat": (7, 5), "dz1": (7, 5),
+def step_inputs(rng, sizes):
+    """Parameters and a full dict of gradients (every link), shaped for sizes."""
+    N, D, H, C = (sizes[k] for k in "NDHC")
+    params = random_params(rng, D, H, C)
+    shapes = {"dz2": (N, C), "da1": (N, H), "dh": (N, H), "dxhat": (N, H), "dz1": (N, H),
               **{f"d{k}": v.shape for k, v in params.items()}}
     return params, {link: rng.normal(0, 1, shapes[link]) for link in LINKS}, 0.1
 
 
-def judge_finite_difference(ctx: Context, results: dict, params: dict) -> Outcome:
+def judge_finite_difference(ctx: Context, results: dict, params: dict, offset: dict | None = None) -> Outcome:
     """The generic check for every parameter but b1; b1 within rounding of its central differences."""
     name = "finite-difference"
-    outcome = checks.judge_finite_difference(ctx, results, name, {k: f"d{k}" for k in PARAMS if k != "b1"}, params)
+    outcome = checks.judge_finite_difference(ctx, results, name, {k: f"d{k}" for k in PARAMS if k != "b1"}, params,
+                                             offset=offset)
     if not outcome.passed:
         return outcome
     r = results[name]
@@ -92,7 +96,7 @@ def exact_zeros(params, x):
 
 
 NETWORK = _classifier.Network(
-    sizes=SIZES, fd_sizes=FD_SIZES, links=LINKS, cache_keys=CACHE_KEYS, forward_outputs=FORWARD_OUTPUTS,
+    sizes=SIZES, fd_sizes=FD_SIZES, ranges=RANGES, links=LINKS, cache_keys=CACHE_KEYS, forward_outputs=FORWARD_OUTPUTS,
     relu_input="h", random_params=random_params, step_inputs=step_inputs, tweak=quiet_unit,
     judge_fd=judge_finite_difference, exact_zeros=exact_zeros)
 

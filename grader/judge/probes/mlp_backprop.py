@@ -19,6 +19,8 @@ SIZES = [
     {"N": 9, "D": 4, "H": 6, "C": 3},
 ]
 FD_SIZES = {"N": 6, "D": 3, "H": 5, "C": 4}
+# Any other seed than the canonical one draws every probe's sizes (the same ranges for all).
+RANGES = {"N": (5, 24), "D": (2, 7), "H": (3, 12), "C": (2, 6)}
 LINKS = ["dz2", "dW2", "db2", "da1", "dz1", "dW1", "db1"]
 
 
@@ -29,11 +31,12 @@ def random_params(rng, D, H, C, fan_in=False):
             "W2": rng.normal(0, s2, (H, C)), "b2": rng.normal(0, 0.5, C)}
 
 
-def step_inputs(rng):
-    """Parameters and a full dict of gradients (every link, shaped for N=7, D=3, H=5, C=4)."""
-    params = random_params(rng, 3, 5, 4)
+def step_inputs(rng, sizes):
+    """Parameters and a full dict of gradients (every link), shaped for sizes."""
+    N, D, H, C = (sizes[k] for k in "NDHC")
+    params = random_params(rng, D, H, C)
     grads = {f"d{k}": rng.normal(0, 1, v.shape) for k, v in params.items()}
-    grads.update({k: rng.normal(0, 1, (7, 4 if k == "dz2" else 5)) for k in ("dz2", "da1", "dz1")})
+    grads.update({k: rng.normal(0, 1, (N, C if k == "dz2" else H)) for k in ("dz2", "da1", "dz1")})
     return params, grads, 0.1
 
 
@@ -44,7 +47,7 @@ def exact_zeros(params, x):
 
 
 NETWORK = _classifier.Network(
-    sizes=SIZES, fd_sizes=FD_SIZES, links=LINKS, cache_keys=("x", "z1", "a1"),
+    sizes=SIZES, fd_sizes=FD_SIZES, ranges=RANGES, links=LINKS, cache_keys=("x", "z1", "a1"),
     forward_outputs={"cache['z1']": (1, "z1"), "cache['a1']": (1, "a1"), "z2": (0,)},
     relu_input="z1", random_params=random_params, step_inputs=step_inputs, exact_zeros=exact_zeros)
 
