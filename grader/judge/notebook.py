@@ -150,10 +150,11 @@ def judge(target, judge_file) -> Report:
     try:
         converted = convert(target.path)
     except (NotebookError, NotebookUnavailable) as exc:
-        kind = "import" if isinstance(exc, NotebookUnavailable) else "syntax"
+        unread = ({"kind": "import", "message": str(exc)} if isinstance(exc, NotebookUnavailable)
+                  else {"kind": "syntax", "message": str(exc)})
         checks = [CheckResult(c.name, False, 0, c.points, "not run", open=True) for c in target.exercise.checks]
         return Report(exercise=target.exercise.id, file=str(target.path), checks=checks,
-                      error={"kind": kind, "message": str(exc)}, seconds=time.perf_counter() - started)
+                      error=unread, seconds=time.perf_counter() - started)
     with tempfile.TemporaryDirectory(prefix="drill-notebook-") as folder:
         python = Path(folder) / f"{target.path.stem}.py"
         python.write_text(converted.source, encoding="utf-8")
