@@ -114,7 +114,7 @@ def test_in_every_probe_no_two_sizes_coincide(exercise_id):
     probes = probe_module(catalog.exercise(exercise_id))
     every = [*probes.SIZES, probes.FD_SIZES]
     if hasattr(probes, "step_inputs"):  # the update step's own probe, told by its shapes
-        params, grads, _ = probes.step_inputs(np.random.default_rng(0))
+        params, grads, _ = probes.step_inputs(np.random.default_rng(0), probes.SIZES[1])  # shaped like a link probe
         (D, H), C = params["W1"].shape, params["W2"].shape[1]
         every.append({"N": grads["dz2"].shape[0], "D": D, "H": H, "C": C})
     assert len(every) >= 3

@@ -42,6 +42,17 @@ BUG_EDITS = {
                     'new_params = {k: params[k] + lr * grads["d" + k] for k in params}'),
     "step-no-lr": ('new_params = {k: params[k] - lr * grads["d" + k] for k in params}',
                    'new_params = {k: params[k] - grads["d" + k] for k in params}'),
+    "softmax-global-max": ("shifted = z2 - z2.max(axis=1, keepdims=True)", "shifted = z2 - z2.max(keepdims=True)"),
+    "loss-mean-over-classes": ("loss = -np.log(probs[np.arange(N), y]).mean()",
+                               "loss = -(np.log(probs[np.arange(N), y]).mean() / z2.shape[1])"),
+    "dw2-missing-transpose": ("dW2 = a1.T @ dz2", "dW2 = a1 @ dz2"),
+    "dw2-from-z1": ("dW2 = a1.T @ dz2", "dW2 = z1.T @ dz2"),
+    "db2-no-axis": ("db2 = dz2.sum(axis=0)", "db2 = dz2.sum()"),
+    "db2-mean": ("db2 = dz2.sum(axis=0)", "db2 = dz2.mean(axis=0)"),
+    "relu-mask-missing": ("dz1 = da1 * (z1 > 0)", "dz1 = da1"),
+    "inplace-relu-mask": ("dz1 = da1 * (z1 > 0)", "dz1 = da1; dz1 *= (z1 > 0)"),
+    "dw1-from-da1": ("dW1 = x.T @ dz1", "dW1 = x.T @ da1"),
+    "db1-no-axis": ("db1 = dz1.sum(axis=0)", "db1 = dz1.sum()"),
 }
 
 
