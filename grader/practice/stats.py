@@ -95,23 +95,28 @@ def blank_verdicts(exercise: catalog.Exercise, grade: dict) -> dict[str, str | N
         by_check.setdefault(b.check, []).append(b.name)
     out: dict[str, str | None] = {}
     for check, names in by_check.items():
-        status = statuses.get(check)
-        if status is None or status == history.PASS or len(names) == 1:
-            out.update(dict.fromkeys(names, status))
-            continue
-        pointed = ([n for n in names if n in blamed] or _mentioned(messages.get(check, ""), names)
-                   or names)
-        first = names.index(pointed[0])
-        for i, name in enumerate(names):
-            if name in pointed:
-                out[name] = status
-            else:
-                out[name] = history.PASS if status == history.WRONG and i < first else None
+        out.update(_check_verdicts(names, statuses.get(check), blamed, messages.get(check, "")))
     linked = set(by_check)
     if any(st != history.PASS for check, st in statuses.items() if check not in linked):
         for name in blamed:
             if name in out:
                 out[name] = history.WRONG
+    return out
+
+
+def _check_verdicts(names: list[str], status: str | None, blamed: list[str], message: str) -> dict[str, str | None]:
+    """What one check's status says of the blanks it judges (names, in chain order); see
+    blank_verdicts."""
+    if status is None or status == history.PASS or len(names) == 1:
+        return dict.fromkeys(names, status)
+    pointed = [n for n in names if n in blamed] or _mentioned(message, names) or names
+    first = names.index(pointed[0])
+    out: dict[str, str | None] = {}
+    for i, name in enumerate(names):
+        if name in pointed:
+            out[name] = status
+        else:
+            out[name] = history.PASS if status == history.WRONG and i < first else None
     return out
 
 
@@ -188,17 +193,7 @@ def bug_stats(rows: history.Rows) -> dict:
     `drill stats` does not give it away. A bug revealed before it was fixed is a try that failed.
     """
     revealed = {(r.get("file"), r.get("injected_at")): r["at"] for r in rows.reveals}
-    tries: dict[tuple[str, str], dict] = {}
-    for i in rows.injections:
-        tries[(i["file"], i["injected_at"])] = {"bug": i["bug"], "hidden": bool(i["hidden"]), "fixed_in": None}
-    for g in rows.grades:
-        if g["source"] != "injected" or not g["bug"]:
-            continue
-        t = tries.setdefault((g["file"], g["injected_at"]),
-                             {"bug": g["bug"], "hidden": bool(g["hidden"]), "fixed_in": None})
-        gave_up = revealed.get((g["file"], g["injected_at"]))
-        if g["passed"] and t["fixed_in"] is None and (gave_up is None or g["at"] < gave_up):
-            t["fixed_in"] = g["elapsed"]
+    tries = _tries(rows, revealed)
     newest = {}
     for file, at in tries:  # a newer injection into the same file ends the hunt, named or not
         newest[file] = max(newest.get(file, at), at)
@@ -220,6 +215,23 @@ def bug_stats(rows: history.Rows) -> dict:
         s["best_seconds"] = min(times) if times else None
         s["recent_seconds"] = times[-1] if times else None
     return {"bugs": dict(sorted(out.items())), "hidden_open": hunting}
+
+
+def _tries(rows: history.Rows, revealed: dict[tuple, str]) -> dict[tuple[str, str], dict]:
+    """Every injected copy, by (file, injected_at): its bug, whether it was hidden, and the
+    elapsed seconds of the first grade that passed it before it was revealed (else None)."""
+    tries: dict[tuple[str, str], dict] = {}
+    for i in rows.injections:
+        tries[(i["file"], i["injected_at"])] = {"bug": i["bug"], "hidden": bool(i["hidden"]), "fixed_in": None}
+    for g in rows.grades:
+        if g["source"] != "injected" or not g["bug"]:
+            continue
+        t = tries.setdefault((g["file"], g["injected_at"]),
+                             {"bug": g["bug"], "hidden": bool(g["hidden"]), "fixed_in": None})
+        gave_up = revealed.get((g["file"], g["injected_at"]))
+        if g["passed"] and t["fixed_in"] is None and (gave_up is None or g["at"] < gave_up):
+            t["fixed_in"] = g["elapsed"]
+    return tries
 
 
 def summarize(rows: history.Rows) -> dict:

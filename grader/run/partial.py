@@ -146,17 +146,10 @@ def _split_return(stmt):
     value = getattr(stmt, "value", None) if isinstance(stmt, ast.Return) else None
     if isinstance(value, ast.Tuple):
         # `return float(loss), probs`: a conversion of a blank hands the blank on
-        value.elts = [ast.copy_location(ast.Call(ast.Name("__drill_convert__", ast.Load()), [e.func, e.args[0]], []), e)
-                      if isinstance(e, ast.Call) and isinstance(e.func, ast.Name) and e.func.id in ("float", "int")
-                      and len(e.args) == 1 and not e.keywords else e for e in value.elts]
+        value.elts = [_converted(e) for e in value.elts]
         return [stmt]
-    if isinstance(value, ast.Dict) and all(isinstance(k, ast.Constant) and isinstance(k.value, str)
-                                           for k in value.keys):
-        items = [(k.value, v) for k, v in zip(value.keys, value.values)]
-    elif (isinstance(value, ast.Call) and isinstance(value.func, ast.Name) and value.func.id == "dict"
-          and not value.args and all(k.arg for k in value.keywords)):
-        items = [(k.arg, k.value) for k in value.keywords]
-    else:
+    items = _returned_entries(value)
+    if items is None:
         return [stmt]
     name = ast.Name("__drill_returned__", ast.Store())
     out = [ast.Assign([name], ast.Dict([], []))]
@@ -167,6 +160,26 @@ def _split_return(stmt):
     for node in (out[0], out[-1]):
         ast.copy_location(node, stmt)
     return out
+
+
+def _converted(e):
+    """An element of a returned tuple: `float(x)` or `int(x)` as `__drill_convert__(float, x)`."""
+    if (isinstance(e, ast.Call) and isinstance(e.func, ast.Name) and e.func.id in ("float", "int")
+            and len(e.args) == 1 and not e.keywords):
+        return ast.copy_location(ast.Call(ast.Name("__drill_convert__", ast.Load()), [e.func, e.args[0]], []), e)
+    return e
+
+
+def _returned_entries(value):
+    """[(key, value node)] of a returned dict with string keys, written `{"k": v}` or
+    `dict(k=v)`; None for any other returned value."""
+    if isinstance(value, ast.Dict) and all(isinstance(k, ast.Constant) and isinstance(k.value, str)
+                                           for k in value.keys):
+        return [(k.value, v) for k, v in zip(value.keys, value.values)]
+    if (isinstance(value, ast.Call) and isinstance(value.func, ast.Name) and value.func.id == "dict"
+            and not value.args and all(k.arg for k in value.keywords)):
+        return [(k.arg, k.value) for k in value.keywords]
+    return None
 
 
 def _guarded(stmts, top, names=()):
@@ -189,30 +202,11 @@ def _guarded(stmts, top, names=()):
         loaded = sorted({n.id for n in ast.walk(stmt) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)})
         stored = _stored(stmt)
         if not isinstance(stmt, ast.While):  # guarded inside, a while loop could spin for ever
-            for field in _BLOCKS:
-                inner = getattr(stmt, field, None)
-                if inner and isinstance(inner, list):
-                    setattr(stmt, field, _guarded(inner, top=False, names=names))
-            for handler in getattr(stmt, "handlers", None) or []:
-                handler.body = _guarded(handler.body, top=False, names=names)
+            _guard_blocks(stmt, names)
         lines = []
         if isinstance(stmt, ast.Raise) or any(getattr(stmt, f, None) for f in _BLOCKS):  # may name its link
-            for n in names:
-                lines.append(f"    if __drill_names__(__drill_exc__, {n!r}) and "
-                             f"not isinstance(locals().get({n!r}), __drill_blank__):\n"
-                             f"        {n} = __drill_value__({n!r}, __drill_why__)\n")
-        for b in stored:
-            if b[0] == "name":
-                n = b[1]
-                lines.append(f"    if not isinstance(locals().get({n!r}), __drill_blank__):\n"
-                             f"        {n} = __drill_value__({n!r}, __drill_why__)\n")
-            else:
-                _, n, key = b
-                lines.append(f"    if isinstance(locals().get({n!r}), dict):\n"
-                             f"        if not isinstance({n}.get({key!r}), __drill_blank__):\n"
-                             f"            {n}[{key!r}] = __drill_value__({key!r}, __drill_why__)\n"
-                             f"    elif not isinstance(locals().get({n!r}), __drill_blank__):\n"
-                             f"        {n} = __drill_value__({n!r}, __drill_why__)\n")
+            lines += [_named_blank(n) for n in names]
+        lines += [_stored_blank(b) for b in stored]
         handler = ast.parse(
             "try:\n    pass\n"
             "except Exception as __drill_exc__:\n"
@@ -225,6 +219,38 @@ def _guarded(stmts, top, names=()):
     return out
 
 
+def _guard_blocks(stmt, names):
+    """Guard the statements of stmt's blocks and of its except handlers, in place."""
+    for field in _BLOCKS:
+        inner = getattr(stmt, field, None)
+        if inner and isinstance(inner, list):
+            setattr(stmt, field, _guarded(inner, top=False, names=names))
+    for handler in getattr(stmt, "handlers", None) or []:
+        handler.body = _guarded(handler.body, top=False, names=names)
+
+
+def _named_blank(n):
+    """A guard's lines that blank the variable n when the error's message names it."""
+    return (f"    if __drill_names__(__drill_exc__, {n!r}) and "
+            f"not isinstance(locals().get({n!r}), __drill_blank__):\n"
+            f"        {n} = __drill_value__({n!r}, __drill_why__)\n")
+
+
+def _stored_blank(b):
+    """A guard's lines that blank what a statement assigns: b from _blanked, a variable or
+    the entry of a dict (the whole variable when it is no dict yet)."""
+    if b[0] == "name":
+        n = b[1]
+        return (f"    if not isinstance(locals().get({n!r}), __drill_blank__):\n"
+                f"        {n} = __drill_value__({n!r}, __drill_why__)\n")
+    _, n, key = b
+    return (f"    if isinstance(locals().get({n!r}), dict):\n"
+            f"        if not isinstance({n}.get({key!r}), __drill_blank__):\n"
+            f"            {n}[{key!r}] = __drill_value__({key!r}, __drill_why__)\n"
+            f"    elif not isinstance(locals().get({n!r}), __drill_blank__):\n"
+            f"        {n} = __drill_value__({n!r}, __drill_why__)\n")
+
+
 def partial_version(fn, attempt_file, fill=None):
     """fn rewritten so that a statement raising NotImplementedError leaves its targets blank.
 
@@ -235,11 +261,7 @@ def partial_version(fn, attempt_file, fill=None):
     fill: stand-in values the grader sends for targets left blank in a first run (by name),
     so that the statements after them can be judged.
     """
-    for _ in range(10):  # through decorators that kept the original function
-        inner = getattr(fn, "__wrapped__", None)
-        if inner is None or not callable(inner):
-            break
-        fn = inner
+    fn = _unwrapped(fn)
     code = getattr(fn, "__code__", None)
     if code is None or code.co_filename != attempt_file:
         return None
@@ -247,26 +269,11 @@ def partial_version(fn, attempt_file, fill=None):
         free = [cell.cell_contents for cell in (fn.__closure__ or ())]
     except ValueError:  # a free variable not bound yet
         return None
-    try:
-        with open(attempt_file, encoding="utf-8") as f:
-            tree = ast.parse(f.read(), attempt_file)
-    except (OSError, SyntaxError, ValueError, RecursionError, MemoryError):
-        return None
-
-    def first_line(n):
-        return n.decorator_list[0].lineno if n.decorator_list else n.lineno
-
-    node = next((n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)
-                 and n.name == fn.__name__ and first_line(n) <= code.co_firstlineno <= n.body[0].lineno), None)
+    node = _definition(fn, code, attempt_file)
     if node is None:
         return None
     node.decorator_list = []
-    # the function's variables: those it assigns, and those it reads that nothing else defines
-    # (`dz1 = da1 * mask` after `raise NotImplementedError("da1: later")`)
-    names = {b[1] for stmt in node.body for b in _stored(stmt) if b[0] == "name"}
-    names |= {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)
-              and n.id not in fn.__globals__ and not hasattr(_builtins_module, n.id)}
-    node.body = _guarded(node.body, top=True, names=sorted(names))
+    node.body = _guarded(node.body, top=True, names=_variables(node, fn.__globals__))
     # a closure: inside a factory whose parameters are its free variables
     if code.co_freevars:
         factory = ast.parse(f"def __drill_factory__({', '.join(code.co_freevars)}):\n    pass\n").body[0]
@@ -276,13 +283,7 @@ def partial_version(fn, attempt_file, fill=None):
         module = ast.Module(body=[node], type_ignores=[])
     ast.fix_missing_locations(module)
     namespace = fn.__globals__
-    namespace["__drill_blank__"] = Blank
-    fill = fill or {}
-    namespace["__drill_value__"] = lambda name, why: (fill[name].copy() if hasattr(fill.get(name), "copy")
-                                                      else fill[name]) if name in fill else Blank(name, why)
-    namespace["__drill_blank_for__"] = lambda exc, scope, names: _blank_for(exc, scope, names, attempt_file)
-    namespace["__drill_names__"] = _names_variable
-    namespace["__drill_convert__"] = _convert
+    _lend_helpers(namespace, fill or {}, attempt_file)
     local = {}
     exec(compile(module, attempt_file, "exec"), namespace, local)
     rewritten = local["__drill_factory__"](*free) if code.co_freevars else local[node.name]
@@ -290,3 +291,48 @@ def partial_version(fn, attempt_file, fill=None):
         rewritten.__code__ = rewritten.__code__.replace(co_qualname=code.co_qualname)
     rewritten.__qualname__ = fn.__qualname__
     return rewritten
+
+
+def _unwrapped(fn):
+    """fn through (at most ten) decorators that kept the original function as __wrapped__."""
+    for _ in range(10):
+        inner = getattr(fn, "__wrapped__", None)
+        if inner is None or not callable(inner):
+            break
+        fn = inner
+    return fn
+
+
+def _definition(fn, code, attempt_file):
+    """The FunctionDef of fn (whose code is `code`) in a fresh parse of the attempt's file, or
+    None when the file cannot be read or parsed, or fn is not found in it."""
+    try:
+        with open(attempt_file, encoding="utf-8") as f:
+            tree = ast.parse(f.read(), attempt_file)
+    except (OSError, SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+
+    def first_line(n):
+        return n.decorator_list[0].lineno if n.decorator_list else n.lineno
+
+    return next((n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)
+                 and n.name == fn.__name__ and first_line(n) <= code.co_firstlineno <= n.body[0].lineno), None)
+
+
+def _variables(node, namespace):
+    """The function's variables, sorted: those it assigns, and those it reads that nothing
+    else defines (`dz1 = da1 * mask` after `raise NotImplementedError("da1: later")`)."""
+    names = {b[1] for stmt in node.body for b in _stored(stmt) if b[0] == "name"}
+    names |= {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)
+              and n.id not in namespace and not hasattr(_builtins_module, n.id)}
+    return sorted(names)
+
+
+def _lend_helpers(namespace, fill, attempt_file):
+    """Put the helpers the guards call into the attempt's globals (forget_partial takes them out)."""
+    namespace["__drill_blank__"] = Blank
+    namespace["__drill_value__"] = lambda name, why: (fill[name].copy() if hasattr(fill.get(name), "copy")
+                                                      else fill[name]) if name in fill else Blank(name, why)
+    namespace["__drill_blank_for__"] = lambda exc, scope, names: _blank_for(exc, scope, names, attempt_file)
+    namespace["__drill_names__"] = _names_variable
+    namespace["__drill_convert__"] = _convert

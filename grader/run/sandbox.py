@@ -618,17 +618,39 @@ def _descendants(root, root_start, marker):
     """{pid: stat} of every process the run at `root` left behind (not root itself)."""
     if root_start is None:
         return {}
+    later = _started_since(root, root_start)
+    if later is None:
+        return {}
+    found = _of_the_run(root, marker, later)
+    grew = True
+    while grew:  # add the descendants of what was found
+        more = {pid for pid, info in later.items() if pid not in found and info[1] in found}
+        found |= more
+        grew = bool(more)
+    return {pid: later[pid] for pid in found}
+
+
+def _started_since(root, root_start):
+    """{pid: stat} of the processes (not root, not this one) started no earlier than root:
+    the only ones that can descend from it; None when /proc cannot be listed."""
     try:
         names = os.listdir("/proc")
     except OSError:
-        return {}
-    me, my_session = os.getpid(), os.getsid(0)
-    later = {}  # started no earlier than root: the only ones that can descend from it
+        return None
+    me = os.getpid()
+    later = {}
     for name in names:
         if name.isdigit() and int(name) not in (root, me):
             info = _stat(name)
             if info and info[4] >= root_start:
                 later[int(name)] = info
+    return later
+
+
+def _of_the_run(root, marker, later):
+    """The pids among `later` tied to the run itself: root is their parent, process group or
+    session, or `marker` is in their environ, or they are dead orphans it must have left."""
+    me, my_session = os.getpid(), os.getsid(0)
     tag = f"{SANDBOX_ID_VAR}={marker}".encode()
     found = {pid for pid, (state, ppid, pgrp, sid, _) in later.items()
              if root in (ppid, pgrp, sid) or (state != b"Z" and _has_marker(pid, tag))}
@@ -637,12 +659,7 @@ def _descendants(root, root_start, marker):
     with _spawning:  # so that a main child forked meanwhile is already in _roots
         found |= {pid for pid, (state, ppid, _, sid, _) in later.items()
                   if state == b"Z" and ppid == me and sid != my_session and pid not in _roots}
-    grew = True
-    while grew:  # add the descendants of what was found
-        more = {pid for pid, info in later.items() if pid not in found and info[1] in found}
-        found |= more
-        grew = bool(more)
-    return {pid: later[pid] for pid in found}
+    return found
 
 
 def _kill(pid, start):
