@@ -145,7 +145,7 @@ def junit(reports: list[Report]) -> str:
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
 
 
-CSV_FIELDS = ["file", "exercise", "score", "max_score", "passed", "error_kind", "error", "first_failure", "seconds"]
+CSV_FIELDS = ["student", "file", "exercise", "score", "max_score", "passed", "error_kind", "error", "first_failure", "seconds"]
 
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # what a spreadsheet may run as a formula (OWASP)
@@ -168,15 +168,25 @@ def _number(value: float) -> str:
     return f"{value:g}"
 
 
-def csv_rows(reports: list[Report]) -> tuple[list[str], list[dict]]:
-    """The header and one row per attempt: the fields above, then the points of each check."""
+def _student(file: str) -> str:
+    """Whose a report is when the batch did not say (one file graded): batch.student_name."""
+    from grader.course.batch import Submission, student_name
+
+    return student_name(Submission(Path(file), named=True)) if file else ""
+
+
+def csv_rows(reports: list[Report], students: dict[str, str] | None = None) -> tuple[list[str], list[dict]]:
+    """The header and one row per attempt: the fields above, then the points of each check.
+    students: whose each report's file is (Batch.students); else told from the file's name."""
+    students = students or {}
     checks: list[str] = []
     for r in reports:
         checks += [c.name for c in r.checks if c.name not in checks]
     rows = []
     for r in reports:
         first = r.first_failure
-        row = {"file": r.file, "exercise": r.exercise, "score": _number(r.score), "max_score": _number(r.max_score),
+        row = {"student": students.get(r.file) or _student(r.file), "file": r.file, "exercise": r.exercise,
+               "score": _number(r.score), "max_score": _number(r.max_score),
                "passed": str(r.passed).lower(), "error_kind": (r.error or {}).get("kind", ""),
                "error": (r.error or {}).get("message", ""), "first_failure": first.name if first else "",
                "seconds": round(r.seconds, 2)}
@@ -185,8 +195,8 @@ def csv_rows(reports: list[Report]) -> tuple[list[str], list[dict]]:
     return CSV_FIELDS + checks, rows
 
 
-def write_csv(reports: list[Report], stream: TextIO) -> None:
-    header, rows = csv_rows(reports)
+def write_csv(reports: list[Report], stream: TextIO, students: dict[str, str] | None = None) -> None:
+    header, rows = csv_rows(reports, students)
     writer = csv.DictWriter(stream, fieldnames=header, restval="", lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
