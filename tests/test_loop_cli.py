@@ -236,7 +236,7 @@ def test_hint_with_a_broken_history_still_hints(here):
 # --- stats -----------------------------------------------------------------------------------
 
 def test_stats_before_anything_and_outside_a_workspace(here):
-    assert "no workspace" in ok(drill("stats"), 1).output
+    assert "no workspace" in ok(drill("stats"), 2).output
     ok(drill("start"))
     result = ok(drill("stats"))
     assert "attempts" in result.output or "No drills" in result.output
@@ -313,7 +313,7 @@ def test_solution_only_after_passing_or_forced_and_recorded(here, fake):
 
 
 def test_solution_outside_a_workspace_promises_no_record(here):
-    refused = ok(drill("solution", "mlp_backprop"), 1)
+    refused = ok(drill("solution", "mlp_backprop"), 2)  # as every workspace command outside one
     assert "no workspace here" in refused.output and "nothing is recorded" in refused.output
     shown = ok(drill("solution", "mlp_backprop", "--force"))
     assert "def backward" in shown.stdout
@@ -399,3 +399,11 @@ def test_end_to_end_the_reference_passes_and_stats_show_it(here):
     assert data["passed"] == 1 and data["recent"][0]["within_budget"] is True
     assert all(v["wrong_grades"] == 0 for v in data["links"].values())
     assert "def backward" in ok(drill("solution")).stdout
+
+
+@pytest.mark.parametrize("args", [("grade",), ("hint",), ("stats",), ("solution",), ("solution", "mlp_backprop"),
+                                  ("reveal",), ("watch", "--count", "1")])
+def test_every_workspace_command_outside_a_workspace_exits_2(here, args):
+    result = ok(drill(*args), 2)
+    assert "no workspace" in result.output or "no PATH given" in result.output
+    assert not (here / ".drill").exists()
