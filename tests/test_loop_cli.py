@@ -159,11 +159,15 @@ def test_weakest_and_links_together_is_a_usage_error(here):
 
 def test_hints_go_one_level_further_each_time_and_start_again_at_start(here, fake):
     ok(drill("start"))
-    first = ok(drill("hint")).output  # never graded: the first blank
+    fake.blank = {c.name for c in EXERCISE.checks}  # the stub as drill start wrote it: nothing written
+    first = ok(drill("hint")).output  # never graded: graded now, the first blank
     assert "Hint 1 of 3 for z1 (a nudge)" in first and EXERCISE.blank("z1").hints[0] in first
-    fake.wrong = {"dz2"}
+    fake.wrong, fake.blank = {"dz2"}, set()
+    (here / STUB).write_text((here / STUB).read_text() + "\n# dz2 written\n")
     ok(drill("grade"), 1)
+    graded = len(fake.calls)
     texts = [ok(drill("hint")).output for _ in range(4)]
+    assert len(fake.calls) == graded  # the file is as its latest grade judged it: no grade again
     hints = EXERCISE.blank("dz2").hints
     assert "Hint 1 of 3 for dz2 (a nudge)" in texts[0] and "drill hint dz2" in texts[0]
     assert "Hint 2 of 3 for dz2 (the shape)" in texts[1]
@@ -407,3 +411,19 @@ def test_every_workspace_command_outside_a_workspace_exits_2(here, args):
     result = ok(drill(*args), 2)
     assert "no workspace" in result.output or "no PATH given" in result.output
     assert not (here / ".drill").exists()
+
+
+def test_hint_judges_the_file_as_it_is_now_not_its_last_grade(here, fake):
+    ok(drill("start"))
+    fake.wrong = {"dz2"}
+    ok(drill("grade"), 1)
+    assert "for dz2" in ok(drill("hint")).output and len(fake.calls) == 1  # unchanged: the latest grade
+    fake.wrong = {"dW1"}  # the learner fixed dz2, and dW1 is now wrong
+    (here / STUB).write_text((here / STUB).read_text() + "\n# changed\n")
+    result = ok(drill("hint"))
+    assert "Hint 1 of 3 for dW1" in result.stdout and "as it is now" in result.stderr
+    assert len(fake.calls) == 2 and len(rows(here).grades) == 2  # graded once more, and recorded
+    assert "Hint 2 of 3 for dW1" in ok(drill("hint")).output and len(fake.calls) == 2
+    fake.wrong = set()
+    (here / STUB).write_text((here / STUB).read_text() + "\n# all fixed\n")
+    assert "nothing to hint" in ok(drill("hint")).output
