@@ -293,7 +293,7 @@ def prepare(subs: list[Submission | Path], exercise_id: str | None = None) -> Pl
 
 def unrun_report(path: Path | str, exercise: catalog.Exercise, kind: str, message: str) -> Report:
     """The report of an attempt that could not be graded at all: every check not run."""
-    checks = [CheckResult(c.name, False, 0, c.points, "not run") for c in exercise.checks]
+    checks = [CheckResult(c.name, False, 0, c.points, "not run", open=True) for c in exercise.checks]
     return Report(exercise=exercise.id, file=str(path), checks=checks, error={"kind": kind, "message": message})
 
 
