@@ -301,3 +301,42 @@ def test_files_that_cannot_be_read_are_rows_not_helpers_and_unreadable_folders_a
     unreadable = []
     assert sub in [s.path for s in batch.expand([tmp_path], unreadable)]
     assert unreadable == [f"{tmp_path / 'locked'}: Permission denied"]
+
+
+# ---------------------------------------------------------------- the CSV: whose, and to stdout
+
+@pytest.fixture
+def fake_grading(monkeypatch):
+    """grade() answers at once: a pass for every file but one named wrong*.py."""
+    def fake(path, *args, **kwargs):
+        return fake_report(path, passed=not Path(path).name.startswith("wrong"))
+
+    monkeypatch.setattr("grader.judge.grade.grade", fake)
+
+
+def test_csv_names_the_student_folder_or_the_flat_files_stem_and_dash_writes_only_it_to_stdout(tmp_path, fake_grading):
+    root = tmp_path / "subs"
+    touch(root / "ada" / "mlp_backprop.py")
+    touch(root / "ben" / "hw" / "wrong.py")
+    touch(root / "cai_smith.py")
+    result = CliRunner().invoke(main, ["grade", str(root), "--csv", "-", "--jobs", "1"])
+    assert result.exit_code == 1, result.output
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))  # stdout is the CSV and nothing else
+    assert [(r["student"], Path(r["file"]).name) for r in rows] == [
+        ("ada", "mlp_backprop.py"), ("ben", "wrong.py"), ("cai_smith", "cai_smith.py")]
+    assert list(rows[0])[:2] == ["student", "file"]
+    assert "attempts graded" in result.stderr and "attempts graded" not in result.stdout  # the table: stderr
+
+
+def test_csv_dash_with_one_file_and_a_named_drill_start_file_is_its_folders(tmp_path):
+    attempt = touch(tmp_path / "dee" / "mlp_backprop.py")  # empty: graded at once, missing-function
+    result = CliRunner().invoke(main, ["grade", str(attempt), "--csv", "-"])
+    assert result.exit_code == 1, result.output
+    (row,) = csv.DictReader(io.StringIO(result.stdout))  # the report went to stderr
+    assert row["student"] == "dee" and row["error_kind"] == "missing-function"
+    assert "Score: 0/100" in result.stderr
+
+
+def test_csv_dash_and_a_format_for_stdout_conflict(tmp_path, no_grading):
+    result = invoke("grade", touch(tmp_path / "a.py"), touch(tmp_path / "b.py"), "--csv", "-", "--json")
+    assert result.exit_code == 2 and "--csv -" in result.output

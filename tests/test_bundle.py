@@ -218,6 +218,7 @@ def test_the_file_named_like_the_exercise_wins_and_a_broken_one_is_explained(bui
     assert run.returncode == 0, run.stderr
     check_schema(results)
     assert results["score"] == 0 and "syntax error at line" in results["output"]
+    assert "> 1 | def forward(params, x)" in results["output"]  # the student sees the lines themselves
 
 
 @pytest.mark.parametrize("submitted, says", [
@@ -450,3 +451,45 @@ def test_setup_sh_installs_the_wheel_and_run_autograder_uses_it(built, tmp_path)
                          capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stdout + run.stderr
     assert json.loads((root / "results" / "results.json").read_text())["score"] == POINTS
+
+
+# ---------------------------------------------------------------- hidden checks, and the lines of a syntax error
+
+def _gradescope_root(tmp_path, fixture):
+    root = tmp_path / "autograder"
+    (root / "submission").mkdir(parents=True)
+    shutil.copy(FIXTURES / fixture, root / "submission" / "mlp_backprop.py")
+    return root
+
+
+def test_gradescope_run_keeps_the_hidden_checks_until_after_the_due_date(tmp_path):
+    root = _gradescope_root(tmp_path, "broken_syntax.py")  # graded at once: nothing runs
+    result = CliRunner().invoke(main, ["gradescope-run", "--root", str(root), "--points", "20",
+                                       "--hidden", "stability,convergence"])
+    assert result.exit_code == 0, result.output
+    results = json.loads((root / "results" / "results.json").read_text())
+    visibility = {t["name"]: t["visibility"] for t in results["tests"]}
+    assert visibility.pop("convergence") == visibility.pop("stability") == "after_due_date"
+    assert set(visibility.values()) == {"visible"}
+    assert "syntax error at line 1" in results["output"]
+    assert "Your file there:\n> 1 | def forward(params, x)\n  2 |     return x" in results["output"]
+
+
+def test_an_unknown_hidden_check_is_a_usage_error(tmp_path):
+    out = tmp_path / "a.zip"
+    result = CliRunner().invoke(main, ["gradescope-bundle", "--out", str(out), "--hidden", "convergence,nope"])
+    assert result.exit_code == 2 and "no check called 'nope'" in result.output and "dz2" in result.output
+    assert not out.exists()
+    root = _gradescope_root(tmp_path, "broken_syntax.py")
+    result = CliRunner().invoke(main, ["gradescope-run", "--root", str(root), "--hidden", "nope"])
+    assert result.exit_code == 2 and "no check called 'nope'" in result.output
+
+
+def test_the_bundle_passes_its_hidden_checks_to_run_autograder(tmp_path):
+    out = tmp_path / "a.zip"
+    result = CliRunner().invoke(main, ["gradescope-bundle", "--out", str(out), "--hidden", "stability,convergence"])
+    assert result.exit_code == 0, result.output
+    assert "until after the due date: convergence, stability" in result.output
+    with zipfile.ZipFile(out) as z:
+        script = z.read("run_autograder").decode()
+    assert "--hidden convergence,stability " in script

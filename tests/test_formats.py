@@ -177,6 +177,8 @@ def test_batch_table_lists_every_attempt_then_the_totals(reports):
 # ---------------------------------------------------------------- pictures
 
 def test_plot_without_matplotlib_says_how_to_install_it_before_grading(monkeypatch, tmp_path):
+    import grader.practice.grading  # noqa: F401 - imported now, it would keep the stand-in judge below
+
     monkeypatch.setitem(__import__("sys").modules, "matplotlib", None)
     monkeypatch.setitem(__import__("sys").modules, "matplotlib.figure", None)
     monkeypatch.setattr("grader.judge.grade.judge", lambda *a, **k: pytest.fail("graded before failing"))
@@ -244,6 +246,10 @@ def test_the_convergence_picture_shows_the_loss_curve_and_the_learned_boundary(t
     steps, drawn = curve.get_data()
     assert list(steps) == list(range(1, train.iters + 1)) and list(drawn) == losses
     assert ax_loss.get_legend() is None  # nothing stopped the run
+    ticks = [t for t in ax_loss.get_xticks() if 1 <= t <= train.iters]
+    assert ticks and all(float(t).is_integer() for t in ticks)  # whole iterations only
+    # the classes are named: a legend of the points' labels
+    assert [t.get_text() for t in ax_xy.get_legend().get_texts()] == ["class 0", "class 1"]
     # right: the classes as filled regions, the boundary line between them, the 200 points
     assert ax_xy.get_title() == f"learned decision boundary (accuracy {reference.accuracy(params, x, y):.3f})"
     assert (ax_xy.get_xlabel(), ax_xy.get_ylabel()) == ("x[:, 0]", "x[:, 1]")
@@ -273,6 +279,8 @@ def test_a_picture_of_a_run_that_stopped_says_so(tmp_path, reference, exercise, 
     ax_loss, ax_xy = figures[-1].axes
     assert [t.get_text() for t in ax_loss.get_legend().get_texts()] == ["stopped at iteration 9"]
     assert len(ax_loss.lines[0].get_xdata()) == 9  # the finite losses
+    assert list(ax_loss.lines[1].get_xdata()) == [9, 9]  # the marker at the iteration it names
+    assert ax_loss.get_yscale() == "linear"  # 0.7 to 0.62: less than a decade, a log axis would hide it
     assert ax_xy.get_title() == "XOR points (the trained params do not fit\nthe network, so no decision boundary)"
     assert len(ax_xy.collections) == 1  # the points only
     # no 2-D data: the loss alone
@@ -330,22 +338,33 @@ def test_drill_grade_plot_draws_one_attempt_and_a_batch_heatmap(tmp_path, report
     chosen = [reports[n] for n in NAMES] + [made_up()]
     heat = plot.heatmap(chosen, tmp_path / "heat.svg")
     assert b"<svg" in heat.read_bytes()[:400]
-    (ax,) = figures[-1].axes
-    names, passed = plot.heat_matrix(chosen)
+    fig = figures[-1]
+    (ax,) = fig.axes
+    assert fig.get_suptitle() == f"Which checks fail: mlp_backprop, {len(chosen)} attempts, 1 passed"
+    ordered = plot.by_score(chosen)  # lowest score on top
+    assert [r.score for r in ordered] == sorted(r.score for r in chosen) and ordered[-1].passed
+    names, passed = plot.heat_matrix(ordered)
     (image,) = ax.images
     assert (image.get_array().filled(-1) == np.where(np.isnan(passed), -1, passed)).all()
-    # a column per check with its failures counted, a row per attempt (its error kind beside it)
-    fails = [sum(not c.passed for r in chosen for c in r.checks if c.name == n) for n in names]
-    assert [t.get_text() for t in ax.get_xticklabels()] == [f"{n} ({k})" for n, k in zip(names, fails)]
+    # a file that could not be run is grey (not run), never red (wrong): it is not counted as failing
+    syntax = next(i for i, r in enumerate(ordered) if r.error and r.error["kind"] == "syntax")
+    assert (passed[syntax] == plot.NOT_RUN).all()
+    made = next(i for i, r in enumerate(ordered) if r.file.startswith("=HYPERLINK"))
+    assert passed[made, names.index("dz2")] == plot.WRONG and passed[made, names.index("dW2")] == plot.PASSED
+    # a column per check with the attempts that got it wrong counted, then the score; a row per attempt
+    wrong = [sum(not c.passed and not c.open for r in chosen for c in r.checks if c.name == n) for n in names]
+    assert [t.get_text() for t in ax.get_xticklabels()] == [f"{n} ({k})" for n, k in zip(names, wrong)] + ["score"]
+    assert [t.get_text() for t in ax.texts] == [f"{r.score:g}/{r.max_score:g}" for r in ordered]
     rows = [t.get_text() for t in ax.get_yticklabels()]
-    assert len(rows) == len(chosen) and rows[2].endswith("broken_syntax.py  (syntax)")
-    assert ax.get_xlabel().startswith(f"{len(chosen)} attempts") and "1 passed" in ax.get_xlabel()
+    assert len(rows) == len(chosen) and rows[syntax].endswith("broken_syntax.py  (syntax)")
+    assert "grey: not run" in ax.get_xlabel() and "dark red: wrong" in ax.get_xlabel()
 
     result = CliRunner().invoke(main, ["grade", str(FIXTURES / "broken_missing_function.py"),
                                        "--plot", str(tmp_path / "one.png")])
     assert result.exit_code == 1 and (tmp_path / "one.png").read_bytes()[:4] == b"\x89PNG"
     fig = figures[-1]
-    assert fig.get_suptitle().startswith("broken_missing_function.py\n")  # and the convergence check's message
+    # the student's path as it was given, and the convergence check's message
+    assert fig.get_suptitle().startswith(str(FIXTURES / "broken_missing_function.py") + "\n")
     ax_loss, ax_xy = fig.axes
     assert "no loss was recorded" in ax_loss.texts[0].get_text()
     assert ax_xy.get_title().startswith("XOR points (no trained params")

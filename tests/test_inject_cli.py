@@ -125,7 +125,7 @@ def test_the_seed_repeats_the_choice(here):
 
 def test_reveal_without_a_record_says_so(here):
     result = drill("reveal")
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # as every workspace command outside a workspace
     assert "no workspace here" in result.output
     (here / "x.py").write_text("x = 1\n", encoding="utf-8")
     (here / ".drill").mkdir()

@@ -159,11 +159,15 @@ def test_weakest_and_links_together_is_a_usage_error(here):
 
 def test_hints_go_one_level_further_each_time_and_start_again_at_start(here, fake):
     ok(drill("start"))
-    first = ok(drill("hint")).output  # never graded: the first blank
+    fake.blank = {c.name for c in EXERCISE.checks}  # the stub as drill start wrote it: nothing written
+    first = ok(drill("hint")).output  # never graded: graded now, the first blank
     assert "Hint 1 of 3 for z1 (a nudge)" in first and EXERCISE.blank("z1").hints[0] in first
-    fake.wrong = {"dz2"}
+    fake.wrong, fake.blank = {"dz2"}, set()
+    (here / STUB).write_text((here / STUB).read_text() + "\n# dz2 written\n")
     ok(drill("grade"), 1)
+    graded = len(fake.calls)
     texts = [ok(drill("hint")).output for _ in range(4)]
+    assert len(fake.calls) == graded  # the file is as its latest grade judged it: no grade again
     hints = EXERCISE.blank("dz2").hints
     assert "Hint 1 of 3 for dz2 (a nudge)" in texts[0] and "drill hint dz2" in texts[0]
     assert "Hint 2 of 3 for dz2 (the shape)" in texts[1]
@@ -236,7 +240,7 @@ def test_hint_with_a_broken_history_still_hints(here):
 # --- stats -----------------------------------------------------------------------------------
 
 def test_stats_before_anything_and_outside_a_workspace(here):
-    assert "no workspace" in ok(drill("stats"), 1).output
+    assert "no workspace" in ok(drill("stats"), 2).output
     ok(drill("start"))
     result = ok(drill("stats"))
     assert "attempts" in result.output or "No drills" in result.output
@@ -313,7 +317,7 @@ def test_solution_only_after_passing_or_forced_and_recorded(here, fake):
 
 
 def test_solution_outside_a_workspace_promises_no_record(here):
-    refused = ok(drill("solution", "mlp_backprop"), 1)
+    refused = ok(drill("solution", "mlp_backprop"), 2)  # as every workspace command outside one
     assert "no workspace here" in refused.output and "nothing is recorded" in refused.output
     shown = ok(drill("solution", "mlp_backprop", "--force"))
     assert "def backward" in shown.stdout
@@ -399,3 +403,27 @@ def test_end_to_end_the_reference_passes_and_stats_show_it(here):
     assert data["passed"] == 1 and data["recent"][0]["within_budget"] is True
     assert all(v["wrong_grades"] == 0 for v in data["links"].values())
     assert "def backward" in ok(drill("solution")).stdout
+
+
+@pytest.mark.parametrize("args", [("grade",), ("hint",), ("stats",), ("solution",), ("solution", "mlp_backprop"),
+                                  ("reveal",), ("watch", "--count", "1")])
+def test_every_workspace_command_outside_a_workspace_exits_2(here, args):
+    result = ok(drill(*args), 2)
+    assert "no workspace" in result.output or "no PATH given" in result.output
+    assert not (here / ".drill").exists()
+
+
+def test_hint_judges_the_file_as_it_is_now_not_its_last_grade(here, fake):
+    ok(drill("start"))
+    fake.wrong = {"dz2"}
+    ok(drill("grade"), 1)
+    assert "for dz2" in ok(drill("hint")).output and len(fake.calls) == 1  # unchanged: the latest grade
+    fake.wrong = {"dW1"}  # the learner fixed dz2, and dW1 is now wrong
+    (here / STUB).write_text((here / STUB).read_text() + "\n# changed\n")
+    result = ok(drill("hint"))
+    assert "Hint 1 of 3 for dW1" in result.stdout and "as it is now" in result.stderr
+    assert len(fake.calls) == 2 and len(rows(here).grades) == 2  # graded once more, and recorded
+    assert "Hint 2 of 3 for dW1" in ok(drill("hint")).output and len(fake.calls) == 2
+    fake.wrong = set()
+    (here / STUB).write_text((here / STUB).read_text() + "\n# all fixed\n")
+    assert "nothing to hint" in ok(drill("hint")).output

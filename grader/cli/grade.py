@@ -21,8 +21,9 @@ FORMATS = ("text", "json", "gradescope", "junit", "prairielearn")
               '{"results": [a report per file], "summary": {...}}. gradescope: Gradescope\'s results.json '
               "(one FILE). junit: JUnit XML, a testsuite per file, a testcase per check. prairielearn: "
               "PrairieLearn's results.json, score in [0, 1] (one FILE).")
-@click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Also write one row per file (score, verdict, points of each check) to this CSV file.")
+@click.option("--csv", "csv_path", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path),
+              help="Also write one row per file (student, score, verdict, points of each check) to this CSV "
+                   "file; '-' writes it to stdout instead of the report (the table then goes to stderr).")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Also draw a picture (.png, .svg, .pdf): for one file its loss curve and decision "
                    "boundary, for several a heatmap of the checks that fail. Needs matplotlib.")
@@ -66,6 +67,7 @@ def command(paths, exercise_id, as_json, fmt, csv_path, plot_path, html_path, jo
       drill grade mlp_backprop.py --seed 1234        # replay the grade whose report says probes.seed 1234
       drill grade mlp_backprop.py --feedback terse   # pass or fail and where, nothing more
       drill grade submissions/ --csv grades.csv --plot failures.png
+      drill grade submissions/ --csv - > grades.csv
       drill grade submissions/ --html report.html
       drill grade submissions/*/mlp_backprop.py --format junit > junit.xml
       drill grade mlp_backprop.py --format gradescope --points 20
@@ -73,6 +75,8 @@ def command(paths, exercise_id, as_json, fmt, csv_path, plot_path, html_path, jo
       drill grade submissions/ --jobs 4 --require-isolation --csv grades.csv
     """
     fmt, limits = _prepare(fmt, as_json, timeout, memory_mb, require_isolation, plot_path)
+    if _to_stdout(csv_path) and fmt != "text":
+        raise click.UsageError(f"--csv - and --format {fmt} would both write to stdout; name a CSV file")
     outputs = (csv_path, plot_path, html_path)
     if len(paths) > 1 or any(p.is_dir() for p in paths):
         _grade_many(paths, exercise_id, fmt, outputs, jobs, limits, feedback)
@@ -120,9 +124,9 @@ def _grade_single(path, exercise_id, fmt, outputs, points, limits, how):
         click.echo(f"drill: warning: {_printable(warning)}", err=True)
     if feedback == "terse":
         report = _terse(report)
-    _show([report], None, fmt, points)
+    _show([report], None, fmt, points, err=_to_stdout(csv_path))
     if fmt == "text" and (budget := budget_for(path, report)):
-        click.echo(budget)
+        click.echo(budget, err=_to_stdout(csv_path))
     _write_extras([report], csv_path, plot_path)
     _write_html([report], None, html_path)
     sys.exit(0 if report.passed else 1)
@@ -223,8 +227,8 @@ def _grade_many(paths, exercise_id, fmt, outputs, jobs, limits, feedback="full")
                    "the results below are theirs.", err=True)
     if feedback == "terse":
         graded.reports[:] = [_terse(r) for r in graded.reports]
-    _show(graded.reports, graded, fmt, None)
-    _write_extras(graded.reports, csv_path, plot_path, many=True)
+    _show(graded.reports, graded, fmt, None, err=_to_stdout(csv_path))
+    _write_extras(graded.reports, csv_path, plot_path, many=True, students=graded.students)
     _write_html(graded.reports, graded.summary(), html_path)
     sys.exit(130 if graded.interrupted else 0 if graded.passed else 1)
 
@@ -257,7 +261,7 @@ def _check_output_paths(files, csv_path, plot_path, html_path=None):
 
     graded = {Path(f).resolve() for f in files} | {output_path(f) for f in files}
     for option, out in (("--csv", csv_path), ("--plot", plot_path), ("--html", html_path)):
-        if out is None:
+        if out is None or (option == "--csv" and _to_stdout(out)):
             continue
         target = output_path(out)
         if {target, out.resolve()} & graded:
@@ -277,18 +281,25 @@ def _printable(text: str) -> str:
     return printable(text, 2000)
 
 
-def _show(reports, graded, fmt, points):
+def _to_stdout(csv_path) -> bool:
+    """--csv -: the CSV goes to stdout, and nothing else does."""
+    return csv_path is not None and str(csv_path) == "-"
+
+
+def _show(reports, graded, fmt, points, err=False):
+    """What the format prints: on stdout, or on stderr when err (the text report or table
+    beside --csv -, which has stdout to itself)."""
     import json
 
     from grader.cli.common import color as wants_color
     from grader.judge.report import render_text
 
-    color = wants_color()
+    color = wants_color(sys.stderr if err else None)
     if fmt == "text" and graded is None:  # the common case, without the formats module
         import dataclasses
 
         shown = dataclasses.replace(reports[0], file=_printable(reports[0].file))
-        click.echo(render_text(shown, color=color), color=color)  # click strips colour from a pipe unless told
+        click.echo(render_text(shown, color=color), color=color, err=err)  # click strips colour from a pipe unless told
         return
     from grader.course import formats
 
@@ -304,28 +315,36 @@ def _show(reports, graded, fmt, points):
     elif fmt == "junit":
         click.echo(formats.junit(reports), nl=False)
     else:
-        click.echo(formats.batch_table(reports, graded.summary(), color=color), color=color)
+        click.echo(formats.batch_table(reports, graded.summary(), color=color), color=color, err=err)
 
 
-def _write_extras(reports, csv_path, plot_path, many=False):
+def _write_extras(reports, csv_path, plot_path, many=False, students=None):
     import io
 
-    from grader import files
     from grader.course import formats
 
     if csv_path is not None:
         text = io.StringIO()
-        formats.write_csv(reports, text)
-        try:
-            files.write_atomic(files.output_path(csv_path), text.getvalue(), overwrite=True)
-        except OSError as exc:
-            raise click.ClickException(f"cannot write {csv_path}: {exc.strerror or exc}") from None
-        click.echo(f"Wrote {csv_path}: one row per attempt.", err=True)
+        formats.write_csv(reports, text, students)
+        if _to_stdout(csv_path):
+            click.echo(text.getvalue(), nl=False)
+        else:
+            _write_csv_file(csv_path, text.getvalue())
     if plot_path is not None:
         from grader.course import plot
 
         drawn = plot.heatmap(reports, plot_path) if many else plot.convergence(reports[0], plot_path)
         click.echo(f"Drew {drawn}.", err=True)
+
+
+def _write_csv_file(csv_path, text):
+    from grader import files
+
+    try:
+        files.write_atomic(files.output_path(csv_path), text, overwrite=True)
+    except OSError as exc:
+        raise click.ClickException(f"cannot write {csv_path}: {exc.strerror or exc}") from None
+    click.echo(f"Wrote {csv_path}: one row per attempt.", err=True)
 
 
 def _write_html(reports, summary, html_path):

@@ -13,13 +13,15 @@ from grader.cli.grade import limit_options
 @click.option("--exercise", "exercise_id", metavar="NAME", help="The exercise graded (default: mlp_backprop).")
 @click.option("--points", type=click.FloatRange(0, min_open=True), default=settings.GRADESCOPE_POINTS,
               show_default=True, help="What the assignment is worth; scores are scaled to it.")
+@click.option("--hidden", default="", metavar="CHECK,...",
+              help="Checks whose result the student sees only after the due date (visibility after_due_date).")
 @click.option("--require-isolation", is_flag=True,
               help="Grade nothing unless the attempt can run behind a kernel wall (its own unprivileged user, or "
                    "its own namespaces); results.json then says the autograder could not run the code.")
 @click.option("--cgroup", type=click.Path(file_okay=False, path_type=Path), default="/sys/fs/cgroup",
               show_default=True, hidden=True, help="Where the container's memory limit is read.")
 @limit_options
-def command(root, exercise_id, points, require_isolation, cgroup, timeout, memory_mb):
+def command(root, exercise_id, points, hidden, require_isolation, cgroup, timeout, memory_mb):
     """Grade a Gradescope submission and write its results.json (what the bundle's run_autograder runs).
 
     The attempt is the .py file in ROOT/submission named like the exercise's stub
@@ -44,16 +46,18 @@ def command(root, exercise_id, points, require_isolation, cgroup, timeout, memor
     from grader.run.sandbox import Limits
 
     try:
-        catalog.exercise(exercise_id)
+        hidden = bundle.hidden_checks(catalog.exercise(exercise_id), hidden.split(","))
     except KeyError as exc:
         raise click.UsageError(exc.args[0]) from None
+    except bundle.BundleError as exc:
+        raise click.UsageError(f"--hidden: {exc}") from None
     container = bundle.container_memory_mb(cgroup)
     fitted = bundle.fit_memory(memory_mb, container)
     if fitted != memory_mb:
         click.echo(f"drill: the container holds {container} MiB: each attempt gets {fitted} MiB, not {memory_mb}")
     try:
         _, report = bundle.autograde(root, exercise_id, points, Limits(timeout=timeout, memory_mb=fitted),
-                                     require_isolation=require_isolation)
+                                     require_isolation=require_isolation, hidden=hidden)
     except bundle.NotIsolated as exc:
         click.echo(f"drill: --require-isolation: {exc}; nothing was graded", err=True)
         raise SystemExit(1) from None

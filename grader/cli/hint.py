@@ -8,7 +8,10 @@ from grader.practice.hints import HintError, NothingToHint, next_hint
 @click.command("hint")
 @click.argument("link", required=False, shell_complete=complete.links)
 def command(link):
-    """Give the next hint for LINK (default: the first link still failing in your last grade).
+    """Give the next hint for LINK (default: the first link still failing in your file as it is now).
+
+    Without LINK, the file is judged as it is now: by its latest grade when it has not
+    changed since, else it is graded first (a few seconds; the grade is recorded).
 
     Each call for the same link goes one level further: a nudge, then the shape, then
     the formula. The levels start again at `drill start`; every hint is recorded.
@@ -25,6 +28,11 @@ def command(link):
         return
     except HintError as exc:
         raise click.UsageError(str(exc)) from None
+    except KeyboardInterrupt:
+        click.echo("Interrupted: no hint was given.", err=True)
+        raise SystemExit(130) from None
+    if hint.regraded:
+        click.echo("drill: graded your file as it is now (it changed since its latest grade)", err=True)
     if hint.warning:
         click.echo(f"drill: warning: {hint.warning}; hints start again from the first", err=True)
     blank = hint.blank

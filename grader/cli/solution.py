@@ -1,7 +1,7 @@
 import click
 
 from grader.cli import complete
-from grader.practice.solution import SolutionError, reveal_solution
+from grader.practice.solution import NoWorkspace, SolutionError, reveal_solution
 
 
 @click.command("solution")
@@ -23,6 +23,8 @@ def command(exercise, force):
         shown = reveal_solution(exercise, force=force)
     except KeyError as exc:
         raise click.UsageError(exc.args[0]) from None
+    except NoWorkspace as exc:  # exit 2, as every workspace command outside a workspace
+        raise click.UsageError(str(exc)) from None
     except SolutionError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(shown.text, nl=False)

@@ -25,7 +25,7 @@ def command(folder, as_json):
 
     found = workspace.find(folder)
     if found is None:
-        raise click.ClickException("no workspace here (no .drill folder in this folder or above); "
+        raise click.UsageError("no workspace here (no .drill folder in this folder or above); "
                                    "run `drill start` first, or pass --dir")
     try:
         summary = load(found)

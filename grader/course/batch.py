@@ -43,7 +43,7 @@ import sys
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, TextIO
 
@@ -78,6 +78,16 @@ class Submission:
     student: Path | None = None  # the student's folder; None: a file of its own (flat, or named)
     problem: str | None = None  # why it cannot be graded at all: its row says so (bad-input)
     named: bool = False  # named on the command line: graded whatever it defines, a link followed
+
+
+def student_name(sub: Submission) -> str:
+    """Whose a submission is, for a gradebook: the student's folder, else the file's stem (a
+    flat folder's file is named for its student). A file named on the command line and named
+    like an exercise (drill start's mlp_backprop.py, the same for everyone) is its folder's."""
+    if sub.student is not None:
+        return sub.student.name
+    folder = sub.path.absolute().parent.name
+    return folder if sub.named and sub.path.stem in catalog.exercises() and folder else sub.path.stem
 
 
 def _skipped(folder: Path) -> bool:
@@ -283,7 +293,7 @@ def prepare(subs: list[Submission | Path], exercise_id: str | None = None) -> Pl
 
 def unrun_report(path: Path | str, exercise: catalog.Exercise, kind: str, message: str) -> Report:
     """The report of an attempt that could not be graded at all: every check not run."""
-    checks = [CheckResult(c.name, False, 0, c.points, "not run") for c in exercise.checks]
+    checks = [CheckResult(c.name, False, 0, c.points, "not run", open=True) for c in exercise.checks]
     return Report(exercise=exercise.id, file=str(path), checks=checks, error={"kind": kind, "message": message})
 
 
@@ -315,6 +325,7 @@ class Batch:
     jobs: int
     plan: Plan | None = None
     interrupted: bool = False  # Ctrl-C: the reports are those finished before it
+    students: dict[str, str] = field(default_factory=dict)  # a report's file -> whose it is (student_name)
 
     @property
     def passed(self) -> bool:
@@ -385,8 +396,10 @@ def run(files: list[Submission | Path], exercise_id: str | None = None, limits: 
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
         sandbox.resume()
+    students = {str(s.path): student_name(s) for s in
+                (f if isinstance(f, Submission) else Submission(Path(f), named=True) for f in files)}
     return Batch(reports=[r for r in reports if r is not None], seconds=time.perf_counter() - started,
-                 jobs=jobs, plan=plan, interrupted=interrupted)
+                 jobs=jobs, plan=plan, interrupted=interrupted, students=students)
 
 
 class Progress:

@@ -15,7 +15,8 @@ build() writes a zip with, at its root:
   process of the attempt is gone, also when nothing usable was submitted. It starts from
   the virtual environment's folder (root's, not writable by an attempt): never the
   submission folder, nor /autograder, so nothing an attempt writes is on the grader's
-  import path.
+  import path. The checks given to build(hidden=...) are passed on as --hidden: the student
+  sees their results only after the due date.
 - constraints.txt: the versions of numpy, click and pyyaml the bundle was built with, and for
   numpy, the newest release that still installs where the image's Python is older than the
   one building (Ubuntu 22.04's Python 3.10: numpy 2.3 and later need 3.11).
@@ -43,7 +44,9 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import re
+import shlex
 from pathlib import Path
+from typing import Iterable
 
 from grader.course import batch, formats, wheels
 from grader import catalog, settings
@@ -126,7 +129,7 @@ mkdir -p "$root/results"
 # its import path): never $root, where Gradescope starts us, nor the submission.
 mkdir -p "$venv" && cd "$venv" || exit 1
 "$python" -c 'from grader.cli import run; run()' gradescope-run --root "$root" --exercise @EXERCISE@ \
-    --points @POINTS@ --timeout @TIMEOUT@ --memory @MEMORY@ --cgroup "${DRILL_CGROUP:-/sys/fs/cgroup}" $require && exit 0
+    --points @POINTS@ --hidden @HIDDEN@ --timeout @TIMEOUT@ --memory @MEMORY@ --cgroup "${DRILL_CGROUP:-/sys/fs/cgroup}" $require && exit 0
 status=$?
 # drill itself could not run: still leave Gradescope a results.json it can read.
 if ! grep -q '"tests"' "$root/results/results.json" 2>/dev/null; then
@@ -207,16 +210,30 @@ def constraints() -> str:
     return "\n".join(lines) + "\n"
 
 
+def hidden_checks(exercise: catalog.Exercise, hidden: Iterable[str]) -> tuple[str, ...]:
+    """The checks of exercise named in hidden, in check order; BundleError for a name it has not."""
+    hidden = [h for h in hidden if h]
+    names = [c.name for c in exercise.checks]
+    unknown = [h for h in hidden if h not in names]
+    if unknown:
+        raise BundleError(f"{exercise.id} has no check called {', '.join(repr(u) for u in unknown)}; "
+                          f"its checks: {', '.join(names)}")
+    return tuple(n for n in names if n in hidden)
+
+
 def build(out: Path, exercise_id: str | None = None, points: float = formats.DEFAULT_POINTS,
-          limits: Limits | None = None, force: bool = False) -> Path:
-    """Write the autograder zip to out; never replaces a file without force."""
+          limits: Limits | None = None, force: bool = False, hidden: Iterable[str] = ()) -> Path:
+    """Write the autograder zip to out; never replaces a file without force. The checks named
+    in hidden are shown to students only after the due date."""
     try:
         exercise = catalog.exercise(exercise_id)
     except KeyError as exc:
         raise BundleError(exc.args[0]) from None
+    hidden = hidden_checks(exercise, hidden)
     limits = limits or Limits()
     wheel_name, wheel_data = wheel()
     values = {"@VERSION@": wheel_name.split("-")[1], "@EXERCISE@": exercise.id, "@POINTS@": f"{points:g}",
+              "@HIDDEN@": shlex.quote(",".join(hidden)),
               "@TIMEOUT@": f"{limits.timeout:g}", "@MEMORY@": str(limits.memory_mb),
               "@UID_BASE@": str(SLOT_UID_BASE), "@SLOTS@": str(SLOT_USERS), "@USER@": SLOT_USER}
 
@@ -310,8 +327,10 @@ NOT_ISOLATED = ("The autograder could not run your code safely here (an error of
 
 
 def autograde(root: Path, exercise_id: str | None = None, points: float = formats.DEFAULT_POINTS,
-              limits: Limits | None = None, require_isolation: bool = False) -> tuple[dict, Report]:
+              limits: Limits | None = None, require_isolation: bool = False,
+              hidden: Iterable[str] = ()) -> tuple[dict, Report]:
     """Grade root/submission and write root/results/results.json; returns it and the report.
+    The checks named in hidden are shown to the student only after the due date.
 
     results.json is written once grading is over, every process of the attempt killed.
     With require_isolation, a machine without a kernel wall (isolation "process") grades
@@ -327,7 +346,7 @@ def autograde(root: Path, exercise_id: str | None = None, points: float = format
         report = batch.unrun_report("", exercise, formats.NO_ATTEMPT, problem)
     else:
         report = batch.grade_one(path, exercise.id, limits or Limits())
-    results = formats.gradescope(report, points)
+    results = formats.gradescope(report, points, hidden)
     _write_results(root, results)
     return results, report
 

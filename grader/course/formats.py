@@ -9,9 +9,10 @@
 from __future__ import annotations
 
 import csv
+import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
-from typing import TextIO
+from typing import Iterable, TextIO
 
 from grader import settings
 from grader.judge.report import CheckResult, Report
@@ -39,8 +40,31 @@ def error_line(error: dict) -> str:
     return f"The attempt could not be run to the end ({error['kind']}): {error['message']}"
 
 
+SYNTAX_LINE = re.compile(r"^syntax error at line (\d+)\b")
+EXCERPT_CONTEXT = 2  # lines shown before and after the line of a syntax error
+
+
+def syntax_excerpt(report: Report) -> list[str]:
+    """The lines around a syntax error of a .py attempt, numbered, the line of the error
+    marked with '>', as the student wrote them (escaped); [] for any other report."""
+    from grader.judge.source import source_text
+
+    match = SYNTAX_LINE.match((report.error or {}).get("message", "")) if report.file else None
+    if match is None or (report.error or {}).get("kind") != "syntax" or not report.file.endswith(".py"):
+        return []
+    lines = source_text(Path(report.file)).splitlines()
+    at = int(match.group(1))
+    if not 1 <= at <= len(lines):
+        return []
+    first, last = max(1, at - EXCERPT_CONTEXT), min(len(lines), at + EXCERPT_CONTEXT)
+    width = len(str(last))
+    return [f"{'>' if n == at else ' '} {n:>{width}} | {escaped(lines[n - 1][:200], keep=chr(9))}"
+            for n in range(first, last + 1)]
+
+
 def summary_text(report: Report, points: float = DEFAULT_POINTS) -> str:
-    """A few lines about the whole attempt: score, first failure, error, what it printed."""
+    """A few lines about the whole attempt: score, first failure, error (with the lines of a
+    syntax error), what it printed."""
     score = report.score * points / report.max_score if report.max_score else 0.0
     verdict = "passed" if report.passed else "not passed yet"
     what = f"{Path(report.file).name} ({report.exercise})" if report.file else report.exercise
@@ -48,6 +72,8 @@ def summary_text(report: Report, points: float = DEFAULT_POINTS) -> str:
     first = report.first_failure
     if report.error:
         lines.append(error_line(report.error))
+        excerpt = syntax_excerpt(report)
+        lines += ["", "Your file there:"] + excerpt if excerpt else []
     elif first is not None:
         lines.append(f"First failing check: {first.name}: {first.message}")
     shown = report.output.get("stdout")
@@ -63,8 +89,10 @@ def _scaled(value: float, scale: float) -> float:
 GRADESCOPE_TEXT = {"output_format": "text", "test_output_format": "text", "test_name_format": "text"}
 
 
-def gradescope(report: Report, points: float = DEFAULT_POINTS) -> dict:
-    """Gradescope's results.json for one attempt, scaled to an assignment worth `points`."""
+def gradescope(report: Report, points: float = DEFAULT_POINTS, hidden: Iterable[str] = ()) -> dict:
+    """Gradescope's results.json for one attempt, scaled to an assignment worth `points`. The
+    checks named in hidden are shown to the student only after the due date."""
+    hidden = set(hidden)
     scale = points / report.max_score if report.max_score else 0.0
     return {
         "score": _scaled(report.score, scale),
@@ -75,7 +103,8 @@ def gradescope(report: Report, points: float = DEFAULT_POINTS) -> dict:
         "stdout_visibility": "hidden",
         "tests": [{"name": c.name, "score": _scaled(c.points, scale), "max_score": _scaled(c.max_points, scale),
                    "status": "passed" if c.passed else "failed", "output": check_feedback(report, c),
-                   "output_format": "text", "visibility": "visible"} for c in report.checks],
+                   "output_format": "text", "visibility": "after_due_date" if c.name in hidden else "visible"}
+                  for c in report.checks],
         "extra_data": report.to_dict(),
     }
 
@@ -145,7 +174,7 @@ def junit(reports: list[Report]) -> str:
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
 
 
-CSV_FIELDS = ["file", "exercise", "score", "max_score", "passed", "error_kind", "error", "first_failure", "seconds"]
+CSV_FIELDS = ["student", "file", "exercise", "score", "max_score", "passed", "error_kind", "error", "first_failure", "seconds"]
 
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # what a spreadsheet may run as a formula (OWASP)
@@ -168,15 +197,25 @@ def _number(value: float) -> str:
     return f"{value:g}"
 
 
-def csv_rows(reports: list[Report]) -> tuple[list[str], list[dict]]:
-    """The header and one row per attempt: the fields above, then the points of each check."""
+def _student(file: str) -> str:
+    """Whose a report is when the batch did not say (one file graded): batch.student_name."""
+    from grader.course.batch import Submission, student_name
+
+    return student_name(Submission(Path(file), named=True)) if file else ""
+
+
+def csv_rows(reports: list[Report], students: dict[str, str] | None = None) -> tuple[list[str], list[dict]]:
+    """The header and one row per attempt: the fields above, then the points of each check.
+    students: whose each report's file is (Batch.students); else told from the file's name."""
+    students = students or {}
     checks: list[str] = []
     for r in reports:
         checks += [c.name for c in r.checks if c.name not in checks]
     rows = []
     for r in reports:
         first = r.first_failure
-        row = {"file": r.file, "exercise": r.exercise, "score": _number(r.score), "max_score": _number(r.max_score),
+        row = {"student": students.get(r.file) or _student(r.file), "file": r.file, "exercise": r.exercise,
+               "score": _number(r.score), "max_score": _number(r.max_score),
                "passed": str(r.passed).lower(), "error_kind": (r.error or {}).get("kind", ""),
                "error": (r.error or {}).get("message", ""), "first_failure": first.name if first else "",
                "seconds": round(r.seconds, 2)}
@@ -185,8 +224,8 @@ def csv_rows(reports: list[Report]) -> tuple[list[str], list[dict]]:
     return CSV_FIELDS + checks, rows
 
 
-def write_csv(reports: list[Report], stream: TextIO) -> None:
-    header, rows = csv_rows(reports)
+def write_csv(reports: list[Report], stream: TextIO, students: dict[str, str] | None = None) -> None:
+    header, rows = csv_rows(reports, students)
     writer = csv.DictWriter(stream, fieldnames=header, restval="", lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)

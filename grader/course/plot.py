@@ -71,14 +71,7 @@ def draw_convergence(path: Path, losses, x=None, y=None, params: dict | None = N
     losses = np.asarray(losses if losses is not None else [], dtype=float)
     finite = np.isfinite(losses)
     if finite.any():
-        steps = np.arange(1, len(losses) + 1)
-        ax_loss.plot(steps[finite], losses[finite], color="#1f77b4")
-        if (losses[finite] > 0).all():
-            ax_loss.set_yscale("log")
-        if not finite.all():
-            stop = int(np.argmin(finite))
-            ax_loss.axvline(stop + 1, color="#d62728", linestyle="--", label=f"stopped at iteration {stop}")
-            ax_loss.legend()
+        _draw_loss(ax_loss, losses, finite)
     else:
         ax_loss.text(0.5, 0.5, "no loss was recorded:\nthe training run did not get going",
                      ha="center", va="center", transform=ax_loss.transAxes)
@@ -89,6 +82,25 @@ def draw_convergence(path: Path, losses, x=None, y=None, params: dict | None = N
     if title:
         fig.suptitle(title)
     return _save(fig, path)
+
+
+def _draw_loss(ax_loss, losses, finite) -> None:
+    """The finite losses at their iterations (from 1, whole numbers on the axis), on a log
+    scale only when they span a decade or more; a run that stopped gets a marker at the
+    last iteration it finished, the one its label names."""
+    import numpy as np
+    from matplotlib.ticker import MaxNLocator
+
+    steps = np.arange(1, len(losses) + 1)
+    shown = losses[finite]
+    ax_loss.plot(steps[finite], shown, color="#1f77b4")
+    if (shown > 0).all() and shown.max() >= 10 * shown.min():
+        ax_loss.set_yscale("log")
+    ax_loss.xaxis.set_major_locator(MaxNLocator(integer=True))
+    if not finite.all():
+        stop = int(np.argmin(finite))  # iterations 1..stop finished with a finite loss
+        ax_loss.axvline(stop, color="#d62728", linestyle="--", label=f"stopped at iteration {stop}")
+        ax_loss.legend()
 
 
 def grid_classes(forward, params: dict, x, size: int = 200, batch_size: int = 60):
@@ -145,7 +157,10 @@ def _draw_points(ax_xy, x, y, params, forward, accuracy):
         ax_xy.set_title("learned decision boundary" + (f" (accuracy {accuracy:.3f})" if accuracy is not None else ""))
     elif params is None or forward is None:
         ax_xy.set_title("XOR points (no trained params in the report,\nso no decision boundary)")
-    ax_xy.scatter(x[:, 0], x[:, 1], c=y, cmap="coolwarm", s=14, edgecolors="k", linewidths=0.3)
+    points = ax_xy.scatter(x[:, 0], x[:, 1], c=y, cmap="coolwarm", s=14, edgecolors="k", linewidths=0.3)
+    handles, _ = points.legend_elements()
+    ax_xy.legend(handles, [f"class {c}" for c in np.unique(y)], loc="upper right", fontsize=8, framealpha=0.8,
+                 title="label (points and regions)", title_fontsize=8)
     ax_xy.set(xlabel="x[:, 0]", ylabel="x[:, 1]")
     ax_xy.set_aspect("equal", adjustable="box")
 
@@ -163,7 +178,9 @@ def convergence(report, path: Path) -> Path:
         x, y = ref.make_xor(n=train.n, seed=train.seed)
     conv = report.convergence or {}
     check = next((c for c in report.checks if c.name == "convergence"), None)
-    title = Path(report.file).name + ("" if check is None else "\n" + textwrap.shorten(check.message, 110))
+    from grader.course.formats import escaped
+
+    title = escaped(report.file) + ("" if check is None else "\n" + textwrap.shorten(check.message, 110))
     return draw_convergence(path, conv.get("losses"), x, y, params=conv.get("params"), forward=getattr(ref, "forward", None),
                             title=title, accuracy=conv.get("accuracy"))
 
@@ -177,46 +194,72 @@ def _short_names(files: list[str]) -> tuple[list[str], str]:
     return ([os.path.relpath(f, common) for f in files], common) if common else (files, "")
 
 
+PASSED, NOT_RUN, WRONG = 1.0, 0.5, 0.0  # a cell of heat_matrix; NaN: not a check of that exercise
+
+
 def heat_matrix(reports: list):
-    """(check names in order of first appearance, a matrix with a row per report): 1 passed,
-    0 failed, NaN not a check of that report's exercise."""
+    """(check names in order of first appearance, a matrix with a row per report): PASSED,
+    WRONG (judged wrong), NOT_RUN (nothing could be judged: not run, not written), NaN not a
+    check of that report's exercise."""
     import numpy as np
+
+    def cell(c) -> float:
+        return PASSED if c.passed else NOT_RUN if c.open else WRONG
 
     names: list[str] = []
     for r in reports:
         names += [c.name for c in r.checks if c.name not in names]
-    passed = np.array([[next((float(c.passed) for c in r.checks if c.name == n), np.nan) for n in names]
+    passed = np.array([[next((cell(c) for c in r.checks if c.name == n), np.nan) for n in names]
                        for r in reports], dtype=float).reshape(len(reports), len(names))
     return names, passed
 
 
+def by_score(reports: list) -> list:
+    """The reports by score, lowest first (those who need help on top), then by file."""
+    return sorted(reports, key=lambda r: (r.score / r.max_score if r.max_score else 0.0, r.file))
+
+
 def heatmap(reports: list, path: Path) -> Path:
-    """Rows: attempts; columns: checks; green passed, red failed. Counts of failures on top."""
+    """Rows: attempts, lowest score on top; columns: checks, then the score. Pale green
+    passed, dark red judged wrong, grey not run (the attempt could not be run that far, or
+    the link is not written), white not a check of that exercise. Counts of wrong on top."""
     import numpy as np
     from matplotlib.colors import ListedColormap
 
     Figure = _figure_class()
+    reports = by_score(reports)
     names, passed = heat_matrix(reports)
     files, common = _short_names([r.file for r in reports])
     labels = [f + (f"  ({r.error['kind']})" if r.error else "") for f, r in zip(files, reports)]
-    height = 1.8 + 0.22 * len(reports)
-    fig = Figure(figsize=(1.6 + 0.55 * len(names) + 0.07 * max(map(len, labels), default=0), height),
+    height = 2.2 + 0.22 * len(reports)
+    fig = Figure(figsize=(2.2 + 0.55 * len(names) + 0.07 * max(map(len, labels), default=0), height),
                  layout="constrained")
     ax = fig.subplots()
-    # Dark red against pale green: told apart by lightness too, so by colour-blind eyes.
-    cmap = ListedColormap(["#b2182b", "#d9f0d3"]).with_extremes(bad="#bdbdbd")
+    # Dark red, grey and pale green: told apart by lightness too, so by colour-blind eyes.
+    cmap = ListedColormap(["#b2182b", "#969696", "#d9f0d3"]).with_extremes(bad="white")
     ax.imshow(np.ma.masked_invalid(passed), cmap=cmap, vmin=0, vmax=1, aspect="auto", interpolation="nearest")
-    fails = (passed == 0).sum(axis=0).astype(int)
-    ax.set_xticks(range(len(names)), [f"{n} ({k})" for n, k in zip(names, fails)], rotation=60, ha="left")
+    _score_column(ax, reports, len(names))
+    fails = (passed == WRONG).sum(axis=0).astype(int)
+    ax.set_xticks(range(len(names) + 1), [f"{n} ({k})" for n, k in zip(names, fails)] + ["score"],
+                  rotation=60, ha="left")
     ax.xaxis.tick_top()
     ax.set_yticks(range(len(reports)), labels, fontsize=max(5, min(9, math.floor(600 / max(len(reports), 1)))))
     ax.set_xticks(np.arange(len(names) + 1) - 0.5, minor=True)
     ax.set_yticks(np.arange(len(reports) + 1) - 0.5, minor=True)
     ax.grid(which="minor", color="white", linewidth=0.8)
     ax.tick_params(which="minor", length=0)
+    ax.set_xlim(-0.5, len(names) + 0.5)
     n_passed = sum(r.passed for r in reports)
-    where = f" in {common}" if common else ""
-    grey = ", grey: not a check of that exercise" if np.isnan(passed).any() else ""
-    ax.set_xlabel(f"{len(reports)} attempts{where}, {n_passed} passed; pale: check passed, dark red: failed{grey} "
-                  "(failures counted beside each check)")
+    exercises = sorted({r.exercise for r in reports})
+    fig.suptitle(f"Which checks fail: {', '.join(exercises)}, {len(reports)} attempts, {n_passed} passed")
+    where = f"in {common}; " if common else ""
+    white = ", white: not a check of that exercise" if np.isnan(passed).any() else ""
+    ax.set_xlabel(f"{where}lowest score on top; pale: passed, dark red: wrong, grey: not run{white} "
+                  "(wrong counted beside each check)")
     return _save(fig, path)
+
+
+def _score_column(ax, reports: list, column: int) -> None:
+    """Each attempt's score, as text in the column right of the checks."""
+    for row, r in enumerate(reports):
+        ax.text(column, row, f"{r.score:g}/{r.max_score:g}", ha="center", va="center", fontsize=8)

@@ -28,6 +28,7 @@ class Hint:
     level: int  # from 1
     text: str
     warning: str | None = None  # the history could not be read: levels start again
+    regraded: bool = False  # the file was graded now: it changed since its latest grade (or had none)
 
     @property
     def levels(self) -> int:
@@ -88,16 +89,37 @@ def _nothing(exercise: catalog.Exercise, grade: dict | None) -> NothingToHint:
                          "names no link: `drill grade` says what it saw. Name a link for its hints: drill hint LINK")
 
 
+def current_grade(folder: Path, attempt: workspace.Attempt) -> tuple[dict | None, str | None, bool]:
+    """(the grade of the attempt's file as it is now, a warning about the history, whether it
+    was graded now). The latest recorded grade when it judged the same content (the file's
+    SHA-256); else the file is graded now, with the probes' canonical seed, and recorded."""
+    from grader.judge.grade import GradeUsageError
+    from grader.practice.grading import grade_attempt
+
+    grade, warning = None, None
+    try:
+        grade = history.last_grade(folder, attempt)
+    except history.HistoryError as exc:
+        warning = str(exc)
+    path = folder / attempt.file
+    digest = history.file_digest(path)
+    if digest is None or (grade is not None and grade.get("file_sha256") == digest):
+        return grade, warning, False  # unchanged (or gone: the latest grade is all there is)
+    try:
+        report = grade_attempt(path, attempt.exercise)
+    except GradeUsageError as exc:
+        raise HintError(str(exc)) from None
+    history.record_grade(path, report)  # best effort: the hint is given either way
+    return history.grade_view(report), warning, True
+
+
 def next_hint(link: str | None = None, start: Path | None = None) -> Hint:
-    """The next hint for link (default: the first link still failing), recorded in the history."""
+    """The next hint for link (default: the first link still failing in the file as it is
+    now, see current_grade), recorded in the history."""
     folder, attempt, exercise = _attempt(start)
-    warning = None
+    warning, regraded = None, False
     if link is None:
-        grade = None
-        try:
-            grade = history.last_grade(folder, attempt)
-        except history.HistoryError as exc:
-            warning = str(exc)
+        grade, warning, regraded = current_grade(folder, attempt)
         link = first_failing(exercise, attempt, grade)
         if link is None:
             raise _nothing(exercise, grade)
@@ -115,4 +137,5 @@ def next_hint(link: str | None = None, start: Path | None = None) -> Hint:
     level = min(given + 1, len(blank.hints))
     if warning is None:
         warning = history.record_hint(folder, attempt, link, level)  # None once recorded
-    return Hint(link=link, blank=blank, level=level, text=blank.hints[level - 1], warning=warning)
+    return Hint(link=link, blank=blank, level=level, text=blank.hints[level - 1], warning=warning,
+                regraded=regraded)

@@ -381,6 +381,25 @@ def _grade_key() -> tuple[bytes | None, str | None]:
         return None, str(getattr(exc, "strerror", None) or exc)
 
 
+DIGEST_MAX_BYTES = 1 << 20  # past this (the judge refuses such a file anyway) only the start counts
+
+
+def file_digest(path: Path) -> str | None:
+    """The SHA-256 of the file at path, recorded with each grade: `drill hint` regrades a file
+    whose content is no longer the one its latest grade judged. None if it cannot be read."""
+    try:
+        return hashlib.sha256(files.read_bounded(Path(path), DIGEST_MAX_BYTES + 1, follow=True)).hexdigest()
+    except OSError:
+        return None
+
+
+def grade_view(report) -> dict:
+    """A report as last_grade() gives a recorded grade: statuses, messages, diagnosis."""
+    return {"checks": {c.name: check_status(c) for c in report.checks},
+            "messages": {c.name: c.message for c in report.checks},
+            "diagnosis": [{"bug": d.bug, "link": d.link, "severity": d.severity} for d in report.diagnosis]}
+
+
 @_best_effort
 def record_grade(path: Path, report, at: datetime | None = None) -> str | None:
     """`drill grade` graded path; recorded in the workspace around path (if there is one),
@@ -407,7 +426,8 @@ def record_grade(path: Path, report, at: datetime | None = None) -> str | None:
 
     def rows(conn):
         payload = report.to_dict()
-        payload.update(source=graded.source, statuses=statuses, elapsed_seconds=graded.elapsed)
+        payload.update(source=graded.source, statuses=statuses, elapsed_seconds=graded.elapsed,
+                       file_sha256=file_digest(path))
         event = _event(conn, "grade", report.exercise, signed["at"], payload)
         conn.execute(
             "INSERT INTO grades VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -558,7 +578,8 @@ def _findings(payload: str | None) -> dict:
 
 def last_grade(folder: Path, attempt: workspace.Attempt) -> dict | None:
     """The attempt's latest grade: {"checks": {name: status}, "messages", "diagnosis"} as in
-    read(); None if it was never graded."""
+    read(), and "file_sha256", the file it judged (None before grades recorded it); None if
+    it was never graded."""
     def query(conn):
         row = conn.execute("SELECT g.event_id, e.payload FROM grades g JOIN events e ON e.id = g.event_id "
                            "WHERE g.exercise = ? AND g.attempt = ? ORDER BY g.at DESC, g.event_id DESC LIMIT 1",
@@ -567,7 +588,9 @@ def last_grade(folder: Path, attempt: workspace.Attempt) -> dict | None:
             return None
         statuses = {r["name"]: r["status"] for r in
                     conn.execute("SELECT name, status FROM grade_checks WHERE event_id = ?", (row["event_id"],))}
-        return {"checks": statuses, **_findings(row["payload"])}
+        found = _findings(row["payload"])  # a payload that is no JSON object raises here
+        digest = json.loads(row["payload"]).get("file_sha256") if row["payload"] else None
+        return {"checks": statuses, **found, "file_sha256": digest}
 
     try:
         return _read(folder, query)

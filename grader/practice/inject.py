@@ -193,7 +193,7 @@ def reveal(path: Path | None = None, start: Path | None = None) -> Revealed:
     else:
         folder = workspace.find(start)
         if folder is None:
-            raise InjectError("no workspace here (no .drill folder in this folder or above); "
+            raise InjectUsageError("no workspace here (no .drill folder in this folder or above); "
                               "write a file with a hidden bug first: drill inject-bug")
     try:
         state = workspace.load_state(folder)

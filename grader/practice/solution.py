@@ -13,6 +13,10 @@ class SolutionError(Exception):
     """The reference is not shown yet; the message says why and how to see it."""
 
 
+class NoWorkspace(SolutionError):
+    """No workspace here, so no pass to go on (a usage error, as every workspace command's)."""
+
+
 @dataclass
 class Shown:
     exercise: catalog.Exercise
@@ -50,7 +54,7 @@ def reveal_solution(exercise_id: str | None = None, force: bool = False, start: 
             raise SolutionError(f"you have not passed {exercise.id} in {folder} yet. Keep going: `drill hint` "
                                 "gives the next hint; or pass --force to see the reference now "
                                 "(the view is recorded in the workspace's history)")
-        raise SolutionError(f"no workspace here, so there is no pass of {exercise.id} to go on. "
+        raise NoWorkspace(f"no workspace here, so there is no pass of {exercise.id} to go on. "
                             "Run it where you did `drill start`, or pass --force to see the reference "
                             "(nothing is recorded outside a workspace)")
     warning = history.record_solution_view(folder, exercise.id, forced=not passed) if folder else None
