@@ -2,7 +2,7 @@
 
 shown: a path as the user should read it; paragraph: a catalogue text folded for the
 terminal; limit_options: --timeout and --memory, for every command that runs attempts;
-color: whether to colour what is written. Colour goes to a terminal and nowhere else,
+color: whether to colour what is written; warn: one warning line on stderr. Colour goes to a terminal and nowhere else,
 unless the user says otherwise: NO_COLOR set to anything but the empty string turns it off
 even on a terminal (no-color.org), FORCE_COLOR set likewise turns it on even in a pipe
 (force-color.org). NO_COLOR wins when both are set.
@@ -52,3 +52,16 @@ def color(stream: TextIO | None = None) -> bool:
         return stream.isatty()
     except (AttributeError, ValueError):  # no isatty, or a closed stream
         return False
+
+
+def printable(text: str) -> str:
+    """text with control characters shown as escapes: a path or message from a stranger's
+    files cannot move the cursor or recolour the terminal."""
+    from grader.run.wire import printable as escaped
+
+    return escaped(text, 2000)
+
+
+def warn(message: str) -> None:
+    """One `drill: warning: ...` line on stderr, control characters escaped."""
+    click.echo(f"drill: warning: {printable(message)}", err=True)

@@ -5,7 +5,7 @@ import click
 
 from grader import settings
 from grader.cli import complete
-from grader.cli.common import limit_options
+from grader.cli.common import limit_options, printable, warn
 
 FORMATS = ("text", "json", "gradescope", "junit", "prairielearn")
 
@@ -114,14 +114,14 @@ def _grade_single(path, exercise_id, fmt, outputs, points, limits, how):
     from grader.practice import workspace
 
     for problem in workspace.problems_around(path):  # a damaged .drill/ is passed over, never fatal
-        click.echo(f"drill: warning: {_printable(problem)}", err=True)
+        warn(problem)
     report = _grade_one(path, exercise_id, limits, seed)
     from grader.practice.history import record_grade
     from grader.practice.timing import budget_for
 
     warning = record_grade(path, report)  # the drill history: best effort, a broken one only warns
     if warning:
-        click.echo(f"drill: warning: {_printable(warning)}", err=True)
+        warn(warning)
     if feedback == "terse":
         report = _terse(report)
     _show([report], None, fmt, points, err=_to_stdout(csv_path))
@@ -206,7 +206,7 @@ def _grade_many(paths, exercise_id, fmt, outputs, jobs, limits, feedback="full")
         unreadable: list[str] = []
         submissions = batch.expand(paths, unreadable)
         for problem in unreadable:
-            click.echo(f"drill: warning: left out a folder that cannot be read: {_printable(problem)}", err=True)
+            warn(f"left out a folder that cannot be read: {problem}")
         _check_output_paths([s.path for s in submissions], csv_path, plot_path, html_path)
         _require_notebook([s.path for s in submissions])
         plan = batch.prepare(submissions, exercise_id)
@@ -220,7 +220,7 @@ def _grade_many(paths, exercise_id, fmt, outputs, jobs, limits, feedback="full")
     if plan.helpers:
         click.echo(f"Left out {len(plan.helpers)} helper module{'s' if len(plan.helpers) != 1 else ''} "
                    f"(they define none of {plan.exercise_id}'s functions and sit beside a file that does): "
-                   + ", ".join(_printable(str(h)) for h in plan.helpers[:5]) + (", ..." if len(plan.helpers) > 5 else ""),
+                   + ", ".join(printable(str(h)) for h in plan.helpers[:5]) + (", ..." if len(plan.helpers) > 5 else ""),
                    err=True)
     if graded.interrupted:
         click.echo(f"Interrupted: {len(graded.reports)} of {len(plan.files)} attempts were graded; "
@@ -275,12 +275,6 @@ def _check_output_paths(files, csv_path, plot_path, html_path=None):
             raise click.UsageError(f"{option} {out}: the folder {out.parent} does not exist")
 
 
-def _printable(text: str) -> str:
-    from grader.run.wire import printable
-
-    return printable(text, 2000)
-
-
 def _to_stdout(csv_path) -> bool:
     """--csv -: the CSV goes to stdout, and nothing else does."""
     return csv_path is not None and str(csv_path) == "-"
@@ -298,7 +292,7 @@ def _show(reports, graded, fmt, points, err=False):
     if fmt == "text" and graded is None:  # the common case, without the formats module
         import dataclasses
 
-        shown = dataclasses.replace(reports[0], file=_printable(reports[0].file))
+        shown = dataclasses.replace(reports[0], file=printable(reports[0].file))
         click.echo(render_text(shown, color=color), color=color, err=err)  # click strips colour from a pipe unless told
         return
     from grader.course import formats

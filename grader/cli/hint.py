@@ -1,7 +1,7 @@
 import click
 
 from grader.cli import complete
-from grader.cli.common import paragraph
+from grader.cli.common import paragraph, warn
 from grader.practice.hints import HintError, NothingToHint, next_hint
 
 
@@ -34,7 +34,7 @@ def command(link):
     if hint.regraded:
         click.echo("drill: graded your file as it is now (it changed since its latest grade)", err=True)
     if hint.warning:
-        click.echo(f"drill: warning: {hint.warning}; hints start again from the first", err=True)
+        warn(f"{hint.warning}; hints start again from the first")
     blank = hint.blank
     click.echo(f"Hint {hint.level} of {hint.levels} for {hint.link} ({hint.kind}): "
                f"{blank.what}, shape {blank.shape}")

@@ -4,7 +4,7 @@ import click
 
 from grader import catalog
 from grader.cli import complete
-from grader.cli.common import shown
+from grader.cli.common import shown, warn
 from grader.practice.inject import InjectError, InjectUsageError, inject
 
 
@@ -38,7 +38,7 @@ def command(exercise, bug_id, from_path, seed, out, force):
     except (InjectError, catalog.CatalogError) as exc:
         raise click.ClickException(str(exc)) from None
     for warning in done.warnings:
-        click.echo(f"drill: warning: {warning}", err=True)
+        warn(warning)
     if done.backup:
         click.echo(f"Kept the previous file as {done.backup}")
     where = shown(done.path)

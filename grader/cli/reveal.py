@@ -3,7 +3,7 @@ from pathlib import Path
 import click
 
 from grader import catalog
-from grader.cli.common import paragraph, shown
+from grader.cli.common import paragraph, shown, warn
 from grader.practice.inject import InjectError, InjectUsageError, reveal
 
 
@@ -24,7 +24,7 @@ def command(path):
     except (InjectError, catalog.CatalogError) as exc:
         raise click.ClickException(str(exc)) from None
     for warning in found.warnings:
-        click.echo(f"drill: warning: {warning}", err=True)
+        warn(warning)
     bug = found.bug
     click.echo(f"{shown(found.path)} has the bug {bug.id}: {bug.title}.")
     click.echo(f"Link: {bug.link}; caught by the check {bug.caught_by} ({bug.severity}).")

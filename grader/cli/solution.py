@@ -1,6 +1,7 @@
 import click
 
 from grader.cli import complete
+from grader.cli.common import warn
 from grader.practice.solution import NoWorkspace, SolutionError, reveal_solution
 
 
@@ -29,7 +30,7 @@ def command(exercise, force):
         raise click.ClickException(str(exc)) from None
     click.echo(shown.text, nl=False)
     for warning in shown.warnings:
-        click.echo(f"drill: warning: {warning}", err=True)
+        warn(warning)
     if shown.folder is None:
         click.echo("drill: note: no workspace here (no .drill folder in this folder or above), "
                    "so this view is not recorded", err=True)

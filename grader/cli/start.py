@@ -3,7 +3,7 @@ from pathlib import Path
 import click
 
 from grader.cli import complete
-from grader.cli.common import shown
+from grader.cli.common import shown, warn
 from grader.practice.start import StartError, StartUsageError, start
 from grader.practice.timing import minutes
 
@@ -43,7 +43,7 @@ def command(exercise, folder, force, links, weakest, timed_minutes, notebook):
     except StartError as exc:
         raise click.ClickException(str(exc)) from None
     for warning in started.warnings:
-        click.echo(f"drill: warning: {warning}", err=True)
+        warn(warning)
     if started.backup:
         click.echo(f"Kept your previous attempt as {started.backup}")
     where = shown(started.path)

@@ -4,6 +4,7 @@ from pathlib import Path
 import click
 
 from grader import settings
+from grader.cli.common import warn
 
 
 @click.command("watch")
@@ -47,7 +48,7 @@ def command(path, interval, timeout, count):
             raise click.UsageError(str(exc)) from None
         warning = record_grade(p, report)  # best effort: a broken history only warns
         if warning:
-            click.echo(f"drill: warning: {warning}", err=True)
+            warn(warning)
         last[:] = [report]
         return report
 
