@@ -436,9 +436,10 @@ def judge_finite_difference(ctx: Context, results: dict, name: str, grads_of: di
     why = failure(r, f"the loss or {grads_fn}") if (r is None or "skipped" in r) else None
     if why:
         return Outcome(name, False, why, open=True)
-    if r.get("error"):
-        return Outcome(name, False, f"could not run: the attempt {raised(r['error'])}",
-                       open=r["error"].get("type") == "NotImplementedError")
+    error = r.get("error") or _blank_gradient(r, grads_of, params)
+    if error:
+        return Outcome(name, False, f"could not run: the attempt {raised(error)}",
+                       open=error.get("type") == "NotImplementedError")
     numeric, analytic = r.get("numeric"), r.get("analytic")
     if len(grads_of) == 1:  # one array each way: name them as the dicts would
         (pname, gname), = grads_of.items()
@@ -457,6 +458,21 @@ def judge_finite_difference(ctx: Context, results: dict, name: str, grads_of: di
         worst_all = max(worst_all, worst)
     return Outcome(name, True, f"analytic gradients agree with central differences "
                                f"(worst relative error {worst_all:.1e})")
+
+
+def _blank_gradient(r: dict, grads_of: dict[str, str], params) -> dict | None:
+    """A partial run's first error (the todo it stopped at) when a gradient the check needs
+    came back blank: that gradient is not written. A blank nothing needs (a dz2 left to do
+    by an attempt that computes dW2 without it) does not stop the check."""
+    if not r.get("partial"):
+        return None
+    analytic = r.get("analytic")
+    needed = set(grads_of.values()) | ({f"d{k}" for k in params} if isinstance(params, dict) else set())
+    if isinstance(analytic, dict) and "__blank__" not in analytic and "__type__" not in analytic:
+        blank = any(isinstance(analytic.get(g), dict) and "__blank__" in analytic[g] for g in needed)
+    else:  # a partial run gave no gradients at all (blank, or it never reached its return)
+        blank = as_array(analytic) is None
+    return (r.get("first_error") or {"type": "NotImplementedError", "message": ""}) if blank else None
 
 
 def _fd_disagreement(raw, numeric, pname: str, gname: str, grads_fn: str) -> tuple[str | None, float]:
