@@ -16,7 +16,7 @@ from grader import settings
 from grader.catalog import Exercise
 from grader.judge.compare import Verdict, as_array, compare, factor_name
 from grader.judge.terse import where
-from grader.run.wire import encode
+from grader.run.wire import encode, sent_as
 
 
 @dataclass
@@ -159,10 +159,13 @@ def _what(value) -> str:
 def judge_outputs(ctx: Context, name: str, fn: str, results: dict, task_ids: list[str],
                   paths: Callable[[int], dict], expected: Callable[[int], dict], *,
                   sizes: Callable[[int], dict], scalars: frozenset | set = frozenset(),
-                  context: str = "", args: Callable[[int], list] | None = None) -> Outcome:
+                  context: str = "", args: Callable[[int], list] | None = None,
+                  plain_arrays: bool = True) -> Outcome:
     """Every named output (a path into what fn returned) of every task matches the reference.
 
-    args(i), when given, are the inputs of task i: kept as evidence for the diagnosis."""
+    args(i), when given, are the inputs of task i: kept as evidence for the diagnosis.
+    plain_arrays: an output that is a subclass of ndarray (an np.matrix) fails, whatever its
+    numbers (stability, which compares the attempt with itself, leaves that to the others)."""
     for i, tid in enumerate(task_ids):
         r = results.get(tid)
         why = failure(r, fn)
@@ -175,6 +178,10 @@ def judge_outputs(ctx: Context, name: str, fn: str, results: dict, task_ids: lis
             if problem:
                 return Outcome(name, False, context + problem)
             got = pick(r["result"], path)
+            subclass = subclass_problem(fn, label, got) if plain_arrays else None
+            if subclass:
+                return Outcome(name, False, context + subclass, terse=context + subclass,
+                               details={"subclass": f"{fn} returns {label} as {_article(sent_as(got))}"})
             v = compare(label, got, exp[label], sizes=sizes(i), scalar=label in scalars)
             if not v.ok:
                 # every output of the call, so that the diagnosis names a bug only when all of them match
@@ -184,6 +191,24 @@ def judge_outputs(ctx: Context, name: str, fn: str, results: dict, task_ids: lis
                 return Outcome(name, False, context + sized(v.message, sizes(i)), evidence=evidence,
                                terse=context + where(label, got, exp[label]))
     return Outcome(name, True, context + "right" if context else "right for every probe")
+
+
+def subclass_problem(fn: str, label: str, value) -> str | None:
+    """What is wrong with a value fn returned as a subclass of ndarray (an np.matrix, say),
+    whatever its numbers: the code that uses it meets other rules than an array's."""
+    name = sent_as(value)
+    if not name:
+        return None
+    if name == "matrix":  # the usual one
+        return (f"{fn} returns {label} as an np.matrix, not a plain numpy array: on an np.matrix * is a "
+                f"matrix product and a row or column picked out stays 2-D, so the code that uses {label} "
+                "computes something else than it does on an array")
+    return (f"{fn} returns {label} as a {name} (a subclass of numpy's ndarray), not a plain numpy array: "
+            f"the code that uses {label} may compute something else than it does on an array")
+
+
+def _article(subclass: str) -> str:
+    return "an np.matrix" if subclass == "matrix" else f"a {subclass}"
 
 
 def log_guard(loss, probs: np.ndarray, y: np.ndarray) -> float | None:
@@ -280,6 +305,11 @@ def judge_links(ctx: Context, results: dict, fn: str, links: list[str], task_ids
             if link in verdicts:
                 continue
             got = filled.get(link, grads.get(link))
+            subclass = subclass_problem(fn, link, got)
+            if subclass:
+                verdicts[link] = Outcome(link, False, subclass, terse=subclass,
+                                         details={"subclass": f"{fn} returns {link} as {_article(sent_as(got))}"})
+                continue
             v = judge_link(link, got, given.get(link), plain.get(link), sizes[i], regions[i])
             if not v.ok:
                 if v.kind == "scaled":
@@ -621,7 +651,8 @@ def _judge_shifted(ctx: Context, results: dict, case: Shifted, what: str) -> Out
     how = case.how.format(what=what) if case.how else f"with every {what} + {settings.STABILITY_SHIFT:g}"
     return judge_outputs(ctx, "stability", case.fn, results, [case.shifted_id], lambda i: case.outputs,
                          lambda i: mine, sizes=lambda i: case.sizes, scalars=case.scalars,
-                         context=f"{how} (against your own result without it), ", args=lambda i: case.args)
+                         context=f"{how} (against your own result without it), ", args=lambda i: case.args,
+                         plain_arrays=False)
 
 
 def _judge_spread(results: dict, fn: str, tid: str, outputs: dict, what: str) -> Outcome | None:
