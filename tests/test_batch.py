@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from grader.course import batch
-from grader import catalog
+from grader import catalog, settings
 from grader.cli import main
 from grader.judge.report import CheckResult, Report
 
@@ -148,6 +148,25 @@ def test_jobs_default_to_the_cpus_and_never_exceed_the_files(monkeypatch, tmp_pa
     assert batch.run([tmp_path / f"{i}.py" for i in range(64)]).jobs == min(64, batch.default_jobs())
 
 
+def test_a_batch_draws_one_new_seed_per_run_unless_one_is_given(monkeypatch, tmp_path):
+    seeds = []
+
+    def grade(path, exercise_id=None, limits=None, seed=None, **kwargs):
+        seeds.append(seed)
+        return fake_report(path)
+
+    monkeypatch.setattr("grader.judge.grade.grade", grade)
+    files = [touch(tmp_path / f"{n}.py") for n in "abc"]
+    first, second = batch.run(files, jobs=2), batch.run(files, jobs=2)
+    assert seeds[:3] == [first.summary()["seed"]] * 3 and seeds[3:] == [second.summary()["seed"]] * 3
+    assert first.summary()["seed"] != second.summary()["seed"]
+    assert settings.PROBE_SEED not in seeds  # the canonical seed, which records nothing, is never drawn
+    seeds.clear()
+    result = invoke("grade", *files, "--exercise", "mlp_backprop", "--seed", "1234", "--json")
+    assert result.exit_code == 0, result.output
+    assert seeds == [1234] * 3 and json.loads(result.stdout)["summary"]["seed"] == 1234
+
+
 def test_progress_bar_draws_on_a_terminal_and_is_silent_elsewhere(tmp_path):
     stream = io.StringIO()
     bar = batch.Progress(2, stream, enabled=True)
@@ -195,6 +214,10 @@ def test_batch_over_a_folder_prints_one_json_object_with_a_row_per_file(graded, 
         assert len(row["checks"]) == len(catalog.exercise().checks)
     summary = data["summary"]
     assert summary["files"] == 6 and summary["passed"] == 2 and summary["not_passed"] == 4
+    # one seed drawn for the run, recorded in every report judged, so each can be replayed
+    assert summary["seed"] != settings.PROBE_SEED
+    judged = [r for r in rows if (r["error"] or {}).get("kind") is None]
+    assert judged and all(r["probes"]["seed"] == summary["seed"] for r in judged)
     assert summary["errors"] == 2 and summary["jobs"] == 2
     assert summary["mean_score"] == pytest.approx(sum(r["score"] for r in rows) / 6, abs=0.01)
     assert summary["failed_checks"]["dz2"] == 3  # cai, eli, fay

@@ -84,6 +84,19 @@ def test_wire_round_trip_is_exact(value):
     assert _same(value, wire.decode(sent))
 
 
+@pytest.mark.filterwarnings("ignore::PendingDeprecationWarning")  # np.matrix, on purpose
+def test_the_wire_says_an_array_was_an_np_matrix():
+    # sent as its values, with the subclass named: a check can say where a matrix came from
+    sent = json.loads(json.dumps(wire.encode({"probs": np.matrix([[0.25, 0.75]]), "z2": np.ones((1, 2))})))
+    got = wire.decode(sent)
+    assert wire.sent_as(got["probs"]) == "matrix" and np.array_equal(got["probs"], [[0.25, 0.75]])
+    assert wire.sent_as(got["z2"]) == "" and type(got["z2"]) is np.ndarray
+    assert wire.sent_as(got["probs"] * 2) == ""  # what the grader computes from it is not marked
+    assert wire.sent_as(np.matrix([[1.0]])) == ""  # only what came over the wire
+    with pytest.raises(ValueError):
+        wire.decode({**sent["__dict__"]["probs"], "subclass": 7})
+
+
 @pytest.mark.parametrize("forged", [
     {"__nd__": "object", "shape": [1], "b64": ""},
     {"__nd__": "float64", "shape": [3], "b64": "AAAA"},

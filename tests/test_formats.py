@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from grader.course import batch, formats
-from grader import catalog
+from grader import catalog, settings
 from grader.cli import main
 from grader.judge.report import CheckResult, Diagnosis, Report
 
@@ -27,7 +27,8 @@ GRADESCOPE_VISIBILITY = {"hidden", "after_due_date", "after_published", "visible
 
 @pytest.fixture(scope="module")
 def reports():
-    graded = batch.run([FIXTURES / n for n in NAMES], jobs=2)
+    # the canonical seed: the messages below name its sizes (a batch draws its own otherwise)
+    graded = batch.run([FIXTURES / n for n in NAMES], jobs=2, seed=settings.PROBE_SEED)
     return dict(zip(NAMES, graded.reports))
 
 

@@ -95,6 +95,7 @@ VERDICTS = {
     "partial_then_wrong.py": (["db2", "dz1", "dW1", "finite-difference", "convergence"], [], None),
     "partial_grads_dict.py": (["dz1", "finite-difference", "convergence"], [], None),
     "partial_blocks.py": (["db2", "dz1", "finite-difference", "convergence"], [], None),
+    "partial_unused_blank.py": (["dz2"], [], None),
     "partial_return_literal.py": (["dW1", "finite-difference", "convergence"], [], None),
     "partial_no_backward.py": ([*ALL_LINKS, "finite-difference", "convergence", "purity"], [], None),
     "stub": (EVERY_CHECK, [], None),

@@ -7,6 +7,7 @@ import pytest
 
 import verdicts
 from grader import catalog
+from grader.judge.grade import grade
 
 EXERCISE = catalog.exercise("mlp_backprop")
 EXERCISE_LINKS = ["dz2", "dW2", "db2", "da1", "dz1", "dW1", "db1"]
@@ -18,7 +19,7 @@ VERDICTS = {
     "wrong_dz2_divides_later.py": (["dz2"], ["missing-n"]),
     "wrong_inplace_relu_mask.py": (["da1"], ["inplace-relu-mask"]),
     "correct_log_guard.py": ([], []),
-    "wrong_loss_matrix.py": (["finite-difference", "convergence"], []),
+    "wrong_loss_matrix.py": (["loss", "finite-difference", "convergence"], []),
     "wrong_db1_from_da1.py": (["db1", "finite-difference"], []),
     "wrong_db1_scalar_mean.py": (["db1", "finite-difference"], []),
     "wrong_sum_everywhere.py": (["loss", "dz2", "convergence"], ["loss-sum", "missing-n"]),
@@ -93,12 +94,36 @@ def test_a_guard_inside_the_log_passes_with_a_note_that_says_so(reports):
         "the exact cross-entropy; within what a loss needs, so it passes"]
 
 
-def test_a_loss_that_hands_backward_an_np_matrix_is_pointed_at(reports):
-    # every function alone is right on the grader's arrays; chained, backward meets a matrix
+def test_a_loss_that_hands_backward_an_np_matrix_fails_loss_and_says_where(reports):
+    # its numbers are right, but the wire says it was an np.matrix: the loss check names it,
+    # and the checks that chain the functions (where backward meets the matrix) point there
+    report = reports["wrong_loss_matrix.py"]
+    assert verdicts.message(report, "loss").startswith(
+        "softmax_cross_entropy returns probs as an np.matrix, not a plain numpy array")
     for check in ("finite-difference", "convergence"):
-        message = verdicts.message(reports["wrong_loss_matrix.py"], check)
-        assert "every function is right on the grader's own inputs" in message
-        assert "what forward and softmax_cross_entropy return" in message
+        assert verdicts.message(report, check).endswith(
+            "; it may start where softmax_cross_entropy returns probs as an np.matrix (see loss)")
+    assert next(c for c in report.checks if c.name == "stability").passed  # stable, only not an array
+
+
+@pytest.mark.parametrize("old, new, check, said", [
+    ("    return a1 @ params[\"W2\"] + params[\"b2\"], {",
+     "    return np.asmatrix(a1 @ params[\"W2\"] + params[\"b2\"]), {", "forward", "forward returns z2 as"),
+    ("\"dW2\": cache[\"a1\"].T @ dz2,", "\"dW2\": np.asmatrix(cache[\"a1\"].T @ dz2),", "dW2",
+     "backward returns dW2 as"),
+])
+def test_an_np_matrix_out_of_forward_or_a_link_fails_that_check(tmp_path, old, new, check, said):
+    source = (FOLDER / "wrong_loss_matrix.py").read_text(encoding="utf-8")
+    source = source.replace("    z = np.matrix(z2 - z2.max(axis=1, keepdims=True))\n",
+                            "    z = z2 - z2.max(axis=1, keepdims=True)\n")
+    source = source.replace("e / e.sum(axis=1)", "e / e.sum(axis=1, keepdims=True)")
+    assert old in source
+    path = tmp_path / "attempt.py"
+    path.write_text(source.replace(old, new), encoding="utf-8")
+    report = grade(path, EXERCISE.id)
+    failing = [c.name for c in report.checks if not c.passed]
+    assert check in failing and "loss" not in failing, report.to_json()
+    assert verdicts.message(report, check).startswith(f"{said} an np.matrix, not a plain numpy array")
 
 
 def test_a_mistake_outside_the_catalogue_is_described_by_its_edit(reports):

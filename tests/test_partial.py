@@ -194,3 +194,39 @@ def test_a_loss_left_to_do_leaves_stability_open_not_wrong(tmp_path):
     path.write_text(solution[:start] + body + solution[end:], encoding="utf-8")
     s = statuses(grade(path, "softmax_ce"))
     assert s["softmax"] == "pass" and s["loss"] == "open" and s["stability"] == "open", s
+
+
+UNUSED_DZ2 = BODY.format(da1=DA1).replace(
+    "    dz2 = (probs - np.eye(probs.shape[1])[y]) / N\n",
+    "    dz2 = _later()\n    delta = (probs - np.eye(probs.shape[1])[y]) / N\n").replace(
+    "a1.T @ dz2", "a1.T @ delta").replace("dz2.sum(", "delta.sum(").replace(
+    "    {da1}\n".format(da1=DA1), "    da1 = delta @ params[\"W2\"].T\n")
+LATER = "def _later():\n    raise NotImplementedError(\"dz2: later\")\n\n\n"
+
+
+@pytest.mark.parametrize("returned", ['{"dz2": dz2, ', "{"])
+def test_a_blank_nothing_uses_leaves_the_checks_whose_functions_run_judged(tmp_path, returned):
+    # dW2, db2 and da1 from its own delta: the dz2 left to do is never used, with or without a key
+    backward = "def backward(params, cache, probs, y):\n" + UNUSED_DZ2.replace('{"dz2": dz2, ', returned)
+    assert "delta @" in backward
+    report = grade(attempt(tmp_path, backward, prelude=LATER))
+    s = statuses(report)
+    assert s["dz2"] == ("open" if "dz2" in returned else "fail"), report.to_json()  # without its key: missing
+    assert all(s[c] == "pass" for c in s if c != "dz2"), s
+    assert report.score == 100 - next(c.max_points for c in report.checks if c.name == "dz2")
+
+
+def test_a_blank_that_is_used_keeps_finite_differences_and_training_open(tmp_path):
+    # dW1 from the dz1 left to do: the gradients those checks need are not written
+    backward = plain(DA1).replace("    dz1 = da1 * (z1 > 0)\n", "    dz1 = _later()\n")
+    s = statuses(grade(attempt(tmp_path, backward, prelude=LATER.replace("dz2", "dz1"))))
+    assert s["dz1"] == "open" and s["finite-difference"] == "open" and s["convergence"] == "open", s
+
+
+def test_a_blank_nothing_uses_next_to_a_statement_that_raises_gains_nothing(tmp_path):
+    # the partial run would swallow the ValueError as well: the checks keep the first failure
+    backward = ("def backward(params, cache, probs, y):\n"
+                + UNUSED_DZ2.replace("    dW2 = a1.T @ delta\n",
+                                     "    dW2 = a1.T @ delta\n    _unused = a1 @ delta\n"))
+    s = statuses(grade(attempt(tmp_path, backward, prelude=LATER)))
+    assert s["finite-difference"] == "open" and s["convergence"] == "open", s

@@ -43,7 +43,8 @@ FORMATS = ("text", "json", "gradescope", "junit", "prairielearn")
                    "says where (rows, columns, sign): no factor, no diagnosis, no hint.")
 @click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=None, metavar="N",
               help="Replay a grade: the seed of its probes (inputs and sizes), as its JSON report "
-                   "records it under probes.seed (default: a new seed for every grade).")
+                   "records it under probes.seed (default: a new seed for every grade; a batch draws one for "
+                   "all its files).")
 @limit_options
 def command(paths, exercise_id, as_json, fmt, csv_path, plot_path, html_path, jobs, points, require_isolation,
             feedback, seed, timeout, memory_mb):
@@ -79,7 +80,7 @@ def command(paths, exercise_id, as_json, fmt, csv_path, plot_path, html_path, jo
         raise click.UsageError(f"--csv - and --format {fmt} would both write to stdout; name a CSV file")
     outputs = (csv_path, plot_path, html_path)
     if len(paths) > 1 or any(p.is_dir() for p in paths):
-        _grade_many(paths, exercise_id, fmt, outputs, jobs, limits, feedback)
+        _grade_many(paths, exercise_id, fmt, outputs, jobs, limits, (feedback, seed))
     _grade_single(_one_path(paths, exercise_id), exercise_id, fmt, outputs, points, limits, (feedback, _seed(seed)))
 
 
@@ -140,13 +141,9 @@ def _terse(report):
 
 def _seed(seed: int | None) -> int:
     """The probes' seed: the one given, else a new one (not the canonical one the tests use)."""
-    import secrets
+    from grader.judge.grade import fresh_seed
 
-    if seed is not None:
-        return seed
-    while seed is None or seed == settings.PROBE_SEED:
-        seed = secrets.randbelow(2**63)
-    return seed
+    return seed if seed is not None else fresh_seed()
 
 
 def _grade_one(path, exercise_id, limits, seed):
@@ -190,9 +187,12 @@ def _format(fmt, as_json):
     return "json" if as_json else (fmt or "text")
 
 
-def _grade_many(paths, exercise_id, fmt, outputs, jobs, limits, feedback="full"):
+def _grade_many(paths, exercise_id, fmt, outputs, jobs, limits, how=("full", None)):
+    """Several attempts side by side. how: (the feedback asked for, the seed given or None:
+    the batch then draws one, the same for every attempt of this run)."""
     from grader.course import batch
 
+    feedback, seed = how
     csv_path, plot_path, html_path = outputs
     if fmt == "prairielearn":
         raise click.UsageError("--format prairielearn grades one submission (PrairieLearn runs one container "
@@ -212,7 +212,7 @@ def _grade_many(paths, exercise_id, fmt, outputs, jobs, limits, feedback="full")
         plan = batch.prepare(submissions, exercise_id)
         progress = batch.Progress(len(plan.files))
         try:
-            graded = batch.run(plan.files, exercise_id, limits, jobs, on_done=progress.update, plan=plan)
+            graded = batch.run(plan.files, exercise_id, limits, jobs, on_done=progress.update, plan=plan, seed=seed)
         finally:
             progress.close()
     except batch.BatchUsageError as exc:

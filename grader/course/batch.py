@@ -47,7 +47,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, TextIO
 
-from grader import catalog, files
+from grader import catalog, files, settings
 from grader.run import sandbox
 from grader.judge.report import CheckResult, Report
 from grader.run.sandbox import Limits
@@ -297,8 +297,10 @@ def unrun_report(path: Path | str, exercise: catalog.Exercise, kind: str, messag
     return Report(exercise=exercise.id, file=str(path), checks=checks, error={"kind": kind, "message": message})
 
 
-def grade_one(sub: Submission | Path, exercise_id: str | None, limits: Limits, default: str | None = None) -> Report:
-    """grade(), but a row for every submission: whatever goes wrong is that submission's error."""
+def grade_one(sub: Submission | Path, exercise_id: str | None, limits: Limits, default: str | None = None,
+              seed: int = settings.PROBE_SEED) -> Report:
+    """grade(), but a row for every submission: whatever goes wrong is that submission's error.
+    seed: the probes' (a drawn one is recorded in the report, as probes.seed)."""
     from grader.judge.grade import GradeUsageError, grade
 
     sub = sub if isinstance(sub, Submission) else Submission(Path(sub), named=True)
@@ -307,7 +309,7 @@ def grade_one(sub: Submission | Path, exercise_id: str | None, limits: Limits, d
         return unrun_report(sub.path, exercise, BAD_INPUT, f"{sub.path.name} {sub.problem}")
     started = time.perf_counter()
     try:
-        return grade(sub.path, exercise_id, limits, default=default)
+        return grade(sub.path, exercise_id, limits, seed=seed, default=default)
     except GradeUsageError as exc:  # the file went away meanwhile
         report = unrun_report(sub.path, exercise, "import", str(exc))
     except Exception as exc:  # noqa: BLE001 - one bad file never stops the batch
@@ -326,6 +328,7 @@ class Batch:
     plan: Plan | None = None
     interrupted: bool = False  # Ctrl-C: the reports are those finished before it
     students: dict[str, str] = field(default_factory=dict)  # a report's file -> whose it is (student_name)
+    seed: int | None = None  # the probes' seed of every report of this run
 
     @property
     def passed(self) -> bool:
@@ -358,6 +361,7 @@ class Batch:
             "helpers_left_out": [str(h) for h in self.plan.helpers] if self.plan else [],
             "votes": dict(self.plan.votes) if self.plan else {},
             "interrupted": self.interrupted,
+            "seed": self.seed,
         }
 
     def to_dict(self) -> dict:
@@ -366,17 +370,22 @@ class Batch:
 
 def run(files: list[Submission | Path], exercise_id: str | None = None, limits: Limits | None = None,
         jobs: int | None = None, on_done: Callable[[Report], None] | None = None,
-        plan: Plan | None = None) -> Batch:
+        plan: Plan | None = None, seed: int | None = None) -> Batch:
     """Grade files (submissions, or paths named on the command line) on `jobs` workers; reports
     come back in the order of files, one each. plan: the batch's exercise (see prepare). On Ctrl-C nothing new
     starts, the attempts running are stopped, and the Batch holds the reports finished
-    before it (interrupted)."""
+    before it (interrupted). seed: the probes' for every file (`drill grade --seed`); None
+    draws a new one for this run, recorded in each report (probes.seed) and the summary."""
     if exercise_id is not None:
         try:
             catalog.exercise(exercise_id)
         except KeyError as exc:
             raise BatchUsageError(exc.args[0]) from None
     limits = limits or Limits()
+    if seed is None:
+        from grader.judge.grade import fresh_seed
+
+        seed = fresh_seed()
     jobs = max(1, min(jobs or default_jobs(), len(files) or 1))
     started = time.perf_counter()
     reports: list[Report | None] = [None] * len(files)
@@ -384,7 +393,7 @@ def run(files: list[Submission | Path], exercise_id: str | None = None, limits: 
     interrupted = False
     pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="drill-grade")
     try:
-        futures = {pool.submit(grade_one, f, exercise_id, limits, default): i for i, f in enumerate(files)}
+        futures = {pool.submit(grade_one, f, exercise_id, limits, default, seed): i for i, f in enumerate(files)}
         for future in as_completed(futures):
             i = futures[future]
             reports[i] = future.result()
@@ -399,7 +408,7 @@ def run(files: list[Submission | Path], exercise_id: str | None = None, limits: 
     students = {str(s.path): student_name(s) for s in
                 (f if isinstance(f, Submission) else Submission(Path(f), named=True) for f in files)}
     return Batch(reports=[r for r in reports if r is not None], seconds=time.perf_counter() - started,
-                 jobs=jobs, plan=plan, interrupted=interrupted, students=students)
+                 jobs=jobs, plan=plan, interrupted=interrupted, students=students, seed=seed)
 
 
 class Progress:

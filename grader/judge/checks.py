@@ -16,7 +16,7 @@ from grader import settings
 from grader.catalog import Exercise
 from grader.judge.compare import Verdict, as_array, compare, factor_name
 from grader.judge.terse import where
-from grader.run.wire import encode
+from grader.run.wire import encode, sent_as
 
 
 @dataclass
@@ -159,10 +159,13 @@ def _what(value) -> str:
 def judge_outputs(ctx: Context, name: str, fn: str, results: dict, task_ids: list[str],
                   paths: Callable[[int], dict], expected: Callable[[int], dict], *,
                   sizes: Callable[[int], dict], scalars: frozenset | set = frozenset(),
-                  context: str = "", args: Callable[[int], list] | None = None) -> Outcome:
+                  context: str = "", args: Callable[[int], list] | None = None,
+                  plain_arrays: bool = True) -> Outcome:
     """Every named output (a path into what fn returned) of every task matches the reference.
 
-    args(i), when given, are the inputs of task i: kept as evidence for the diagnosis."""
+    args(i), when given, are the inputs of task i: kept as evidence for the diagnosis.
+    plain_arrays: an output that is a subclass of ndarray (an np.matrix) fails, whatever its
+    numbers (stability, which compares the attempt with itself, leaves that to the others)."""
     for i, tid in enumerate(task_ids):
         r = results.get(tid)
         why = failure(r, fn)
@@ -175,6 +178,10 @@ def judge_outputs(ctx: Context, name: str, fn: str, results: dict, task_ids: lis
             if problem:
                 return Outcome(name, False, context + problem)
             got = pick(r["result"], path)
+            subclass = subclass_problem(fn, label, got) if plain_arrays else None
+            if subclass:
+                return Outcome(name, False, context + subclass, terse=context + subclass,
+                               details={"subclass": f"{fn} returns {label} as {_article(sent_as(got))}"})
             v = compare(label, got, exp[label], sizes=sizes(i), scalar=label in scalars)
             if not v.ok:
                 # every output of the call, so that the diagnosis names a bug only when all of them match
@@ -184,6 +191,24 @@ def judge_outputs(ctx: Context, name: str, fn: str, results: dict, task_ids: lis
                 return Outcome(name, False, context + sized(v.message, sizes(i)), evidence=evidence,
                                terse=context + where(label, got, exp[label]))
     return Outcome(name, True, context + "right" if context else "right for every probe")
+
+
+def subclass_problem(fn: str, label: str, value) -> str | None:
+    """What is wrong with a value fn returned as a subclass of ndarray (an np.matrix, say),
+    whatever its numbers: the code that uses it meets other rules than an array's."""
+    name = sent_as(value)
+    if not name:
+        return None
+    if name == "matrix":  # the usual one
+        return (f"{fn} returns {label} as an np.matrix, not a plain numpy array: on an np.matrix * is a "
+                f"matrix product and a row or column picked out stays 2-D, so the code that uses {label} "
+                "computes something else than it does on an array")
+    return (f"{fn} returns {label} as a {name} (a subclass of numpy's ndarray), not a plain numpy array: "
+            f"the code that uses {label} may compute something else than it does on an array")
+
+
+def _article(subclass: str) -> str:
+    return "an np.matrix" if subclass == "matrix" else f"a {subclass}"
 
 
 def log_guard(loss, probs: np.ndarray, y: np.ndarray) -> float | None:
@@ -280,6 +305,11 @@ def judge_links(ctx: Context, results: dict, fn: str, links: list[str], task_ids
             if link in verdicts:
                 continue
             got = filled.get(link, grads.get(link))
+            subclass = subclass_problem(fn, link, got)
+            if subclass:
+                verdicts[link] = Outcome(link, False, subclass, terse=subclass,
+                                         details={"subclass": f"{fn} returns {link} as {_article(sent_as(got))}"})
+                continue
             v = judge_link(link, got, given.get(link), plain.get(link), sizes[i], regions[i])
             if not v.ok:
                 if v.kind == "scaled":
@@ -436,9 +466,10 @@ def judge_finite_difference(ctx: Context, results: dict, name: str, grads_of: di
     why = failure(r, f"the loss or {grads_fn}") if (r is None or "skipped" in r) else None
     if why:
         return Outcome(name, False, why, open=True)
-    if r.get("error"):
-        return Outcome(name, False, f"could not run: the attempt {raised(r['error'])}",
-                       open=r["error"].get("type") == "NotImplementedError")
+    error = r.get("error") or _blank_gradient(r, grads_of, params)
+    if error:
+        return Outcome(name, False, f"could not run: the attempt {raised(error)}",
+                       open=error.get("type") == "NotImplementedError")
     numeric, analytic = r.get("numeric"), r.get("analytic")
     if len(grads_of) == 1:  # one array each way: name them as the dicts would
         (pname, gname), = grads_of.items()
@@ -457,6 +488,21 @@ def judge_finite_difference(ctx: Context, results: dict, name: str, grads_of: di
         worst_all = max(worst_all, worst)
     return Outcome(name, True, f"analytic gradients agree with central differences "
                                f"(worst relative error {worst_all:.1e})")
+
+
+def _blank_gradient(r: dict, grads_of: dict[str, str], params) -> dict | None:
+    """A partial run's first error (the todo it stopped at) when a gradient the check needs
+    came back blank: that gradient is not written. A blank nothing needs (a dz2 left to do
+    by an attempt that computes dW2 without it) does not stop the check."""
+    if not r.get("partial"):
+        return None
+    analytic = r.get("analytic")
+    needed = set(grads_of.values()) | ({f"d{k}" for k in params} if isinstance(params, dict) else set())
+    if isinstance(analytic, dict) and "__blank__" not in analytic and "__type__" not in analytic:
+        blank = any(isinstance(analytic.get(g), dict) and "__blank__" in analytic[g] for g in needed)
+    else:  # a partial run gave no gradients at all (blank, or it never reached its return)
+        blank = as_array(analytic) is None
+    return (r.get("first_error") or {"type": "NotImplementedError", "message": ""}) if blank else None
 
 
 def _fd_disagreement(raw, numeric, pname: str, gname: str, grads_fn: str) -> tuple[str | None, float]:
@@ -605,7 +651,8 @@ def _judge_shifted(ctx: Context, results: dict, case: Shifted, what: str) -> Out
     how = case.how.format(what=what) if case.how else f"with every {what} + {settings.STABILITY_SHIFT:g}"
     return judge_outputs(ctx, "stability", case.fn, results, [case.shifted_id], lambda i: case.outputs,
                          lambda i: mine, sizes=lambda i: case.sizes, scalars=case.scalars,
-                         context=f"{how} (against your own result without it), ", args=lambda i: case.args)
+                         context=f"{how} (against your own result without it), ", args=lambda i: case.args,
+                         plain_arrays=False)
 
 
 def _judge_spread(results: dict, fn: str, tid: str, outputs: dict, what: str) -> Outcome | None:

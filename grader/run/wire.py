@@ -45,8 +45,11 @@ def encode(value, depth=0):
             return {"__type__": f"ndarray of {dtype}", "shape": list(arr.shape)}
         if arr.size > MAX_ELEMENTS:
             return {"__type__": "ndarray too large", "shape": list(arr.shape)}
-        return {"__nd__": dtype, "shape": list(arr.shape),
-                "b64": _b64(arr.astype(arr.dtype.newbyteorder("<"), order="C").tobytes()).decode("ascii")}
+        out = {"__nd__": dtype, "shape": list(arr.shape),
+               "b64": _b64(arr.astype(arr.dtype.newbyteorder("<"), order="C").tobytes()).decode("ascii")}
+        if isinstance(value, _np_ndarray) and type(value) is not _np_ndarray:
+            out["subclass"] = _type_name(value)  # an np.matrix, say: sent as its values, and named
+        return out
     if depth >= MAX_DEPTH:
         return {"__type__": "nested too deep"}
     if isinstance(value, dict):
@@ -82,6 +85,20 @@ def printable(text, limit):
     return "".join(c if c.isprintable() else repr(c)[1:-1] if c != "'" else c for c in text)
 
 
+class Subclassed(np.ndarray):
+    """A decoded array that was a subclass of ndarray where it was sent from (an np.matrix
+    coming out of the attempt's loss, say): its values, with ndarray's own behaviour, and the
+    subclass's name in .sent_as, so that a check can say where it came from. What is computed
+    from it is not marked (sent_as is the class's "")."""
+
+    sent_as = ""
+
+
+def sent_as(value) -> str:
+    """The name of the ndarray subclass value was sent as ("matrix"), or "" for anything else."""
+    return value.__dict__.get("sent_as", "") if isinstance(value, Subclassed) else ""
+
+
 def decode(data):
     if isinstance(data, dict):
         if "__nd__" in data:
@@ -89,7 +106,14 @@ def decode(data):
                 raise ValueError(f"unexpected dtype {data['__nd__']!r}")
             raw = base64.b64decode(data["b64"], validate=True)
             dtype = np.dtype(data["__nd__"]).newbyteorder("<")
-            return np.frombuffer(raw, dtype=dtype).reshape(data["shape"]).astype(dtype.newbyteorder("="))
+            arr = np.frombuffer(raw, dtype=dtype).reshape(data["shape"]).astype(dtype.newbyteorder("="))
+            if "subclass" not in data:
+                return arr
+            if not isinstance(data["subclass"], str):
+                raise ValueError("the name of a subclass must be text")
+            marked = arr.view(Subclassed)
+            marked.sent_as = printable(data["subclass"], 100) or "?"
+            return marked
         if "__dict__" in data:
             return {k: decode(v) for k, v in data["__dict__"].items()}
         if "__list__" in data:

@@ -473,7 +473,66 @@ def task_train(task, functions, attempt_file):
     return out
 
 
-TASKS = {"call": task_call, "fd": task_fd, "train": task_train}
+def _holds_blank(data, depth=0):
+    """Whether encoded data holds a blank anywhere (a link the attempt has not written)."""
+    if isinstance(data, dict):
+        return "__blank__" in data or (depth < 8 and any(_holds_blank(v, depth + 1) for v in data.values()))
+    if isinstance(data, list):
+        return depth < 8 and any(_holds_blank(v, depth + 1) for v in data)
+    return False
+
+
+def partial_functions(functions, attempt_file):
+    """Every function of the attempt rewritten as a partial attempt (no stand-ins): a todo
+    whose value nothing uses leaves it blank, and the function still runs to its end."""
+    out = {}
+    for name, fn in functions.items():
+        try:
+            rewritten = partial_version(fn, attempt_file)
+        except Exception:  # noqa: BLE001 - not rewritable: the original, which fails as before
+            rewritten = None
+        out[name] = rewritten or fn
+    return out
+
+
+def finish_partially(run, task, functions, attempt_file, out):
+    """A finite-difference or training task that stopped at a todo() runs again with partial
+    versions of the functions, and counts when they run to the end: a blank the attempt never
+    uses (it computes dW2 without the dz2 it left to do) does not stop a check whose
+    functions run. Anything else keeps the first failure: a blank that is used (its
+    BlankUsed ends the run, or a blank reaches the trained outputs), a todo that does not
+    recur, or any other exception swallowed on the way. The judge gets the first error too,
+    for gradients it needs that came back blank."""
+    error = out.get("error") or {}
+    if error.get("type") != "NotImplementedError" or error.get("kind") or error.get("not_run"):
+        return out
+    partial = partial_functions(functions, attempt_file)
+    CAUGHT.clear()
+    try:
+        again = run(task, partial, attempt_file)
+    finally:
+        for fn in functions.values():
+            _forget_partial(fn)
+    first = (error["type"], (error.get("where") or {}).get("line"))
+    todos_only = all(kind == "NotImplementedError" for kind, _ in CAUGHT)
+    recurs = first in CAUGHT
+    CAUGHT.clear()
+    if again.get("error") or not (todos_only and recurs) or _holds_blank(again.get("outputs")):
+        return out
+    again["partial"] = True
+    again["first_error"] = error
+    return again
+
+
+def task_fd_or_partial(task, functions, attempt_file):
+    return finish_partially(task_fd, task, functions, attempt_file, task_fd(task, functions, attempt_file))
+
+
+def task_train_or_partial(task, functions, attempt_file):
+    return finish_partially(task_train, task, functions, attempt_file, task_train(task, functions, attempt_file))
+
+
+TASKS = {"call": task_call, "fd": task_fd_or_partial, "train": task_train_or_partial}
 
 
 # ---------------------------------------------------------------- guards: the grader's files, this module

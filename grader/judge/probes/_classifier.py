@@ -221,6 +221,12 @@ def where_it_starts(out: list[Outcome], results: dict, backward_ids: list[str]) 
     ran without error on the grader's inputs), the message says where to look: at what one
     function hands the next (an np.matrix from the loss, say), not at the formulas."""
     alone = [o for o in out if o.name not in ("finite-difference", "convergence", "stability")]
+    subclass = next((o for o in alone if o.details.get("subclass")), None)
+    if subclass is not None:  # a function's own check already says what it hands the next
+        for o in out:
+            if o.name in ("finite-difference", "convergence") and not o.passed and not o.open:
+                o.message += f"; it may start where {subclass.details['subclass']} (see {subclass.name})"
+        return
     if not alone or not all(o.passed for o in alone):
         return
     if any(checks.failure(results.get(t), "backward") for t in backward_ids):
