@@ -65,3 +65,51 @@ def test_reference_gradients_match_finite_differences(reference, sizes, seed):
         assert rel.max() <= settings.FD_TOL, (
             f"d{name}{list(worst)}: analytic {analytic[worst]:.6g}, numeric {numeric[worst]:.6g}, "
             f"relative error {rel.max():.2e} (N={N} D={D} H={H} C={C} seed={seed})")
+
+
+def test_threads_sharing_a_traced_module_each_record_only_their_own_links(exercise):
+    """The diagnosis shares cached traced mutants between a batch's threads: a link computed
+    in one thread must never land in another thread's tracer (it did: a catalogued bug went
+    unnamed in a self-test run with several jobs)."""
+    import threading
+
+    from grader.catalog import reference as traced
+
+    source = exercise.solution_path.read_text(encoding="utf-8")
+    module = traced.load_traced(source, str(exercise.solution_path), {b.name: b.assigns for b in exercise.blanks})
+    sizes = exercise.sizes
+    both_inside = threading.Barrier(2)
+
+    def run(seed):
+        rng = np.random.default_rng(seed)
+        params = {"W1": rng.normal(size=(sizes["D"], sizes["H"])), "b1": rng.normal(size=sizes["H"]),
+                  "W2": rng.normal(size=(sizes["H"], sizes["C"])), "b2": rng.normal(size=sizes["C"])}
+        x = rng.normal(size=(5, sizes["D"]))
+
+        def wait_once(blank, target, value, waited=[]):  # noqa: B006 - one wait per run
+            if not waited:
+                waited.append(True)
+                both_inside.wait(timeout=10)  # the other thread is inside the module too
+            return value
+
+        _, values = traced.run_traced(module, "forward", (params, x), substitute=wait_once)
+        return x, values
+
+    results = {}
+    threads = [threading.Thread(target=lambda s=s: results.__setitem__(s, run(s))) for s in (1, 2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for seed, (x, values) in results.items():
+        _, alone = traced.run_traced(module, "forward", _inputs_of(seed, sizes))  # the same run, by itself
+        assert len(alone) >= 2 and values.keys() == alone.keys(), (values.keys(), alone.keys())
+        for target, value in alone.items():
+            np.testing.assert_allclose(values[target], value, err_msg=target)
+
+
+def _inputs_of(seed, sizes):
+    rng = np.random.default_rng(seed)
+    params = {"W1": rng.normal(size=(sizes["D"], sizes["H"])), "b1": rng.normal(size=sizes["H"]),
+              "W2": rng.normal(size=(sizes["H"], sizes["C"])), "b2": rng.normal(size=sizes["C"])}
+    return params, rng.normal(size=(5, sizes["D"]))

@@ -6,6 +6,7 @@ computed: the grader uses it to compute each link from the *attempt's own* upstr
 """
 from __future__ import annotations
 
+import threading
 import types
 from typing import Callable
 
@@ -59,9 +60,22 @@ class Tracer:
         return self.substitute(blank, target, value)
 
 
+class LinkHook:
+    """A traced module's `__link__`: hands each link to the Tracer of the thread that runs it,
+    so that threads sharing one module (a batch's diagnoses, the self-test's jobs, which all
+    use the cached mutants) never record into each other's tracer."""
+
+    def __init__(self):
+        self.local = threading.local()
+
+    def __call__(self, blank: str, target: str, value):
+        tracer = getattr(self.local, "tracer", None)
+        return value if tracer is None else tracer(blank, target, value)
+
+
 def load_traced(source: str, filename: str, assigns: dict[str, str | None]) -> types.ModuleType:
     module = load(traced_source(source, assigns), filename, "reference_traced")
-    module.__link__ = Tracer()
+    module.__link__ = LinkHook()
     return module
 
 
@@ -70,7 +84,8 @@ def run_traced(module: types.ModuleType, fn: str, args: tuple, substitute: Calla
     import numpy as np
 
     tracer = Tracer(substitute)
-    module.__link__ = tracer
+    hook = module.__link__
+    hook.local.tracer = tracer  # this thread's runs of the module report to this tracer only
     try:
         with np.errstate(all="ignore"):
             result = getattr(module, fn)(*args)
@@ -78,5 +93,5 @@ def run_traced(module: types.ModuleType, fn: str, args: tuple, substitute: Calla
         exc.drill_links = tracer.values  # the links computed before it failed
         raise
     finally:
-        module.__link__ = Tracer()
+        hook.local.tracer = None
     return result, tracer.values
