@@ -222,9 +222,10 @@ def test_the_file_named_like_the_exercise_wins_and_a_broken_one_is_explained(bui
 
 
 @pytest.mark.parametrize("submitted, says", [
-    ({}, "No Python file was submitted. Submit your attempt as one file named mlp_backprop.py."),
-    ({"answer.ipynb": "{}"}, "No Python file was submitted (the submission holds: answer.ipynb)"),
-    ({"a.py": "x = 1", "b.py": "y = 2"}, "2 Python files were submitted (a.py, b.py) and none is named mlp_backprop.py"),
+    ({}, "No Python file or notebook was submitted. Submit your attempt as one file named mlp_backprop.py."),
+    ({"answer.txt": "{}"}, "No Python file or notebook was submitted (the submission holds: answer.txt)"),
+    ({"answer.ipynb": "{}"}, "answer.ipynb"),
+    ({"a.py": "x = 1", "b.py": "y = 2"}, "2 Python files or notebooks were submitted (a.py, b.py) and none is named mlp_backprop.py"),
 ])
 def test_no_usable_submission_still_gets_a_valid_results_json(built, tmp_path, submitted, says):
     run, results = run_autograder(built, tmp_path, submitted)
@@ -313,20 +314,34 @@ def setup_env(root: Path, bin_: Path) -> dict:
 
 
 def _dist_folders(name: str) -> list[Path]:
-    """The package folders and the .dist-info folder of an installed distribution."""
+    """The package folders, top-level modules and the .dist-info folder of an installed distribution."""
     import importlib.metadata as md
 
     dist = md.distribution(name)
     site = Path(dist.locate_file(""))
     tops = {Path(str(f)).parts[0] for f in dist.files or []}
-    return [site / top for top in tops if (site / top).is_dir() and top != "__pycache__" and not top.startswith("..")]
+    return [site / top for top in tops if (site / top).exists() and top != "__pycache__" and not top.startswith("..")]
+
+
+def _with_requirements(names) -> list[str]:
+    """names and every distribution they need (extras left out), as installed here."""
+    import importlib.metadata as md
+
+    seen, todo = [], list(names)
+    while todo:
+        name = todo.pop()
+        if name not in seen:
+            seen.append(name)
+            todo += [re.split(r"[ ;<>=!~\[(]", r)[0] for r in md.requires(name) or [] if "extra ==" not in r]
+    return seen
 
 
 @pytest.fixture(scope="module")
 def container(built, tmp_path_factory):
     """A fake /autograder after Gradescope's image build: the zip unpacked in source/,
     run_autograder copied beside it, and setup.sh run (its venv prepared beforehand with this
-    Python's numpy, click, pyyaml and pip, so that pip installs only the wheel, offline)."""
+    Python's numpy, click, pyyaml, nbformat and what it needs, and pip, so that pip installs
+    only the wheel, offline)."""
     folder = tmp_path_factory.mktemp("container")
     root = folder / "autograder"
     shutil.copytree(built["source"], root / "source")
@@ -334,10 +349,13 @@ def container(built, tmp_path_factory):
     venv = root / "drill-venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=60)
     (site,) = venv.glob("lib/python*/site-packages")
-    for name in ("numpy", "click", "pyyaml", "pip"):
+    for name in _with_requirements(("numpy", "click", "pyyaml", "nbformat", "pip")):
         for source in _dist_folders(name):
-            shutil.copytree(source, site / source.name, ignore=shutil.ignore_patterns("__pycache__", "tests"),
-                            dirs_exist_ok=True)
+            if source.is_dir():
+                shutil.copytree(source, site / source.name, ignore=shutil.ignore_patterns("__pycache__", "tests"),
+                                dirs_exist_ok=True)
+            else:
+                shutil.copy(source, site / source.name)
     bin_, log = fake_user_tools(folder)
     env = {**setup_env(root, bin_), "PIP_NO_INDEX": "1", "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
     # from a folder holding a grader/ of its own (this checkout's parent layout): setup.sh must
@@ -351,13 +369,13 @@ def container(built, tmp_path_factory):
     return {"root": root, "venv": venv, "site": site, "setup": setup, "users": log, "env": env}
 
 
-def in_container(container, attempt: Path | str) -> tuple[subprocess.CompletedProcess, dict]:
-    """Submit one file as mlp_backprop.py and run /autograder/run_autograder as Gradescope does."""
+def in_container(container, attempt: Path | str, name="mlp_backprop.py") -> tuple[subprocess.CompletedProcess, dict]:
+    """Submit one file as name and run /autograder/run_autograder as Gradescope does."""
     root = container["root"]
     for folder in ("submission", "results"):
         shutil.rmtree(root / folder, ignore_errors=True)
     (root / "submission").mkdir()
-    target = root / "submission" / "mlp_backprop.py"
+    target = root / "submission" / name
     target.write_text(attempt.read_text() if isinstance(attempt, Path) else attempt)
     env = {**container["env"], "DRILL_REQUIRE_ISOLATION": REQUIRE}
     run = subprocess.run(["bash", str(root / "run_autograder")], cwd=root, env=env, capture_output=True, text=True,
@@ -391,6 +409,32 @@ def test_run_autograder_in_the_container_grades_with_what_setup_sh_installed(con
     check_schema(results)
     assert results["score"] == POINTS
     assert f"Isolation: {isolation_level()}" in run.stdout
+
+
+def test_a_notebook_submission_is_graded_in_the_container(container, tmp_path):
+    """setup.sh installs nbformat with the wheel: a notebook is graded like a .py file, and a
+    mistake is named by its cell."""
+    import nbformat
+
+    def notebook(path, code):
+        cells = [nbformat.v4.new_markdown_cell("# my attempt"), nbformat.v4.new_code_cell("%matplotlib inline"),
+                 nbformat.v4.new_code_cell(code)]
+        path.write_text(nbformat.writes(nbformat.v4.new_notebook(cells=cells)), encoding="utf-8")
+        return path
+
+    run, results = in_container(container, notebook(tmp_path / "right.ipynb", (FIXTURES / "correct_reference.py").read_text()),
+                                name="mlp_backprop.ipynb")
+    assert run.returncode == 0, run.stdout + run.stderr
+    check_schema(results)
+    assert results["score"] == POINTS, results["output"]
+    run, results = in_container(container, notebook(tmp_path / "wrong.ipynb", (FIXTURES / "wrong_missing_n.py").read_text()),
+                                name="homework.ipynb")
+    assert run.returncode == 0, run.stdout + run.stderr
+    dz2 = next(t for t in results["tests"] if t["name"] == "dz2")
+    assert dz2["status"] == "failed" and "[missing-n]" in dz2["output"], dz2
+    run, results = in_container(container, notebook(tmp_path / "broken.ipynb", "def forward(params, x)\n    pass\n"),
+                                name="mlp_backprop.ipynb")
+    assert results["score"] == 0 and "cell 3, line 1" in results["output"], results["output"]
 
 
 def _attack_outcome(container, name):

@@ -126,27 +126,27 @@ def problem(path: Path, student: Path | None, named: bool = False) -> str | None
     return None
 
 
-def _candidates(folder: Path, note: Callable[[OSError], None], suffixes: tuple[str, ...] = SUFFIXES) -> list[Path]:
-    """Every *.py entry below folder that could be an attempt, in path order: files, links
+def _candidates(folder: Path, note: Callable[[OSError], None]) -> list[Path]:
+    """Every *.py and *.ipynb entry below folder that could be an attempt, in path order: files, links
     (to a folder too: refused in their row), pipes; not inside links to folders."""
     found = []
     for root, dirs, names in os.walk(folder, onerror=note):
         here = Path(root)
-        found += [here / d for d in dirs if d.endswith(suffixes) and not d.startswith(".") and (here / d).is_symlink()]
+        found += [here / d for d in dirs if d.endswith(SUFFIXES) and not d.startswith(".") and (here / d).is_symlink()]
         dirs[:] = [d for d in dirs if not (here / d).is_symlink() and not _skipped(here / d)]
-        found += [here / f for f in names if f.endswith(suffixes) and not f.startswith(".")]
+        found += [here / f for f in names if f.endswith(SUFFIXES) and not f.startswith(".")]
     return sorted(found)
 
 
 def attempt_files(folder: Path, unreadable: list[str] | None = None) -> list[Path]:
-    """Every *.py entry below folder that could be an attempt, in path order (one student's
-    folder: the Gradescope bundle's submission, whose container has no notebook reader). A
-    folder that cannot be read is noted in unreadable (a message each) and left out, never fatal."""
+    """Every *.py and *.ipynb entry below folder that could be an attempt, in path order (one
+    student's folder: the Gradescope bundle's submission). A folder that cannot be read is
+    noted in unreadable (a message each) and left out, never fatal."""
     def note(exc: OSError) -> None:
         if unreadable is not None:
             unreadable.append(f"{exc.filename}: {exc.strerror or exc}")
 
-    return _candidates(folder, note, (".py",))
+    return _candidates(folder, note)
 
 
 def _student(folder: Path, note: Callable[[OSError], None]) -> list[Submission]:

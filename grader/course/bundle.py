@@ -5,8 +5,8 @@ build() writes a zip with, at its root:
 - setup.sh: run once, as root, when Gradescope builds the image. Installs python3 with venv
   and pip when missing (apt), creates the users the grader runs attempts as (drill-slot0,
   drill-slot1, ...: uid and gid settings.SANDBOX_UID_BASE + slot, no login shell, no home),
-  makes a virtual environment and installs the wheel below into it (numpy, click and pyyaml
-  from PyPI, pinned by constraints.txt), then removes the wheel and makes the installed
+  makes a virtual environment and installs the wheel below into it with its extra
+  `notebook` (numpy, click, pyyaml and nbformat from PyPI, pinned by constraints.txt), then removes the wheel and makes the installed
   package and the bundle's folder readable by root only: no attempt can read the reference
   solutions or the catalogue there, or run the tool's own commands to print them.
 - run_autograder: run once per submission. Runs `drill gradescope-run --require-isolation`,
@@ -17,7 +17,7 @@ build() writes a zip with, at its root:
   submission folder, nor /autograder, so nothing an attempt writes is on the grader's
   import path. The checks given to build(hidden=...) are passed on as --hidden: the student
   sees their results only after the due date.
-- constraints.txt: the versions of numpy, click and pyyaml the bundle was built with, and for
+- constraints.txt: the versions of numpy, click, pyyaml and nbformat the bundle was built with, and for
   numpy, the newest release that still installs where the image's Python is older than the
   one building (Ubuntu 22.04's Python 3.10: numpy 2.3 and later need 3.11).
 - wheels/backprop_drill-VERSION-py3-none-any.whl: this very backprop-drill, grader,
@@ -35,9 +35,12 @@ allows (memory.max, cgroup v2; memory.limit_in_bytes, v1), less GRADER_RESERVE_M
 grader itself, so an attempt that allocates too much fails its own allocation and is
 reported as `memory`, instead of the kernel's out-of-memory killer taking the grader.
 
-Which file is the attempt (find_attempt): the `.py` file named like the exercise's
-(mlp_backprop.py), the shallowest if several; else the only `.py` file submitted; else
-none, and results.json says why (nothing submitted, or which files and what to rename).
+Which file is the attempt (find_attempt): the `.py` file or notebook named like the
+exercise's (mlp_backprop.py, mlp_backprop.ipynb), the shallowest if several; else the only
+`.py` or `.ipynb` file submitted; else none, and results.json says why (nothing submitted,
+or which files and what to rename). Notebooks are read by the grader with nbformat, which
+setup.sh installs with the wheel (its extra `notebook`); the attempt's process never sees
+the notebook, only its code cells (judge.notebook).
 """
 from __future__ import annotations
 
@@ -98,9 +101,14 @@ done
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
 # The versions the bundle was built and tested with (numpy: the newest this Python can have
 # when it is older); else the newest that fit, said in the build log.
-if ! "$venv/bin/python" -m pip install --disable-pip-version-check -c "$here/constraints.txt" "$here"/wheels/*.whl; then
+# The extra "notebook" (nbformat) lets the grader read a submitted .ipynb.
+wheel=("$here"/wheels/*.whl)
+if ! "$venv/bin/python" -m pip install --disable-pip-version-check -c "$here/constraints.txt" "${wheel[0]}[notebook]"; then
     echo "drill: the pinned versions in constraints.txt do not install here; installing the newest that fit" >&2
-    "$venv/bin/python" -m pip install --disable-pip-version-check "$here"/wheels/*.whl
+    if ! "$venv/bin/python" -m pip install --disable-pip-version-check "${wheel[0]}[notebook]"; then
+        echo "drill: nbformat does not install here: submitted notebooks (.ipynb) cannot be graded, .py files can" >&2
+        "$venv/bin/python" -m pip install --disable-pip-version-check "${wheel[0]}"
+    fi
 fi
 "$venv/bin/drill" --version
 
@@ -181,7 +189,7 @@ def wheel() -> tuple[str, bytes]:
 
 # ------------------------------------------------------------------ the bundle
 
-RUNTIME = ("numpy", "click", "pyyaml")  # what the wheel needs at run time
+RUNTIME = ("numpy", "click", "pyyaml", "nbformat")  # what the wheel needs at run time (nbformat: notebooks)
 
 
 def _version_tuple(version: str) -> tuple:
@@ -260,12 +268,17 @@ def build(out: Path, exercise_id: str | None = None, points: float = formats.DEF
 # ------------------------------------------------------------------ in the container
 
 def find_attempt(submission: Path, exercise: catalog.Exercise) -> tuple[Path | None, str | None]:
-    """The attempt among the submitted files, or None and what the student should do."""
+    """The attempt among the submitted files, or None and what the student should do.
+
+    A Python file or a notebook named like the exercise (mlp_backprop.py, mlp_backprop.ipynb)
+    wins, the shallowest first and the .py before the notebook at the same depth; else the
+    only .py or .ipynb file submitted; else none, and the message says what to rename."""
     wanted = exercise.solution
+    names = {wanted: 0, f"{Path(wanted).stem}.ipynb": 1}
     if not submission.is_dir():
         return None, f"Nothing was submitted. Submit your attempt as one file named {wanted}."
     candidates = batch.attempt_files(submission)
-    named = sorted((p for p in candidates if p.name == wanted), key=lambda p: (len(p.parts), p))
+    named = sorted((p for p in candidates if p.name in names), key=lambda p: (len(p.parts), names[p.name], p))
     if named:
         return named[0], None
     if len(candidates) == 1:
@@ -273,10 +286,11 @@ def find_attempt(submission: Path, exercise: catalog.Exercise) -> tuple[Path | N
     if not candidates:
         others = sorted(str(p.relative_to(submission)) for p in submission.rglob("*") if p.is_file())
         seen = f" (the submission holds: {', '.join(others[:6])}{', ...' if len(others) > 6 else ''})" if others else ""
-        return None, f"No Python file was submitted{seen}. Submit your attempt as one file named {wanted}."
+        return None, (f"No Python file or notebook was submitted{seen}. "
+                      f"Submit your attempt as one file named {wanted}.")
     listed = ", ".join(str(p.relative_to(submission)) for p in candidates[:6]) + (", ..." if len(candidates) > 6 else "")
-    return None, (f"{len(candidates)} Python files were submitted ({listed}) and none is named {wanted}: "
-                  f"name your attempt {wanted}, or submit only that one file.")
+    return None, (f"{len(candidates)} Python files or notebooks were submitted ({listed}) and none is named "
+                  f"{wanted}: name your attempt {wanted}, or submit only that one file.")
 
 
 def container_memory_mb(cgroup: Path = Path("/sys/fs/cgroup")) -> int | None:
