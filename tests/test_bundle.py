@@ -291,6 +291,28 @@ def test_find_attempt_prefers_the_shallowest_named_file(tmp_path, exercise):
     assert bundle.find_attempt(tmp_path, exercise) == (tmp_path / "deep" / "mlp_backprop.py", None)
 
 
+def test_find_attempt_takes_the_named_notebook_after_the_py_file_at_its_depth(tmp_path, exercise):
+    for name in ("a/mlp_backprop.ipynb", "a/mlp_backprop.py", "mlp_backprop.ipynb", "b/notes.ipynb"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("")
+    assert bundle.find_attempt(tmp_path, exercise) == (tmp_path / "mlp_backprop.ipynb", None)
+    (tmp_path / "mlp_backprop.ipynb").unlink()
+    assert bundle.find_attempt(tmp_path, exercise) == (tmp_path / "a" / "mlp_backprop.py", None)
+
+
+def test_without_nbformat_a_notebook_is_not_taken_for_an_attempt(tmp_path, exercise, monkeypatch):
+    """PrairieLearn's image may not have nbformat: there a notebook is just another file."""
+    import importlib.util
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "nbformat" else find_spec(name, *a))
+    (tmp_path / "mlp_backprop.ipynb").write_text("{}")
+    path, problem = bundle.find_attempt(tmp_path, exercise)
+    assert path is None and problem.startswith("No Python file was submitted (the submission holds: mlp_backprop.ipynb)")
+    (tmp_path / "attempt.py").write_text("")
+    assert bundle.find_attempt(tmp_path, exercise) == (tmp_path / "attempt.py", None)
+
+
 # ---------------------------------------------------------------- the simulated container: setup.sh, then attempts
 
 def fake_user_tools(folder: Path) -> tuple[Path, Path]:

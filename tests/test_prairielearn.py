@@ -181,7 +181,7 @@ def test_a_wrong_submission_gets_partial_credit_and_the_diagnosis(question, tmp_
 
 
 @pytest.mark.parametrize("submitted, says", [
-    ({}, "No Python file was submitted"),
+    ({}, "No Python file"),
     ({"mlp_backprop.py": FIXTURES / "broken_syntax.py"}, "syntax error at line"),
 ])
 def test_what_cannot_be_run_is_not_gradable(question, tmp_path, submitted, says):

@@ -45,6 +45,7 @@ the notebook, only its code cells (judge.notebook).
 from __future__ import annotations
 
 import importlib.metadata
+import importlib.util
 import json
 import re
 import shlex
@@ -272,12 +273,16 @@ def find_attempt(submission: Path, exercise: catalog.Exercise) -> tuple[Path | N
 
     A Python file or a notebook named like the exercise (mlp_backprop.py, mlp_backprop.ipynb)
     wins, the shallowest first and the .py before the notebook at the same depth; else the
-    only .py or .ipynb file submitted; else none, and the message says what to rename."""
+    only .py or .ipynb file submitted; else none, and the message says what to rename.
+    Notebooks count only where the grader can read them (nbformat installed: setup.sh
+    installs it; PrairieLearn's image may not have it)."""
     wanted = exercise.solution
-    names = {wanted: 0, f"{Path(wanted).stem}.ipynb": 1}
     if not submission.is_dir():
         return None, f"Nothing was submitted. Submit your attempt as one file named {wanted}."
-    candidates = batch.attempt_files(submission)
+    notebooks = importlib.util.find_spec("nbformat") is not None
+    names = {wanted: 0, **({f"{Path(wanted).stem}.ipynb": 1} if notebooks else {})}
+    kinds = "Python files or notebooks" if notebooks else "Python files"
+    candidates = [p for p in batch.attempt_files(submission) if notebooks or p.suffix == ".py"]
     named = sorted((p for p in candidates if p.name in names), key=lambda p: (len(p.parts), names[p.name], p))
     if named:
         return named[0], None
@@ -286,10 +291,10 @@ def find_attempt(submission: Path, exercise: catalog.Exercise) -> tuple[Path | N
     if not candidates:
         others = sorted(str(p.relative_to(submission)) for p in submission.rglob("*") if p.is_file())
         seen = f" (the submission holds: {', '.join(others[:6])}{', ...' if len(others) > 6 else ''})" if others else ""
-        return None, (f"No Python file or notebook was submitted{seen}. "
-                      f"Submit your attempt as one file named {wanted}.")
+        what = "Python file or notebook" if notebooks else "Python file"
+        return None, f"No {what} was submitted{seen}. Submit your attempt as one file named {wanted}."
     listed = ", ".join(str(p.relative_to(submission)) for p in candidates[:6]) + (", ..." if len(candidates) > 6 else "")
-    return None, (f"{len(candidates)} Python files or notebooks were submitted ({listed}) and none is named "
+    return None, (f"{len(candidates)} {kinds} were submitted ({listed}) and none is named "
                   f"{wanted}: name your attempt {wanted}, or submit only that one file.")
 
 
