@@ -3,10 +3,13 @@ from pathlib import Path
 
 import click
 
+from grader.cli.common import warn
+
 
 @click.command("stats")
 @click.option("--dir", "folder", type=click.Path(file_okay=False, path_type=Path),
-              help="The workspace (default: the nearest one at or above this folder).")
+              help="A workspace whose own history (where earlier drills kept it) to merge in first "
+                   "(default: the nearest one at or above this folder). The history is one for all folders.")
 @click.option("--json", "as_json", is_flag=True, help="Print exactly one JSON object.")
 def command(folder, as_json):
     """Show your practice so far: attempts, time to a full score, the links you get wrong.
@@ -23,14 +26,12 @@ def command(folder, as_json):
     from grader.practice import history, workspace
     from grader.practice.stats import load, render_text
 
-    found = workspace.find(folder)
-    if found is None:
-        raise click.UsageError("no workspace here (no .drill folder in this folder or above); "
-                                   "run `drill start` first, or pass --dir")
     try:
-        summary = load(found)
+        summary = load(workspace.find(folder))  # one history, wherever; a workspace's own is merged in first
     except history.HistoryError as exc:
         raise click.ClickException(str(exc)) from None
+    for warning in summary.pop("warnings"):
+        warn(warning)
     if as_json:
         click.echo(json.dumps(summary, indent=2))
     else:

@@ -51,7 +51,7 @@ def reveal_solution(exercise_id: str | None = None, force: bool = False, start: 
                                     "Pass --force to see the reference anyway") from None
     if not passed and not force:
         if folder is not None:
-            raise SolutionError(f"you have not passed {exercise.id} in {folder} yet. Keep going: `drill hint` "
+            raise SolutionError(f"you have not passed {exercise.id} yet (in any folder). Keep going: `drill hint` "
                                 "gives the next hint; or pass --force to see the reference now "
                                 "(the view is recorded in the workspace's history)")
         raise NoWorkspace(f"no workspace here, so there is no pass of {exercise.id} to go on. "

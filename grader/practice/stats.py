@@ -247,9 +247,11 @@ def summarize(rows: history.Rows) -> dict:
     }
 
 
-def load(folder: Path) -> dict:
-    """summarize() of the history in the workspace folder; history.HistoryError when unreadable."""
-    return summarize(history.read(folder))
+def load(folder: Path | None) -> dict:
+    """summarize() of the learner's history (merging the workspace folder's own in first), with
+    "warnings": that merge's, one line each; history.HistoryError when unreadable."""
+    rows = history.read(folder)
+    return {**summarize(rows), "warnings": rows.warnings}
 
 
 def weakest_links(folder: Path, exercise: catalog.Exercise, count: int = WEAKEST_COUNT) -> list[str]:
