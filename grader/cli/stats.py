@@ -24,7 +24,7 @@ def command(folder, as_json):
       drill stats --json
     """
     from grader.practice import history, workspace
-    from grader.practice.stats import load, render_text
+    from grader.practice.review import load, render_text
 
     try:
         summary = load(workspace.find(folder))  # one history, wherever; a workspace's own is merged in first

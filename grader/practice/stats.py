@@ -23,7 +23,7 @@ class StatsError(Exception):
     """The history says nothing to go on; the message says what to do first."""
 
 
-def _attempts(rows: history.Rows) -> dict[tuple[str, str], dict]:
+def attempts_of(rows: history.Rows) -> dict[tuple[str, str], dict]:
     """Every attempt, by (exercise, started_at), with its grades, oldest first."""
     found: dict[tuple[str, str], dict] = {}
 
@@ -165,7 +165,7 @@ def weakest(links: dict[str, dict], count: int = WEAKEST_COUNT) -> list[str]:
 
 
 def exercise_stats(rows: history.Rows, exercise: catalog.Exercise) -> dict:
-    attempts = [a for (ex, _), a in _attempts(rows).items() if ex == exercise.id]
+    attempts = [a for (ex, _), a in attempts_of(rows).items() if ex == exercise.id]
     blanks = [b.name for b in exercise.blanks]
     summaries = [attempt_summary(a, blanks) for a in attempts]
     links = link_stats(attempts, exercise)
@@ -193,7 +193,7 @@ def bug_stats(rows: history.Rows) -> dict:
     `drill stats` does not give it away. A bug revealed before it was fixed is a try that failed.
     """
     revealed = {(r.get("file"), r.get("injected_at")): r["at"] for r in rows.reveals}
-    tries = _tries(rows, revealed)
+    tries = bug_tries(rows, revealed)
     newest = {}
     for file, at in tries:  # a newer injection into the same file ends the hunt, named or not
         newest[file] = max(newest.get(file, at), at)
@@ -217,7 +217,7 @@ def bug_stats(rows: history.Rows) -> dict:
     return {"bugs": dict(sorted(out.items())), "hidden_open": hunting}
 
 
-def _tries(rows: history.Rows, revealed: dict[tuple, str]) -> dict[tuple[str, str], dict]:
+def bug_tries(rows: history.Rows, revealed: dict[tuple, str]) -> dict[tuple[str, str], dict]:
     """Every injected copy, by (file, injected_at): its bug, whether it was hidden, and the
     elapsed seconds of the first grade that passed it before it was revealed (else None)."""
     tries: dict[tuple[str, str], dict] = {}
@@ -257,7 +257,7 @@ def load(folder: Path | None) -> dict:
 def weakest_links(folder: Path, exercise: catalog.Exercise, count: int = WEAKEST_COUNT) -> list[str]:
     """The links of exercise to drill next; StatsError when the history has none wrong."""
     rows = history.read(folder)
-    attempts = [a for (ex, _), a in _attempts(rows).items() if ex == exercise.id]
+    attempts = [a for (ex, _), a in attempts_of(rows).items() if ex == exercise.id]
     chosen = weakest(link_stats(attempts, exercise), count)
     if not chosen:
         where = "no history yet" if not rows.exists else f"no link of {exercise.id} has been wrong yet"
