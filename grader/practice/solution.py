@@ -33,12 +33,19 @@ def reveal_solution(exercise_id: str | None = None, force: bool = False, start: 
     row that an attempt, a shipped `.drill/` or a hand edit put in the history does not
     count. Every view is recorded in the history of the workspace, when there is one.
     """
+    from grader.practice import grading, timing
+
     folder = workspace.find(start)
-    if exercise_id is None and folder is not None:
+    attempt = None
+    if folder is not None:
         try:
             attempt = workspace.current_attempt(folder)
         except workspace.WorkspaceError:
             attempt = None
+        refused = timing.interview_refusal(attempt, grading.CLOCK()) if attempt else None
+        if refused:
+            raise SolutionError(refused)
+    if exercise_id is None:
         exercise_id = attempt.exercise if attempt else None
     exercise = catalog.exercise(exercise_id)  # KeyError for an unknown name
     passed = False

@@ -27,16 +27,17 @@ def attempts_of(rows: history.Rows) -> dict[tuple[str, str], dict]:
     """Every attempt, by (exercise, started_at), with its grades, oldest first."""
     found: dict[tuple[str, str], dict] = {}
 
-    def entry(exercise, started_at, links, timed_minutes):
+    def entry(exercise, started_at, links, timed_minutes, interview):
         return found.setdefault((exercise, started_at), {
             "exercise": exercise, "started_at": started_at, "links": links,
-            "timed_minutes": timed_minutes, "grades": [], "hints": 0})
+            "timed_minutes": timed_minutes, "interview": bool(interview), "grades": [], "hints": 0})
 
-    for a in rows.attempts:
-        entry(a["exercise"], a["started_at"], a["links"], a["timed_minutes"])
+    for a in rows.attempts:  # interview: schema 3; an older history read as it is has none
+        entry(a["exercise"], a["started_at"], a["links"], a["timed_minutes"], a.get("interview"))
     for g in rows.grades:
         if g["source"] == "attempt" and g["attempt"]:
-            entry(g["exercise"], g["attempt"], g["links"] or [], g["timed_minutes"])["grades"].append(g)
+            entry(g["exercise"], g["attempt"], g["links"] or [], g["timed_minutes"],
+                  g.get("interview"))["grades"].append(g)
     for h in rows.hints:
         if (h["exercise"], h["attempt"]) in found:
             found[(h["exercise"], h["attempt"])]["hints"] += 1
@@ -59,6 +60,7 @@ def attempt_summary(attempt: dict, blanks: list[str]) -> dict:
         "passed": first_pass is not None,
         "time_to_pass": time_to_pass,
         "timed_minutes": attempt["timed_minutes"],
+        "interview": attempt["interview"],
         "within_budget": timing.met(attempt["timed_minutes"], time_to_pass),
         "hints": attempt["hints"],
     }
@@ -297,7 +299,7 @@ def _budget(s: dict) -> str:
     if s["timed_minutes"] is None:
         return ""
     verdict = {True: "met", False: "missed", None: "-"}[s["within_budget"]]
-    return f"{timing.minutes(s['timed_minutes'])}: {verdict}"
+    return f"{timing.minutes(s['timed_minutes'])}: {verdict}" + (" (interview)" if s.get("interview") else "")
 
 
 def _score(value: float | None) -> str:
