@@ -287,6 +287,31 @@ def render(review: dict) -> list[str]:
     return lines
 
 
+def progress(rows: history.Rows) -> dict:
+    """What `drill stats --plot` draws, as plain data. "times": per exercise, each attempt
+    that reached a full score: when it began ("at"), the seconds it took, whether it was an
+    interview; "rates": per "exercise link", at each attempt that judged the link, the share
+    of the last HABIT_WINDOW such attempts in which it was wrong."""
+    table = catalog.exercises()
+    times: dict[str, list[dict]] = {}
+    for (ex, started), attempt in stats.attempts_of(rows).items():
+        if ex not in table:
+            continue
+        summary_ = stats.attempt_summary(attempt, [b.name for b in table[ex].blanks])
+        if summary_["time_to_pass"] is not None:
+            times.setdefault(ex, []).append({"at": started, "seconds": summary_["time_to_pass"],
+                                             "interview": attempt["interview"]})
+    rates: dict[str, list[dict]] = {}
+    chain = {ex: [b.name for b in table[ex].blanks] for ex in table}
+    for (ex, link), reviews in sorted(link_reviews(rows).items(), key=lambda kv: (kv[0][0], chain[kv[0][0]].index(kv[0][1]))):
+        ordered = sorted(reviews, key=lambda r: r.at)
+        rates[f"{ex} {link}"] = [
+            {"at": r.at.isoformat(),
+             "rate": sum(not w.right for w in window) / len(window)}
+            for i, r in enumerate(ordered) for window in [ordered[max(0, i - HABIT_WINDOW + 1):i + 1]]]
+    return {"times": times, "rates": rates, "window": HABIT_WINDOW}
+
+
 # ------------------------------------------------------------------------ drill next and drill stats
 
 @dataclass
@@ -334,7 +359,8 @@ def next_drill(folder: Path, exercise_id: str | None = None, force: bool = False
 def load(folder: Path | None, now: datetime | None = None) -> dict:
     """The whole of `drill stats --json`: stats.load() and, under "review", summary()."""
     rows = history.read(folder)
-    return {**stats.summarize(rows), "review": summary(rows, now or CLOCK()), "warnings": rows.warnings}
+    return {**stats.summarize(rows), "review": summary(rows, now or CLOCK()), "progress": progress(rows),
+            "warnings": rows.warnings}
 
 
 def render_text(summary_: dict) -> str:
