@@ -171,3 +171,12 @@ def test_stats_outside_any_workspace_show_the_one_history(tmp_path, monkeypatch)
     result = in_a_fresh_folder(tmp_path, monkeypatch, "stats", "--json")
     assert result.exit_code == 0, result.output
     assert '"attempts": 1' in result.output
+
+
+def test_drill_home_may_be_a_link_the_learner_made(tmp_path, monkeypatch):
+    (tmp_path / "real").mkdir()
+    (tmp_path / "home").symlink_to(tmp_path / "real")
+    monkeypatch.setenv(history.HOME_ENV, str(tmp_path / "home"))
+    ws = Workspace(tmp_path / "ws")
+    ws.start(T0)
+    assert (tmp_path / "real" / "history.sqlite").is_file() and len(history.read().attempts) == 1

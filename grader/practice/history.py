@@ -260,7 +260,7 @@ def _locked():
     """The history's lock (`lock` in home()): writers take turns on it as well as in SQLite,
     because creating the history and switching it to WAL are not covered by SQLite's busy
     wait, and two commands doing that at once made one of them fail with "database is locked"."""
-    return workspace.locked_in(home().parent, home())
+    return workspace.locked_in(home(), home())  # home() itself may be a link: the learner's choice
 
 
 def _write(folder: Path | None, rows) -> str | None:
