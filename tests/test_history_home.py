@@ -180,3 +180,22 @@ def test_drill_home_may_be_a_link_the_learner_made(tmp_path, monkeypatch):
     ws = Workspace(tmp_path / "ws")
     ws.start(T0)
     assert (tmp_path / "real" / "history.sqlite").is_file() and len(history.read().attempts) == 1
+
+
+def test_a_schema_1_workspace_history_merges_and_its_unsigned_passes_unlock_nothing(tmp_path, monkeypatch):
+    ws = old_workspace(tmp_path / "ws", monkeypatch)
+    with sqlite3.connect(history.workspace_file(ws.folder)) as conn:
+        conn.execute("ALTER TABLE grades DROP COLUMN mac")
+        conn.execute("PRAGMA user_version = 1")
+    assert len(history.read(ws.folder).grades) == 2
+    assert not history.has_passed(ws.folder, EXERCISE.id)
+
+
+def test_a_workspace_history_over_the_bound_is_kept_aside_unread(tmp_path, monkeypatch):
+    from grader.practice import merge
+
+    ws = old_workspace(tmp_path / "ws", monkeypatch)
+    monkeypatch.setattr(merge, "MAX_BYTES", 1024)
+    rows = history.read(ws.folder)
+    assert len(rows.warnings) == 1 and "larger than" in rows.warnings[0] and rows.grades == []
+    assert list((ws.folder / ".drill").glob("history.sqlite.damaged-*"))

@@ -93,3 +93,10 @@ def test_a_state_with_an_interview_mark_that_is_not_true_or_false_is_passed_over
     workspace.save_state(here, state)
     with pytest.raises(workspace.WorkspaceError, match="interview mark"):
         workspace.current_attempt(here)
+
+
+def test_watch_keeps_an_interview_terse_too(here, fake, at):
+    at(3)
+    result = ok(drill("watch", "--count", "1", "--interval", "0.05"), 1)
+    assert "FAIL  dz2" in result.output and "missing-n" not in result.output
+    assert "Interview: 12m 00s left" in result.output

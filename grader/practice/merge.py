@@ -81,7 +81,8 @@ def read(db: Path) -> dict[str, list[dict]]:
                     raise Damaged("is gone") from None
                 continue
             except OSError as exc:
-                raise Damaged(str(exc) if isinstance(exc, files.Refused) else (exc.strerror or str(exc))) from None
+                why = exc.why if isinstance(exc, files.Refused) else f"cannot be read ({exc.strerror or exc})"
+                raise Damaged(f"has a -wal file that {why}" if suffix else why) from None
             total += len(data)
             copy.with_name(copy.name + suffix).write_bytes(data)
         conn = sqlite3.connect(copy)
