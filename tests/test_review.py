@@ -107,6 +107,7 @@ def test_stats_name_habits_and_list_what_is_due_and_when(ws, monkeypatch):
     assert text.exit_code == 0, text.output
     assert "Habits" in text.output and "missing-n" in text.output and "in 3 of your last 3 attempts" in text.output
     assert "now    mlp_backprop dz2: a habit" in text.output
+    assert "mlp_backprop z1, a1, z2, loss, dW2" in text.output  # due at one time, in one box: one line
     data = json.loads(CliRunner().invoke(main, ["stats", "--json"]).stdout)["review"]
     assert [d["name"] for d in data["due"]] == ["dz2"]
     assert {d["name"] for d in data["upcoming"]} == set(BLANKS) - {"dz2"}

@@ -280,8 +280,10 @@ def render(review: dict) -> list[str]:
     if review["due"] or review["upcoming"]:
         lines.append("Due (spaced repetition; `drill next` writes it):")
         lines += [f"  now    {d['exercise']} {d['why']}" for d in review["due"]]
-        lines += [f"  {when(datetime.fromisoformat(d['due']))}  {d['exercise']} {d['name']} (box {d['box']})"
-                  for d in review["upcoming"]]
+        later: dict[tuple, list[str]] = {}  # items due at the same time, in the same box: one line
+        for d in review["upcoming"]:
+            later.setdefault((when(datetime.fromisoformat(d["due"])), d["exercise"], d["box"]), []).append(d["name"])
+        lines += [f"  {at}  {ex} {', '.join(names)} (box {box})" for (at, ex, box), names in later.items()]
     if review["bugs_not_hunted"]:
         lines.append(f"  and {review['bugs_not_hunted']} catalogued bugs not hunted yet")
     return lines
