@@ -199,3 +199,25 @@ def test_a_workspace_history_over_the_bound_is_kept_aside_unread(tmp_path, monke
     rows = history.read(ws.folder)
     assert len(rows.warnings) == 1 and "larger than" in rows.warnings[0] and rows.grades == []
     assert list((ws.folder / ".drill").glob("history.sqlite.damaged-*"))
+
+
+def test_two_commands_merging_the_same_workspace_at_once_merge_it_once(tmp_path, monkeypatch):
+    import threading
+
+    ws = old_workspace(tmp_path / "ws", monkeypatch)
+    with sqlite3.connect(history.workspace_file(ws.folder)) as conn:
+        grades = conn.execute("SELECT count(*) FROM grades").fetchone()[0]
+    errors = []
+
+    def command():
+        try:
+            history.read(ws.folder)
+        except Exception as exc:  # noqa: BLE001 - collected, then asserted
+            errors.append(exc)
+
+    threads = [threading.Thread(target=command) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and counts()["grades"] == grades
