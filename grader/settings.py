@@ -37,6 +37,9 @@ STABILITY_ROWS_APART = 800.0
 # Seed of the grader's probe inputs; fixed so that a grade is reproducible.
 PROBE_SEED = 20240601
 
+# `drill start --interview`: the whiteboard's time, in minutes, unless --timed says otherwise.
+INTERVIEW_MINUTES = 15.0
+
 # Bounds on the process that runs an attempt (flags of `drill grade` override them).
 TIMEOUT_SECONDS = 120.0
 MEMORY_MB = 2048

@@ -60,3 +60,12 @@ def _private_history_key(tmp_path_factory):
         os.environ.pop(history.KEY_ENV, None)
     else:
         os.environ[history.KEY_ENV] = old
+
+
+@pytest.fixture(autouse=True)
+def _private_history_home(tmp_path_factory, monkeypatch):
+    """Each test's drill history lives in a folder of its own (DRILL_HOME), never in the data
+    folder of whoever runs the tests (subprocesses inherit it through the environment)."""
+    from grader.practice import history
+
+    monkeypatch.setenv(history.HOME_ENV, str(tmp_path_factory.mktemp("drill-home")))

@@ -20,6 +20,10 @@ def complete(line: str) -> list[str]:
     ("drill grade --exercise batch", ["batchnorm_mlp"]),
     ("drill prairielearn-question att", ["attention_head"]),
     ("drill gradescope-bundle mlp", ["mlp_backprop"]),
+    ("drill next so", ["softmax_ce"]),
+    ("drill ne", ["next"]),
+    ("drill start --inter", ["--interview"]),
+    ("drill stats --pl", ["--plot"]),
     ("drill explain missing-", ["missing-relu", "missing-bias", "missing-n"]),
 ])
 def test_names_complete(line, offered):

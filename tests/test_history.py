@@ -92,7 +92,7 @@ def test_a_grade_is_recorded_with_every_check_and_the_time_since_start(ws):
     assert g["elapsed"] == 300 and g["passed"] == 0 and g["file"] == EXERCISE.solution
     assert g["checks"]["dz2"] == "wrong" and g["checks"]["dW1"] == "open" and g["checks"]["dW2"] == "pass"
     assert rows.attempts[0]["links"] == BLANKS
-    with sqlite3.connect(history.path_of(ws.folder)) as conn:
+    with sqlite3.connect(history.db_path()) as conn:
         assert conn.execute("PRAGMA user_version").fetchone()[0] == history.SCHEMA_VERSION
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         kinds = [k for (k,) in conn.execute("SELECT kind FROM events ORDER BY id")]
@@ -116,7 +116,7 @@ def test_check_status_tells_wrong_from_not_written(passed, open_, status):
 # --- a broken history never stops a command ----------------------------------------------
 
 def test_garbage_history_is_reported_and_recording_carries_on(ws, capsys):
-    history.path_of(ws.folder).write_bytes(b"this is no database, just some bytes" * 100)
+    history.db_path().write_bytes(b"this is no database, just some bytes" * 100)
     ws.attempt = workspace.Attempt(EXERCISE.id, EXERCISE.solution, T0.isoformat(), BLANKS)
     warning = history.record_grade(ws.file, make_report(ws.file))
     assert warning.startswith("not recorded in the history") and "\n" not in warning
@@ -126,7 +126,7 @@ def test_garbage_history_is_reported_and_recording_carries_on(ws, capsys):
 
 
 def test_a_folder_in_place_of_the_history_is_reported(ws, capsys):
-    history.path_of(ws.folder).mkdir()
+    history.db_path().mkdir()
     warning = history.record_hint(ws.folder, workspace.Attempt(EXERCISE.id, "f.py", T0.isoformat(), []), "dz2", 1)
     assert "history.sqlite" in warning and capsys.readouterr().err == ""
     with pytest.raises(history.HistoryError):
@@ -134,7 +134,7 @@ def test_a_folder_in_place_of_the_history_is_reported(ws, capsys):
 
 
 def test_a_history_from_a_newer_drill_is_not_touched(ws):
-    with sqlite3.connect(history.path_of(ws.folder)) as conn:
+    with sqlite3.connect(history.db_path()) as conn:
         conn.execute("PRAGMA user_version = 99")
     with pytest.raises(history.HistoryError, match="newer drill"):
         history.read(ws.folder)
@@ -169,19 +169,20 @@ def test_two_processes_writing_at_once_lose_nothing(tmp_path):
 
 
 RACER = textwrap.dedent("""
-    import sys, time
+    import os, sys, time
     from pathlib import Path
     from grader.practice import history, workspace
     start, folders = float(sys.argv[1]), sys.argv[2:]
     attempt = workspace.Attempt("mlp_backprop", "mlp_backprop.py", "2024-06-03T09:00:00+00:00", [])
-    for i, folder in enumerate(folders):  # every process writes each folder's first record at once
+    for i, folder in enumerate(folders):  # every process writes each history's first record at once
+        os.environ[history.HOME_ENV] = folder + "/home"
         while time.time() < start + 0.3 * i:
             pass
         assert history.record_hint(Path(folder), attempt, "x", 1) is None, "a write failed"
 """)
 
 
-def test_commands_creating_the_history_at_once_all_write(tmp_path):
+def test_commands_creating_the_history_at_once_all_write(tmp_path, monkeypatch):
     # Creating the history and switching it to WAL is not covered by SQLite's busy wait:
     # five commands doing it at the same instant used to lose some of their records.
     folders = [tmp_path / f"w{i}" for i in range(4)]
@@ -194,6 +195,7 @@ def test_commands_creating_the_history_at_once_all_write(tmp_path):
         _, err = p.communicate(timeout=60)
         assert p.returncode == 0, err.decode()
     for f in folders:
+        monkeypatch.setenv(history.HOME_ENV, str(f / "home"))
         assert len(history.read(f).hints) == 5
 
 
@@ -225,12 +227,12 @@ def test_a_writer_killed_mid_write_leaves_a_readable_history(tmp_path):
         time.sleep(delay)
         p.send_signal(signal.SIGKILL)
         p.wait(timeout=10)
-        with sqlite3.connect(history.path_of(tmp_path)) as conn:
+        with sqlite3.connect(history.db_path()) as conn:
             assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         rows = history.read(tmp_path)
         assert rows.hints, "the writer wrote nothing before it was killed"
         # every committed hint has its event, none half-written
-        with sqlite3.connect(history.path_of(tmp_path)) as conn:
+        with sqlite3.connect(history.db_path()) as conn:
             assert conn.execute("SELECT count(*) FROM hints").fetchone()[0] == \
                    conn.execute("SELECT count(*) FROM events WHERE kind = 'hint'").fetchone()[0]
     assert history.record_hint(tmp_path, workspace.Attempt(EXERCISE.id, "f.py", T0.isoformat(), []), "after", 1) is None

@@ -139,7 +139,7 @@ def test_a_drill_folder_that_is_a_link_is_never_written_through(tmp_path, tmp_pa
 @pytest.mark.parametrize("name", ["history.sqlite", "history.sqlite-wal", "history.sqlite-journal"])
 def test_a_history_that_is_a_link_is_never_written_through(ws, tmp_path_factory, passing, name):
     away = outside(tmp_path_factory)
-    target = ws / ".drill" / name
+    target = history.db_path().with_name(name)
     if target.exists():
         target.unlink()
     target.symlink_to(away / "precious.txt")
@@ -149,12 +149,36 @@ def test_a_history_that_is_a_link_is_never_written_through(ws, tmp_path_factory,
 
 
 def test_a_history_that_is_a_pipe_never_hangs(ws, passing):
-    db = ws / ".drill" / "history.sqlite"
+    db = history.db_path()
     db.unlink()
     os.mkfifo(db)
     result = drill("grade")
     assert result.exit_code == 0 and "named pipe" in result.stderr
     assert drill("stats").exit_code == 1
+
+
+@pytest.mark.parametrize("kind", ["link", "pipe", "garbage", "other-program", "bad-row"])
+def test_a_damaged_workspace_history_costs_one_warning_is_kept_aside_and_merges_nothing(
+        ws, tmp_path_factory, passing, kind):
+    away = outside(tmp_path_factory)
+    old = history.workspace_file(ws)
+    if kind == "link":
+        old.symlink_to(away / "precious.txt")
+    elif kind == "pipe":
+        os.mkfifo(old)
+    elif kind == "garbage":
+        old.write_bytes(b"no database here " * 100)
+    else:
+        with sqlite3.connect(old) as conn:
+            conn.execute("CREATE TABLE mine (x)" if kind == "other-program" else "CREATE TABLE events (id, kind)")
+            conn.execute("PRAGMA user_version = 0" if kind == "other-program" else "PRAGMA user_version = 2")
+    first, second = drill("grade"), drill("grade")
+    assert first.exit_code == 0 and second.exit_code == 0
+    merged = [w for w in warnings(first) if "history.sqlite" in w]
+    assert len(merged) == 1 and "nothing of it was merged" in merged[0], first.stderr
+    assert not [w for w in warnings(second) if "history.sqlite" in w]  # once
+    assert not os.path.lexists(old) and list(old.parent.glob("history.sqlite.damaged-*"))
+    assert untouched(away) and len(history.read(ws).grades) == 2
 
 
 def test_backups_that_are_a_link_stop_start_force_before_anything_is_written(ws, tmp_path_factory):
@@ -229,9 +253,9 @@ def test_a_pass_the_grader_recorded_unlocks_the_solution(ws, passing):
     assert drill("solution").exit_code == 0
 
 
-def forge(ws: Path, passed_was_failing: bool = False) -> None:
-    """What an attempt with write access to the workspace could do: put a pass in the history."""
-    with sqlite3.connect(ws / ".drill" / "history.sqlite") as conn:
+def forge(ws: Path, passed_was_failing: bool = False, db: Path | None = None) -> None:
+    """What an attempt with write access to the history could do: put a pass in it."""
+    with sqlite3.connect(db or history.db_path()) as conn:
         if passed_was_failing:
             conn.execute("UPDATE grades SET passed = 1, score = max_score")
             return
@@ -255,6 +279,17 @@ def test_a_pass_written_into_the_history_by_anyone_else_unlocks_nothing(ws, monk
     assert drill("solution").exit_code == 1
 
 
+def test_a_pass_forged_in_a_workspace_history_is_merged_but_unlocks_nothing(ws, passing):
+    old = history.workspace_file(ws)
+    with sqlite3.connect(history.db_path()) as src, sqlite3.connect(old) as dst:
+        src.backup(dst)  # a workspace history of schema 3, as the attempt could make one
+    history.db_path().unlink()
+    forge(ws, db=old)
+    assert not history.has_passed(ws, "mlp_backprop")
+    assert len(history.read(ws).grades) == 1  # merged all the same: it is history
+    assert drill("solution").exit_code == 1
+
+
 def test_a_history_from_elsewhere_keyed_with_another_secret_unlocks_nothing(ws, passing, monkeypatch, tmp_path_factory):
     assert drill("grade").exit_code == 0 and history.has_passed(ws, "mlp_backprop")
     monkeypatch.setenv(history.KEY_ENV, str(tmp_path_factory.mktemp("other") / "history.key"))
@@ -269,14 +304,19 @@ def test_a_key_that_is_not_private_is_refused_with_a_clear_message(ws, passing):
 
 
 def test_an_older_history_is_migrated_and_its_unsigned_passes_unlock_nothing(ws, passing):
-    db = ws / ".drill" / "history.sqlite"
+    db = history.db_path()
     forge(ws)
     with sqlite3.connect(db) as conn:  # schema 1: grades had no mac
-        conn.execute("ALTER TABLE grades DROP COLUMN mac")
+        for table, column in (("grades", "mac"), ("grades", "interview"), ("attempts", "interview"),
+                              ("events", "workspace")):
+            conn.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
+        conn.execute("DROP TABLE merged")
+        conn.execute("DROP INDEX events_by_origin")
+        conn.execute("ALTER TABLE events DROP COLUMN origin")
         conn.execute("PRAGMA user_version = 1")
     assert not history.has_passed(ws, "mlp_backprop")
     assert history.read(ws).grades  # still read as it is
     assert drill("grade").exit_code == 0  # writes: migrated to schema 2, this pass signed
     with sqlite3.connect(db) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == history.SCHEMA_VERSION
     assert history.has_passed(ws, "mlp_backprop")

@@ -32,6 +32,7 @@ COMMANDS = {
     "explain": "explain",
     "hint": "hint",
     "stats": "stats",
+    "next": "next_",
     "watch": "watch",
     "solution": "solution",
     "gradescope-bundle": "gradescope_bundle",

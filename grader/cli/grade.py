@@ -118,12 +118,12 @@ def _grade_single(path, exercise_id, fmt, outputs, points, limits, how):
         warn(problem)
     report = _grade_one(path, exercise_id, limits, seed)
     from grader.practice.history import record_grade
-    from grader.practice.timing import budget_for
+    from grader.practice.timing import budget_for, interview_running
 
     warning = record_grade(path, report)  # the drill history: best effort, a broken one only warns
     if warning:
         warn(warning)
-    if feedback == "terse":
+    if feedback == "terse" or interview_running(report):  # an interview keeps its feedback for the end
         report = _terse(report)
     _show([report], None, fmt, points, err=_to_stdout(csv_path))
     if fmt == "text" and (budget := budget_for(path, report)):

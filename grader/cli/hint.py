@@ -2,7 +2,7 @@ import click
 
 from grader.cli import complete
 from grader.cli.common import paragraph, warn
-from grader.practice.hints import HintError, NothingToHint, next_hint
+from grader.practice.hints import HintError, InterviewRunning, NothingToHint, next_hint
 
 
 @click.command("hint")
@@ -26,6 +26,8 @@ def command(link):
     except NothingToHint as exc:
         click.echo(str(exc))
         return
+    except InterviewRunning as exc:
+        raise click.ClickException(str(exc)) from None
     except HintError as exc:
         raise click.UsageError(str(exc)) from None
     except KeyboardInterrupt:

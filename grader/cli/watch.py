@@ -28,7 +28,8 @@ def command(path, interval, timeout, count):
     from grader.judge.grade import GradeUsageError
     from grader.practice.grading import grade_attempt
     from grader.practice.history import record_grade
-    from grader.practice.timing import budget_for
+    from grader.judge.terse import terse
+    from grader.practice.timing import budget_for, interview_running
     from grader.practice.watch import WatchError, attempt_path, compact, watch
     from grader.run.sandbox import Limits
 
@@ -50,7 +51,7 @@ def command(path, interval, timeout, count):
         if warning:
             warn(warning)
         last[:] = [report]
-        return report
+        return terse(report) if interview_running(report) else report  # an interview keeps its feedback for the end
 
     def show(report):
         if sys.stdout.isatty():

@@ -3,6 +3,7 @@
 - convergence(): the loss curve of an attempt's training run, and the decision boundary
   its trained params draw over the XOR points.
 - heatmap(): which checks fail across the attempts of a batch.
+- draw_progress(): a learner's progress (`drill stats --plot`), from practice.review.progress's data.
 
 matplotlib is an optional extra (`pip install 'backprop-drill[plot]'`), imported only
 here and only when a picture is asked for. Only matplotlib's object API is used (no
@@ -263,3 +264,41 @@ def _score_column(ax, reports: list, column: int) -> None:
     """Each attempt's score, as text in the column right of the checks."""
     for row, r in enumerate(reports):
         ax.text(column, row, f"{r.score:g}/{r.max_score:g}", ha="center", va="center", fontsize=8)
+
+
+def progress_figure(progress: dict):
+    """The Figure of draw_progress: time to a full score per attempt over the calendar (top;
+    interview drills marked with a diamond), and each link's error rate over time (bottom)."""
+    from datetime import datetime
+
+    Figure = _figure_class()
+    fig = Figure(figsize=(10, 8), layout="constrained")
+    ax_time, ax_rate = fig.subplots(2, 1, sharex=True)
+    for exercise, points in progress["times"].items():
+        at = [datetime.fromisoformat(p["at"]) for p in points]
+        ax_time.plot(at, [p["seconds"] / 60 for p in points], marker="o", label=exercise)
+        marked = [(a, p["seconds"] / 60) for a, p in zip(at, points) if p["interview"]]
+        if marked:
+            ax_time.scatter(*zip(*marked), marker="D", s=70, facecolors="none", edgecolors="#d62728", zorder=3,
+                            label=f"{exercise}: interview")
+    if progress["times"]:
+        ax_time.legend(fontsize="small")
+    else:
+        ax_time.text(0.5, 0.5, "no full score yet", ha="center", va="center", transform=ax_time.transAxes)
+    ax_time.set(ylabel="minutes to a full score", title="Time to a full score, per attempt")
+    for label, points in progress["rates"].items():
+        ax_rate.plot([datetime.fromisoformat(p["at"]) for p in points], [p["rate"] for p in points],
+                     marker=".", label=label)
+    if progress["rates"]:
+        ax_rate.legend(fontsize="x-small", ncol=2, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    else:
+        ax_rate.text(0.5, 0.5, "no link judged yet", ha="center", va="center", transform=ax_rate.transAxes)
+    ax_rate.set(ylabel=f"error rate (last {progress['window']} attempts)", ylim=(-0.05, 1.05), xlabel="date",
+                title="Each link's error rate over time")
+    fig.autofmt_xdate()
+    return fig
+
+
+def draw_progress(progress: dict, path: Path) -> Path:
+    """`drill stats --plot`: progress_figure, written at path."""
+    return _save(progress_figure(progress), path)

@@ -39,7 +39,8 @@ def grade_attempt(path: Path, exercise_id: str | None = None, limits: Limits | N
         report.elapsed = (began - attempt.started).total_seconds()
         if attempt.timed_minutes is not None:
             report.budget = {"minutes": attempt.timed_minutes,
-                             "within": report.elapsed <= attempt.timed_minutes * 60}
+                             "within": report.elapsed <= attempt.timed_minutes * 60,
+                             **({"interview": True} if attempt.interview else {})}
     if injected is not None:
         hidden = bool(injected.get("hidden"))
         report.injected = {"hidden": hidden, "fixed": report.passed,

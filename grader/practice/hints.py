@@ -17,6 +17,10 @@ class HintError(Exception):
     """No hint can be given: no attempt, or no such link; the message says what to do."""
 
 
+class InterviewRunning(HintError):
+    """An interview drill is running: no hints until its time is up (exit status 1)."""
+
+
 class NothingToHint(HintError):
     """Every link of the attempt passes in its latest grade."""
 
@@ -116,7 +120,12 @@ def current_grade(folder: Path, attempt: workspace.Attempt) -> tuple[dict | None
 def next_hint(link: str | None = None, start: Path | None = None) -> Hint:
     """The next hint for link (default: the first link still failing in the file as it is
     now, see current_grade), recorded in the history."""
+    from grader.practice import grading, timing
+
     folder, attempt, exercise = _attempt(start)
+    refused = timing.interview_refusal(attempt, grading.CLOCK())
+    if refused:
+        raise InterviewRunning(refused)
     warning, regraded = None, False
     if link is None:
         grade, warning, regraded = current_grade(folder, attempt)

@@ -1,21 +1,33 @@
-"""The drill history: `.drill/history.sqlite` in the workspace, owned by this module alone.
+"""The drill history: one per learner, `history.sqlite` in home(), owned by this module alone.
+
+Where: $DRILL_HOME when set, else the platform's folder for a user's data
+($XDG_DATA_HOME/backprop-drill, ~/.local/share/backprop-drill when unset; ~/Library/Application
+Support/backprop-drill on macOS; %LOCALAPPDATA%\backprop-drill on Windows). A learner who
+practises in a new folder every day keeps one history. Each row still says which workspace
+it came from (events.workspace). A workspace's own `.drill/history.sqlite`, where earlier
+drills kept it, is merged in once by the first command that records or reads there (see
+_adopt and practice/merge.py): a marker (table merged) keeps a second run from copying it
+again, and each merged event carries the digest of what it says (events.origin, unique), so
+a copy of the same workspace elsewhere adds nothing twice. The workspace file is left in
+place; a damaged one costs one warning line and is moved aside, never merged in part.
 
 Every start, grade, hint, injected bug and solution view is one row of `events` (kind,
 exercise, time, a JSON payload) plus a row in a typed table that makes the stats easy.
-Each record is one transaction in WAL mode, so two commands writing at once wait for each
-other (busy_timeout) and a command killed mid-write leaves the history as it was before.
+Each record is one transaction in WAL mode, so two commands writing at once (from two
+terminals, in two workspaces) wait for each other (busy_timeout, and the lock file beside the
+database) and a command killed mid-write leaves the history as it was before.
 
 Recording is best effort: the record_* functions never stop a command. They return None
 when the row is written, else the one-line warning for the command to show. The query
 functions raise HistoryError, whose message names the file and says what to do.
 
-The history may have come with the workspace from anywhere (a zip, a clone), so it is
-opened only as a regular file reached without a symbolic link (`.drill`, the database and
-SQLite's -wal, -shm and -journal files beside it; SQLite is told `nofollow` as well): a
+The database and SQLite's -wal, -shm and -journal files beside it are opened only as regular
+files reached without a symbolic link below home() (SQLite is told `nofollow` as well): a
 pipe or a device there is refused, never opened, and no write goes through a link. SQLite
 reads it page by page, so its size needs no bound.
 
-Who may unlock `drill solution` (has_passed): only a pass this grader recorded. Each grade
+Who may unlock `drill solution` (has_passed): only a pass this grader recorded, of that
+exercise, in any workspace (the history is the learner's, and so are the passes in it). Each grade
 row carries an HMAC-SHA256 of what it says (exercise, source, time, score, verdict...),
 keyed with a secret kept outside the workspace, in a file of the user's own
 (key_path(): $DRILL_KEY_FILE, else $XDG_CONFIG_HOME/backprop-drill/history.key, else
@@ -42,6 +54,7 @@ import os
 import secrets
 import sqlite3
 import stat
+import sys
 import urllib.parse
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -51,7 +64,9 @@ from grader import files
 from grader.practice import workspace
 
 FILE_NAME = "history.sqlite"
-SCHEMA_VERSION = 2  # 2: grades.mac
+HOME_ENV = "DRILL_HOME"
+SCHEMA_VERSION = 3  # 2: grades.mac; 3: one history per learner (events.workspace, events.origin,
+# table merged) and interview drills (attempts.interview, grades.interview)
 BUSY_TIMEOUT_MS = 10_000
 
 # Check statuses kept per grade: the check passed, it judged a wrong value, or it judged
@@ -118,13 +133,46 @@ CREATE TABLE injections (
 CREATE INDEX grades_by_attempt ON grades (exercise, attempt);
 CREATE INDEX hints_by_attempt ON hints (exercise, attempt, link);
 """
+# What schema 3 adds to schema 2 (a new history is made as 2, then this): events.workspace, the
+# folder it happened in; events.origin, for an event merged from a workspace's own history the
+# digest of what it says (unique); attempts.interview and grades.interview, 1 for an interview drill.
+_V2_TO_V3 = """
+ALTER TABLE events ADD COLUMN workspace TEXT;
+ALTER TABLE events ADD COLUMN origin TEXT;
+ALTER TABLE attempts ADD COLUMN interview INTEGER;
+ALTER TABLE grades ADD COLUMN interview INTEGER;
+CREATE TABLE merged (               -- the workspace histories merged in (see _adopt)
+    path TEXT PRIMARY KEY,
+    signature TEXT NOT NULL,       -- merge.signature of the file when it was merged
+    at TEXT NOT NULL,
+    events INTEGER NOT NULL        -- how many events it added
+);
+CREATE UNIQUE INDEX events_by_origin ON events (origin);
+"""
 
 
 class HistoryError(Exception):
     """The history cannot be read or written; the message names the file and what to do."""
 
 
-def path_of(folder: Path) -> Path:
+def home() -> Path:
+    """The folder of the learner's history (see the module's docstring)."""
+    if os.environ.get(HOME_ENV):
+        return Path(os.environ[HOME_ENV]).expanduser()
+    user = Path(os.path.expanduser("~"))
+    if sys.platform == "darwin":
+        return user / "Library" / "Application Support" / "backprop-drill"
+    if os.name == "nt":
+        return Path(os.environ.get("LOCALAPPDATA") or user / "AppData" / "Local") / "backprop-drill"
+    return Path(os.environ.get("XDG_DATA_HOME") or user / ".local" / "share") / "backprop-drill"
+
+
+def db_path() -> Path:
+    return home() / FILE_NAME
+
+
+def workspace_file(folder: Path) -> Path:
+    """Where a workspace kept its own history before drill kept one per learner."""
     return folder / workspace.STATE_DIR / FILE_NAME
 
 
@@ -132,12 +180,12 @@ def _fail(db: Path, exc: Exception) -> HistoryError:
     return HistoryError(f"the history {db} is unreadable ({exc}); move it away to start a new one")
 
 
-def _check_files(folder: Path) -> None:
-    """HistoryError unless `.drill` is a real folder and the database and SQLite's files
-    beside it are regular files (or missing): never a link, a pipe or a device."""
-    db = path_of(folder)
+def _check_files() -> None:
+    """HistoryError unless the database and SQLite's files beside it are regular files (or
+    missing) reached without a link below home(): never a link, a pipe or a device."""
+    db = db_path()
     try:
-        files.check_no_links(folder, db)
+        files.check_no_links(db.parent, db)
         for suffix in ("", "-wal", "-shm", "-journal"):
             part = db.with_name(db.name + suffix)
             try:
@@ -150,21 +198,21 @@ def _check_files(folder: Path) -> None:
         raise _fail(db, exc) from None
 
 
-def _connect(folder: Path, create: bool) -> sqlite3.Connection:
-    db = path_of(folder)
-    _check_files(folder)
+def _connect(create: bool) -> sqlite3.Connection:
+    db = db_path()
+    _check_files()
     if not create and not db.exists():
         raise FileNotFoundError(db)
     try:
         if create:
-            files.make_folders(folder, db.parent)
+            db.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         uri = "file:" + urllib.parse.quote(str(db)) + "?nofollow=1"
         conn = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
     except (sqlite3.Error, OSError) as exc:
         raise _fail(db, exc) from None
     try:
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        # Only a writer (holding the workspace lock) may switch the journal mode: the switch
+        # Only a writer (holding the history's lock) may switch the journal mode: the switch
         # takes an exclusive lock that SQLite does not wait for, so two racing switches fail.
         if create and conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
             conn.execute("PRAGMA journal_mode = WAL")
@@ -195,11 +243,12 @@ def _migrate(conn: sqlite3.Connection, db: Path, create: bool) -> None:
             if conn.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table'").fetchone()[0]:
                 raise HistoryError(f"the history {db} holds tables of some other program; "
                                    "move it away to start a new one")
-            for statement in _SCHEMA.split(";"):
-                if statement.strip():
-                    conn.execute(statement)
-        elif version == 1:
-            conn.execute("ALTER TABLE grades ADD COLUMN mac TEXT")  # older passes unlock nothing
+            steps = _SCHEMA + _V2_TO_V3
+        else:  # 1: older passes unlock nothing (no mac); 2: rows written before 3 stay as they are
+            steps = ("ALTER TABLE grades ADD COLUMN mac TEXT;" if version == 1 else "") + _V2_TO_V3
+        for statement in steps.split(";"):
+            if statement.strip():
+                conn.execute(statement)
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         conn.execute("COMMIT")
     except BaseException:
@@ -207,22 +256,27 @@ def _migrate(conn: sqlite3.Connection, db: Path, create: bool) -> None:
         raise
 
 
-def _write(folder: Path, rows) -> None:
-    """Run rows(conn) in one transaction of the history in folder.
+def _locked():
+    """The history's lock (`lock` in home()): writers take turns on it as well as in SQLite,
+    because creating the history and switching it to WAL are not covered by SQLite's busy
+    wait, and two commands doing that at once made one of them fail with "database is locked"."""
+    return workspace.locked_in(home(), home())  # home() itself may be a link: the learner's choice
 
-    Writers take turns on the workspace lock as well as in SQLite: creating the history and
-    switching it to WAL are not covered by SQLite's busy wait, and two commands doing that at
-    once made one of them fail with "database is locked".
-    """
+
+def _write(folder: Path | None, rows) -> str | None:
+    """Run rows(conn) in one transaction of the history, after merging in the history of the
+    workspace folder if it has one not merged yet; returns a warning about that merge, or None."""
     try:
-        with workspace.locked(folder):
-            _write_locked(folder, rows)
+        with _locked():
+            note = _adopt(folder) if folder is not None else None
+            _write_locked(rows)
     except workspace.WorkspaceError as exc:
         raise HistoryError(str(exc)) from None
+    return note
 
 
-def _write_locked(folder: Path, rows) -> None:
-    conn = _connect(folder, create=True)
+def _write_locked(rows) -> None:
+    conn = _connect(create=True)
     try:
         conn.execute("BEGIN IMMEDIATE")
         try:
@@ -232,14 +286,93 @@ def _write_locked(folder: Path, rows) -> None:
             conn.execute("ROLLBACK")
             raise
     except sqlite3.Error as exc:
-        raise _fail(path_of(folder), exc) from None
+        raise _fail(db_path(), exc) from None
     finally:
         conn.close()
 
 
-def _event(conn: sqlite3.Connection, kind: str, exercise: str | None, at: str, payload: dict) -> int:
-    cur = conn.execute("INSERT INTO events (kind, exercise, at, payload) VALUES (?, ?, ?, ?)",
-                       (kind, exercise, at, json.dumps(payload, default=str)))
+# ------------------------------------------------------------------------ merging a workspace's own history
+
+def _adopt(folder: Path) -> str | None:
+    """Merge the workspace's own history (workspace_file) into this one, once; under the lock.
+    None when there was nothing new to merge, else one line for the command to show."""
+    from grader.practice import merge
+
+    folder = Path(folder).resolve()
+    old = workspace_file(folder)
+    try:
+        files.check_no_links(folder, old.parent)  # a `.drill` that is a link: workspace.problems() says so
+        signature = merge.signature(old)
+        if os.path.lexists(db_path()) and os.path.samefile(old, db_path()):
+            return None  # DRILL_HOME is this workspace's `.drill`: it is the history itself
+    except OSError:
+        return None
+    conn = _connect(create=True)
+    try:
+        done = conn.execute("SELECT signature FROM merged WHERE path = ?", (str(old),)).fetchone()
+        if done is not None and done[0] == signature:
+            return None
+        try:
+            tables = merge.read(old)
+        except merge.Newer as exc:
+            _mark_merged(conn, old, signature, 0)
+            return f"left {old} as it is, not merged into your history: {exc}"
+        except merge.Damaged as exc:
+            return _set_aside(old, str(exc))
+        return _insert(conn, folder, old, signature, tables)
+    except sqlite3.Error as exc:
+        raise _fail(db_path(), exc) from None
+    finally:
+        conn.close()
+
+
+def _set_aside(old: Path, why: str) -> str:
+    try:
+        aside = workspace.move_aside(old)
+        for suffix in ("-wal", "-shm"):
+            if os.path.lexists(old.with_name(old.name + suffix)):
+                os.rename(old.with_name(old.name + suffix), aside.with_name(aside.name + suffix))
+    except OSError as exc:
+        return f"{old} {why}, and it cannot be moved aside ({exc.strerror or exc}): nothing of it was merged"
+    return f"{old} {why}: nothing of it was merged into your history; it is kept as {aside.name}"
+
+
+def _mark_merged(conn: sqlite3.Connection, old: Path, signature: str, events: int) -> None:
+    conn.execute("INSERT OR REPLACE INTO merged VALUES (?, ?, ?, ?)",
+                 (str(old), signature, workspace.now().isoformat(), events))
+
+
+def _insert(conn: sqlite3.Connection, folder: Path, old: Path, signature: str, tables: dict) -> None:
+    """Every row of tables (merge.read) into the history, in one transaction: an event it
+    holds already (the same origin) is skipped with its rows, so nothing is copied twice."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        ids = {}
+        for e in tables["events"]:
+            origin = hashlib.sha256(json.dumps([e["kind"], e["exercise"], e["at"], e["payload"]]).encode()).hexdigest()
+            cur = conn.execute("INSERT OR IGNORE INTO events (kind, exercise, at, payload, workspace, origin) "
+                               "VALUES (?, ?, ?, ?, ?, ?)", (e["kind"], e["exercise"], e["at"], e["payload"],
+                                                             str(folder), origin))
+            if cur.rowcount:
+                ids[e["id"]] = cur.lastrowid
+        for table in ("attempts", "grades", "grade_checks", "hints", "injections"):
+            for row in tables[table]:
+                if row["event_id"] in ids:
+                    row = {**row, "event_id": ids[row["event_id"]]}
+                    conn.execute(f"INSERT OR IGNORE INTO {table} ({', '.join(row)}) "
+                                 f"VALUES ({', '.join('?' * len(row))})", tuple(row.values()))
+        _mark_merged(conn, old, signature, len(ids))
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+def _event(conn: sqlite3.Connection, kind: str, exercise: str | None, at: str, payload: dict,
+           folder: Path | None) -> int:
+    cur = conn.execute("INSERT INTO events (kind, exercise, at, payload, workspace) VALUES (?, ?, ?, ?, ?)",
+                       (kind, exercise, at, json.dumps(payload, default=str),
+                        str(Path(folder).resolve()) if folder is not None else None))
     return cur.lastrowid
 
 
@@ -321,15 +454,21 @@ def grade_mac(key: bytes, row: dict) -> str:
 # ------------------------------------------------------------------------ writing
 
 @_best_effort
-def record_start(folder: Path, attempt: workspace.Attempt) -> None:
+def record_start(folder: Path, attempt: workspace.Attempt) -> str | None:
     """`drill start` wrote attempt in the workspace folder."""
     def rows(conn):
         event = _event(conn, "start", attempt.exercise, attempt.started_at,
-                       {"file": attempt.file, "links": attempt.links, "timed_minutes": attempt.timed_minutes})
-        conn.execute("INSERT OR REPLACE INTO attempts VALUES (?, ?, ?, ?, ?)",
+                       {"file": attempt.file, "links": attempt.links, "timed_minutes": attempt.timed_minutes,
+                        "interview": attempt.interview}, folder)
+        conn.execute("INSERT OR REPLACE INTO attempts (event_id, exercise, started_at, links, timed_minutes, "
+                     "interview) VALUES (?, ?, ?, ?, ?, ?)",
                      (event, attempt.exercise, attempt.started_at, json.dumps(attempt.links),
-                      attempt.timed_minutes))
-    _write(folder, rows)
+                      attempt.timed_minutes, int(attempt.interview)))
+    return _write(folder, rows)
+
+
+_GRADE_COLUMNS = ("event_id, exercise, at, file, source, attempt, links, timed_minutes, bug, injected_at, hidden, "
+                  "score, max_score, passed, elapsed, error_kind, mac, interview")
 
 
 def check_status(check) -> str:
@@ -428,58 +567,60 @@ def record_grade(path: Path, report, at: datetime | None = None) -> str | None:
         payload = report.to_dict()
         payload.update(source=graded.source, statuses=statuses, elapsed_seconds=graded.elapsed,
                        file_sha256=file_digest(path))
-        event = _event(conn, "grade", report.exercise, signed["at"], payload)
+        event = _event(conn, "grade", report.exercise, signed["at"], payload, graded.folder)
         conn.execute(
-            "INSERT INTO grades VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT INTO grades ({_GRADE_COLUMNS}) VALUES ({', '.join('?' * 18)})",
             (event, report.exercise, signed["at"], shown, graded.source, signed["attempt"],
              json.dumps(attempt.links) if attempt else None,
              attempt.timed_minutes if attempt else None, injected.get("bug"), injected.get("at"),
              int(bool(injected.get("hidden"))) if injected else None,
              report.score, report.max_score, signed["passed"], graded.elapsed, signed["error_kind"],
-             grade_mac(key, signed) if key else None))
+             grade_mac(key, signed) if key else None, int(bool(attempt and attempt.interview))))
         conn.executemany("INSERT INTO grade_checks VALUES (?, ?, ?)",
                          [(event, name, status) for name, status in statuses.items()])
-    _write(graded.folder, rows)
+    note = _write(graded.folder, rows)
     if key is None and report.passed and graded.source == "attempt":
         return f"this pass is recorded, but cannot unlock `drill solution`: {why}"
-    return None
+    return note
 
 
 @_best_effort
 def record_hint(folder: Path, attempt: workspace.Attempt, link: str, level: int,
-                at: datetime | None = None) -> None:
+                at: datetime | None = None) -> str | None:
     """`drill hint` showed hint number level (from 1) for link."""
     def rows(conn):
         event = _event(conn, "hint", attempt.exercise, _stamp(at),
-                       {"attempt": attempt.started_at, "link": link, "level": level})
+                       {"attempt": attempt.started_at, "link": link, "level": level}, folder)
         conn.execute("INSERT INTO hints VALUES (?, ?, ?, ?, ?)",
                      (event, attempt.exercise, attempt.started_at, link, level))
-    _write(folder, rows)
+    return _write(folder, rows)
 
 
 @_best_effort
-def record_inject(folder: Path, file: str, entry: dict) -> None:
+def record_inject(folder: Path, file: str, entry: dict) -> str | None:
     """`drill inject-bug` wrote file (relative to folder); entry is its state.json record."""
     def rows(conn):
         event = _event(conn, "inject", entry.get("exercise"), str(entry.get("at") or _stamp(None)),
-                       {"file": file, **entry})
+                       {"file": file, **entry}, folder)
         conn.execute("INSERT OR REPLACE INTO injections VALUES (?, ?, ?, ?, ?, ?)",
                      (event, entry.get("exercise"), file, str(entry.get("at")), str(entry.get("bug")),
                       int(bool(entry.get("hidden")))))
-    _write(folder, rows)
+    return _write(folder, rows)
 
 
 @_best_effort
-def record_reveal(folder: Path, file: str, exercise: str, injected_at: str, at: datetime | None = None) -> None:
+def record_reveal(folder: Path, file: str, exercise: str, injected_at: str,
+                  at: datetime | None = None) -> str | None:
     """`drill reveal` named the bug injected into file at injected_at: that hunt is given up."""
-    _write(folder, lambda conn: _event(conn, "reveal", exercise, _stamp(at),
-                                       {"file": file, "injected_at": injected_at}))
+    return _write(folder, lambda conn: _event(conn, "reveal", exercise, _stamp(at),
+                                              {"file": file, "injected_at": injected_at}, folder))
 
 
 @_best_effort
-def record_solution_view(folder: Path, exercise: str, forced: bool, at: datetime | None = None) -> None:
+def record_solution_view(folder: Path | None, exercise: str, forced: bool,
+                         at: datetime | None = None) -> str | None:
     """`drill solution` showed the reference of exercise (forced: before passing it)."""
-    _write(folder, lambda conn: _event(conn, "solution", exercise, _stamp(at), {"forced": forced}))
+    return _write(folder, lambda conn: _event(conn, "solution", exercise, _stamp(at), {"forced": forced}, folder))
 
 
 # ------------------------------------------------------------------------ reading
@@ -497,13 +638,29 @@ class Rows:
     injections: list[dict] = field(default_factory=list)
     reveals: list[dict] = field(default_factory=list)  # {"at", "file", "injected_at"}: hunts given up
     solutions: list[dict] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # merging the workspace's own history: one line each
 
 
-def _read(folder: Path, query):
-    """query(conn) on the history of folder; None when there is no history yet."""
-    db = path_of(folder)
+def _merge_first(folder: Path | None) -> str | None:
+    """Before a read: merge the workspace's own history, if it has one (see _adopt)."""
+    if folder is None or not os.path.lexists(workspace_file(Path(folder))):
+        return None
     try:
-        conn = _connect(folder, create=False)
+        with _locked():
+            return _adopt(folder)
+    except workspace.WorkspaceError as exc:
+        raise HistoryError(str(exc)) from None
+
+
+def _read(folder: Path | None, query, notes: list[str] | None = None):
+    """query(conn) on the history, once the workspace folder's own is merged in (notes gets
+    a line about that merge, if any); None when there is no history yet."""
+    db = db_path()
+    note = _merge_first(folder)
+    if note and notes is not None:
+        notes.append(note)
+    try:
+        conn = _connect(create=False)
     except FileNotFoundError:
         return None
     try:
@@ -521,10 +678,11 @@ def _dicts(conn, sql: str, *args) -> list[dict]:
     return [dict(r) for r in conn.execute(sql, args)]
 
 
-def read(folder: Path) -> Rows:
-    """Everything recorded in the workspace folder."""
+def read(folder: Path | None = None) -> Rows:
+    """Everything recorded, in every workspace (folder: a workspace whose own history is
+    merged in first, if it has one)."""
     def query(conn):
-        rows = Rows(path=path_of(folder), exists=True)
+        rows = Rows(path=db_path(), exists=True)
         conn.execute("BEGIN")  # one consistent snapshot
         rows.attempts = _dicts(conn, "SELECT * FROM attempts ORDER BY started_at")
         rows.grades = _dicts(conn, "SELECT g.*, e.payload FROM grades g JOIN events e ON e.id = g.event_id "
@@ -549,11 +707,14 @@ def read(folder: Path) -> Rows:
         rows.reveals = [{"at": r["at"], **json.loads(r["payload"])} for r in reveals]
         return rows
 
+    notes: list[str] = []
     try:
-        found = _read(folder, query)
+        found = _read(folder, query, notes)
     except (ValueError, TypeError) as exc:  # a payload that is not JSON
-        raise _fail(path_of(folder), exc) from None
-    return found or Rows(path=path_of(folder), exists=False)
+        raise _fail(db_path(), exc) from None
+    found = found or Rows(path=db_path(), exists=False)
+    found.warnings = notes
+    return found
 
 
 def hints_given(folder: Path, attempt: workspace.Attempt, link: str) -> int:
@@ -595,11 +756,11 @@ def last_grade(folder: Path, attempt: workspace.Attempt) -> dict | None:
     try:
         return _read(folder, query)
     except (ValueError, TypeError) as exc:  # a payload that is not JSON
-        raise _fail(path_of(folder), exc) from None
+        raise _fail(db_path(), exc) from None
 
 
-def has_passed(folder: Path, exercise: str) -> bool:
-    """Whether an attempt of exercise written from the stub has passed in this workspace, by
+def has_passed(folder: Path | None, exercise: str) -> bool:
+    """Whether an attempt of exercise written from the stub has passed, in any workspace, by
     a grade this grader recorded: its row's MAC matches under the user's key (see the
     module's docstring). HistoryError when the history or the key cannot be read."""
     key = user_key(create=False)

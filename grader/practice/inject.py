@@ -94,9 +94,12 @@ def _key(path: Path, folder: Path) -> str:
 
 
 def inject(exercise_id: str | None = None, bug_id: str | None = None, *, from_path: Path | None = None,
-           seed: int | None = None, out: Path | None = None, force: bool = False) -> Injected:
-    """Write working code with one catalogued bug in it; hidden (recorded only) without bug_id."""
+           seed: int | None = None, out: Path | None = None, force: bool = False,
+           hidden: bool | None = None) -> Injected:
+    """Write working code with one catalogued bug in it; hidden (recorded only, not named)
+    without bug_id, or when hidden says so (`drill next` picks the bug, the learner hunts it)."""
     exercise = _exercise(exercise_id)
+    hidden = bug_id is None if hidden is None else hidden
     if from_path is not None:
         origin = str(from_path)
         source = _read_attempt(from_path)
@@ -130,7 +133,7 @@ def inject(exercise_id: str | None = None, bug_id: str | None = None, *, from_pa
                           "(the old file is kept in .drill/backups/), or choose another --out.") from None
     except workspace.WorkspaceError as exc:
         raise InjectError(str(exc)) from None
-    entry = {"bug": bug.id, "exercise": exercise.id, "at": workspace.now().isoformat(), "hidden": bug_id is None}
+    entry = {"bug": bug.id, "exercise": exercise.id, "at": workspace.now().isoformat(), "hidden": hidden}
 
     def record(state):  # under the workspace's lock: another command's update is kept
         injected = state.get(STATE_KEY)
@@ -144,7 +147,7 @@ def inject(exercise_id: str | None = None, bug_id: str | None = None, *, from_pa
         raise InjectError(f"wrote {path}, but cannot record it in {folder / workspace.STATE_DIR}: "
                           f"{getattr(exc, 'strerror', None) or exc}") from None
     warning = history.record_inject(folder, _key(path, folder), entry)  # best effort
-    return Injected(path=path, exercise=exercise, bug=bug, hidden=bug_id is None, backup=saved,
+    return Injected(path=path, exercise=exercise, bug=bug, hidden=hidden, backup=saved,
                     warnings=notes + ([warning] if warning else []))
 
 

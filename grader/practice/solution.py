@@ -33,12 +33,19 @@ def reveal_solution(exercise_id: str | None = None, force: bool = False, start: 
     row that an attempt, a shipped `.drill/` or a hand edit put in the history does not
     count. Every view is recorded in the history of the workspace, when there is one.
     """
+    from grader.practice import grading, timing
+
     folder = workspace.find(start)
-    if exercise_id is None and folder is not None:
+    attempt = None
+    if folder is not None:
         try:
             attempt = workspace.current_attempt(folder)
         except workspace.WorkspaceError:
             attempt = None
+        refused = timing.interview_refusal(attempt, grading.CLOCK()) if attempt else None
+        if refused:
+            raise SolutionError(refused)
+    if exercise_id is None:
         exercise_id = attempt.exercise if attempt else None
     exercise = catalog.exercise(exercise_id)  # KeyError for an unknown name
     passed = False
@@ -51,7 +58,7 @@ def reveal_solution(exercise_id: str | None = None, force: bool = False, start: 
                                     "Pass --force to see the reference anyway") from None
     if not passed and not force:
         if folder is not None:
-            raise SolutionError(f"you have not passed {exercise.id} in {folder} yet. Keep going: `drill hint` "
+            raise SolutionError(f"you have not passed {exercise.id} yet (in any folder). Keep going: `drill hint` "
                                 "gives the next hint; or pass --force to see the reference now "
                                 "(the view is recorded in the workspace's history)")
         raise NoWorkspace(f"no workspace here, so there is no pass of {exercise.id} to go on. "

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from grader import catalog
+from grader import catalog, settings
 from grader.practice import history, workspace
 from grader.catalog import stubgen
 
@@ -24,6 +24,7 @@ class Started:
     links: list[str]
     backup: Path | None
     warnings: list[str] = field(default_factory=list)  # one line each, for the command to show
+    timed_minutes: float | None = None
 
 
 def parse_links(exercise: catalog.Exercise, links: str | None) -> list[str]:
@@ -44,8 +45,13 @@ def parse_links(exercise: catalog.Exercise, links: str | None) -> list[str]:
 
 
 def start(exercise_id: str | None, folder: Path, force: bool = False, links: str | None = None,
-          timed_minutes: float | None = None, weakest: bool = False, notebook: bool = False) -> Started:
-    """Write the stub (as a Jupyter notebook, EXERCISE.ipynb, with notebook) and record the start."""
+          timed_minutes: float | None = None, weakest: bool = False, notebook: bool = False,
+          interview: bool = False) -> Started:
+    """Write the stub (as a Jupyter notebook, EXERCISE.ipynb, with notebook) and record the start.
+    interview: a timed drill (settings.INTERVIEW_MINUTES unless timed_minutes) with terse
+    feedback until its time is up (see practice/timing.py)."""
+    if interview and timed_minutes is None:
+        timed_minutes = settings.INTERVIEW_MINUTES
     try:
         exercise = catalog.exercise(exercise_id)
     except KeyError as exc:
@@ -72,13 +78,13 @@ def start(exercise_id: str | None, folder: Path, force: bool = False, links: str
     try:
         attempt = workspace.Attempt(
             exercise=exercise.id, file=path.name, started_at=workspace.now().isoformat(),
-            links=open_links, timed_minutes=timed_minutes)
+            links=open_links, timed_minutes=timed_minutes, interview=interview)
         workspace.record_start(folder, attempt, notes)
     except (OSError, workspace.WorkspaceError) as exc:
         raise StartError(f"wrote {path}, but cannot record it: {getattr(exc, 'strerror', None) or exc}") from None
     warning = history.record_start(folder, attempt)  # best effort: a broken history only warns
     return Started(path=path, exercise=exercise, links=open_links, backup=saved,
-                   warnings=notes + ([warning] if warning else []))
+                   warnings=notes + ([warning] if warning else []), timed_minutes=timed_minutes)
 
 
 def _weakest(exercise: catalog.Exercise, folder: Path) -> list[str]:

@@ -23,20 +23,21 @@ class StatsError(Exception):
     """The history says nothing to go on; the message says what to do first."""
 
 
-def _attempts(rows: history.Rows) -> dict[tuple[str, str], dict]:
+def attempts_of(rows: history.Rows) -> dict[tuple[str, str], dict]:
     """Every attempt, by (exercise, started_at), with its grades, oldest first."""
     found: dict[tuple[str, str], dict] = {}
 
-    def entry(exercise, started_at, links, timed_minutes):
+    def entry(exercise, started_at, links, timed_minutes, interview):
         return found.setdefault((exercise, started_at), {
             "exercise": exercise, "started_at": started_at, "links": links,
-            "timed_minutes": timed_minutes, "grades": [], "hints": 0})
+            "timed_minutes": timed_minutes, "interview": bool(interview), "grades": [], "hints": 0})
 
-    for a in rows.attempts:
-        entry(a["exercise"], a["started_at"], a["links"], a["timed_minutes"])
+    for a in rows.attempts:  # interview: schema 3; an older history read as it is has none
+        entry(a["exercise"], a["started_at"], a["links"], a["timed_minutes"], a.get("interview"))
     for g in rows.grades:
         if g["source"] == "attempt" and g["attempt"]:
-            entry(g["exercise"], g["attempt"], g["links"] or [], g["timed_minutes"])["grades"].append(g)
+            entry(g["exercise"], g["attempt"], g["links"] or [], g["timed_minutes"],
+                  g.get("interview"))["grades"].append(g)
     for h in rows.hints:
         if (h["exercise"], h["attempt"]) in found:
             found[(h["exercise"], h["attempt"])]["hints"] += 1
@@ -59,6 +60,7 @@ def attempt_summary(attempt: dict, blanks: list[str]) -> dict:
         "passed": first_pass is not None,
         "time_to_pass": time_to_pass,
         "timed_minutes": attempt["timed_minutes"],
+        "interview": attempt["interview"],
         "within_budget": timing.met(attempt["timed_minutes"], time_to_pass),
         "hints": attempt["hints"],
     }
@@ -165,7 +167,7 @@ def weakest(links: dict[str, dict], count: int = WEAKEST_COUNT) -> list[str]:
 
 
 def exercise_stats(rows: history.Rows, exercise: catalog.Exercise) -> dict:
-    attempts = [a for (ex, _), a in _attempts(rows).items() if ex == exercise.id]
+    attempts = [a for (ex, _), a in attempts_of(rows).items() if ex == exercise.id]
     blanks = [b.name for b in exercise.blanks]
     summaries = [attempt_summary(a, blanks) for a in attempts]
     links = link_stats(attempts, exercise)
@@ -193,7 +195,7 @@ def bug_stats(rows: history.Rows) -> dict:
     `drill stats` does not give it away. A bug revealed before it was fixed is a try that failed.
     """
     revealed = {(r.get("file"), r.get("injected_at")): r["at"] for r in rows.reveals}
-    tries = _tries(rows, revealed)
+    tries = bug_tries(rows, revealed)
     newest = {}
     for file, at in tries:  # a newer injection into the same file ends the hunt, named or not
         newest[file] = max(newest.get(file, at), at)
@@ -217,7 +219,7 @@ def bug_stats(rows: history.Rows) -> dict:
     return {"bugs": dict(sorted(out.items())), "hidden_open": hunting}
 
 
-def _tries(rows: history.Rows, revealed: dict[tuple, str]) -> dict[tuple[str, str], dict]:
+def bug_tries(rows: history.Rows, revealed: dict[tuple, str]) -> dict[tuple[str, str], dict]:
     """Every injected copy, by (file, injected_at): its bug, whether it was hidden, and the
     elapsed seconds of the first grade that passed it before it was revealed (else None)."""
     tries: dict[tuple[str, str], dict] = {}
@@ -247,15 +249,17 @@ def summarize(rows: history.Rows) -> dict:
     }
 
 
-def load(folder: Path) -> dict:
-    """summarize() of the history in the workspace folder; history.HistoryError when unreadable."""
-    return summarize(history.read(folder))
+def load(folder: Path | None) -> dict:
+    """summarize() of the learner's history (merging the workspace folder's own in first), with
+    "warnings": that merge's, one line each; history.HistoryError when unreadable."""
+    rows = history.read(folder)
+    return {**summarize(rows), "warnings": rows.warnings}
 
 
 def weakest_links(folder: Path, exercise: catalog.Exercise, count: int = WEAKEST_COUNT) -> list[str]:
     """The links of exercise to drill next; StatsError when the history has none wrong."""
     rows = history.read(folder)
-    attempts = [a for (ex, _), a in _attempts(rows).items() if ex == exercise.id]
+    attempts = [a for (ex, _), a in attempts_of(rows).items() if ex == exercise.id]
     chosen = weakest(link_stats(attempts, exercise), count)
     if not chosen:
         where = "no history yet" if not rows.exists else f"no link of {exercise.id} has been wrong yet"
@@ -295,7 +299,7 @@ def _budget(s: dict) -> str:
     if s["timed_minutes"] is None:
         return ""
     verdict = {True: "met", False: "missed", None: "-"}[s["within_budget"]]
-    return f"{timing.minutes(s['timed_minutes'])}: {verdict}"
+    return f"{timing.minutes(s['timed_minutes'])}: {verdict}" + (" (interview)" if s.get("interview") else "")
 
 
 def _score(value: float | None) -> str:

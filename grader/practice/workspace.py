@@ -119,6 +119,7 @@ class Attempt:
     started_at: str
     links: list[str]
     timed_minutes: float | None = None
+    interview: bool = False  # `drill start --interview`: terse feedback, no hints, until the time is up
 
     @property
     def started(self) -> datetime:
@@ -129,12 +130,16 @@ class Attempt:
         """The attempt a state entry records; ValueError saying what is wrong with it."""
         if not isinstance(raw, dict):
             raise ValueError("is not an object")
-        unknown = set(raw) - {"exercise", "file", "started_at", "links", "timed_minutes"}
+        unknown = set(raw) - {"exercise", "file", "started_at", "links", "timed_minutes", "interview"}
         if unknown:
             raise ValueError(f"has unknown fields {sorted(unknown)}")
         attempt = cls(exercise=_known_exercise(raw.get("exercise")), file=_relative(raw.get("file")),
                       started_at=_instant(raw.get("started_at")), links=_names(raw.get("links")),
                       timed_minutes=_minutes(raw.get("timed_minutes")))
+        interview = raw.get("interview", False)
+        if not isinstance(interview, bool) or (interview and attempt.timed_minutes is None):
+            raise ValueError(f"has an interview mark that is not true or false, or no time ({_short(interview)})")
+        attempt.interview = interview
         return attempt
 
 
@@ -316,7 +321,15 @@ def locked(workspace: Path, notes: list[str] | None = None):
     then gets a WorkspaceError. Without fcntl (not POSIX) there is no lock. A `.drill` that
     is a symbolic link is a WorkspaceError: nothing is written through it.
     """
-    folder = workspace.resolve() / STATE_DIR
+    root = workspace.resolve()
+    with locked_in(root, root / STATE_DIR, notes):
+        yield
+
+
+@contextlib.contextmanager
+def locked_in(root: Path, folder: Path, notes: list[str] | None = None):
+    """Hold the lock file `lock` in folder (made, with the folders between root and it, none
+    of them a link); locked() is this for a workspace's `.drill`, the history for its home."""
     held = _held.__dict__.setdefault("folders", set())
     if folder in held:
         yield
@@ -327,8 +340,8 @@ def locked(workspace: Path, notes: list[str] | None = None):
         yield
         return
     try:
-        folder.parent.mkdir(parents=True, exist_ok=True)  # the workspace itself: the user's choice
-        files.make_folders(folder.parent, folder)
+        root.mkdir(parents=True, exist_ok=True)  # the workspace (or the history's home) itself: the user's choice
+        files.make_folders(root, folder)
     except OSError as exc:
         raise _refused(exc) from None
     fd = _open_lock(folder, notes)
