@@ -241,8 +241,29 @@ def test_a_process_that_leaves_the_session_does_not_outlive_the_grade(tmp_path, 
 
 # ---------------------------------------------------------------- a sibling in a batch
 
+# The attacker only goes for workers started by this test's process (GRADER, filled in): at
+# the level "process" it could open the pipes of every worker on the machine, and another
+# test run's honest attempts would score `cheating` for lines it wrote.
 SIBLING = '''\
 import os, time
+GRADER = {grader}
+
+
+def started_by_grader(pid):
+    for _ in range(8):  # up the chain of parents, as far as this process can see
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as f:
+                stat = f.read()
+        except OSError:
+            return False
+        pid = int(stat[stat.rfind(b")") + 2:].split()[1])
+        if pid == GRADER:
+            return True
+        if pid <= 1:
+            return False
+    return False
+
+
 seen, wrote = set(), 0
 end = time.time() + 3
 while time.time() < end:  # look for the other worker, and write junk into its pipes
@@ -251,7 +272,7 @@ while time.time() < end:  # look for the other worker, and write junk into its p
             continue
         try:
             with open(f"/proc/{pid}/cmdline", "rb") as f:
-                if b"worker.py" not in f.read():
+                if b"worker.py" not in f.read() or not started_by_grader(pid):
                     continue
             with open(f"/proc/{pid}/environ", "rb") as f:
                 f.read()
@@ -273,7 +294,7 @@ print(f"ATTACK sibling: {'ok' if seen else 'held'} saw {len(seen)} wrote {wrote}
 def test_a_sibling_in_a_batch_cannot_reach_another_worker(tmp_path, level):
     """Two attempts graded at once (as by `drill grade --jobs 2`): the attacker looks for the
     other's worker in /proc, reads its environ and writes into its pipes."""
-    attacker = attempt(tmp_path, "attacker", SIBLING)
+    attacker = attempt(tmp_path, "attacker", SIBLING.replace("{grader}", str(os.getpid())))
     honest = attempt(tmp_path, "honest", "import time\ntime.sleep(2.5)\n")
     with at_level(level), ThreadPoolExecutor(max_workers=2) as pool:  # the environment set once, for both
         bad, good = pool.map(lambda p: grade(p, "mlp_backprop", limits=LIMITS), [attacker, honest])
