@@ -317,13 +317,23 @@ def test_solution_only_after_passing_or_forced_and_recorded(here, fake):
     assert "reference viewed 2 times (1 before passing)" in ok(drill("stats")).output
 
 
-def test_solution_outside_a_workspace_promises_no_record(here):
-    refused = ok(drill("solution", "mlp_backprop"), 2)  # as every workspace command outside one
-    assert "no workspace here" in refused.output and "nothing is recorded" in refused.output
+def test_solution_outside_a_workspace_goes_by_the_learners_history(here, fake, tmp_path_factory, monkeypatch):
+    """The history follows the learner: a pass in one folder unlocks the solution anywhere,
+    and a view from outside any workspace is recorded all the same."""
+    outside = tmp_path_factory.mktemp("elsewhere")
+    monkeypatch.chdir(outside)
+    refused = ok(drill("solution", "mlp_backprop"), 1)
+    assert "not passed mlp_backprop yet" in refused.output and "def backward" not in refused.output
+    assert "no workspace here to take the exercise from" in ok(drill("solution"), 2).output
     shown = ok(drill("solution", "mlp_backprop", "--force"))
-    assert "def backward" in shown.stdout
-    assert "not recorded" in shown.stderr and "no workspace" in shown.stderr
-    assert not (here / ".drill").exists()
+    assert "def backward" in shown.stdout and not shown.stderr
+    monkeypatch.chdir(here)
+    ok(drill("start"))
+    ok(drill("grade"))  # passes (the fake grade)
+    monkeypatch.chdir(outside)
+    assert "def backward" in ok(drill("solution", "mlp_backprop")).stdout
+    assert not (outside / ".drill").exists()
+    assert [s["forced"] for s in rows(None).solutions] == [True, False]
 
 
 def test_a_solution_view_of_another_exercise_shows_in_its_stats(here):
@@ -406,8 +416,7 @@ def test_end_to_end_the_reference_passes_and_stats_show_it(here):
     assert "def backward" in ok(drill("solution")).stdout
 
 
-@pytest.mark.parametrize("args", [("grade",), ("hint",), ("solution",), ("solution", "mlp_backprop"),
-                                  ("reveal",), ("watch", "--count", "1")])
+@pytest.mark.parametrize("args", [("grade",), ("hint",), ("solution",), ("reveal",), ("watch", "--count", "1")])
 def test_every_workspace_command_outside_a_workspace_exits_2(here, args):
     result = ok(drill(*args), 2)
     assert "no workspace" in result.output or "no PATH given" in result.output

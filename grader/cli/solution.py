@@ -2,18 +2,18 @@ import click
 
 from grader.cli import complete
 from grader.cli.common import warn
-from grader.practice.solution import NoWorkspace, SolutionError, reveal_solution
+from grader.practice.solution import NoExercise, SolutionError, reveal_solution
 
 
 @click.command("solution")
 @click.argument("exercise", required=False, shell_complete=complete.exercises)
 @click.option("--force", is_flag=True, help="Show it before you have passed the exercise "
-              "(recorded in the workspace's history).")
+              "(recorded in your history).")
 def command(exercise, force):
     """Show the reference solution of EXERCISE (default: your current one), once you have passed it.
 
-    Before that, only with --force; in a workspace every view is recorded in its history,
-    so `drill stats` tells how often you looked (outside one, nothing is recorded).
+    A pass in any folder counts. Before that, only with --force; every view is recorded in
+    your history, so `drill stats` tells how often you looked.
 
     \b
     Examples:
@@ -24,13 +24,10 @@ def command(exercise, force):
         shown = reveal_solution(exercise, force=force)
     except KeyError as exc:
         raise click.UsageError(exc.args[0]) from None
-    except NoWorkspace as exc:  # exit 2, as every workspace command outside a workspace
+    except NoExercise as exc:  # exit 2, as every workspace command outside a workspace
         raise click.UsageError(str(exc)) from None
     except SolutionError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(shown.text, nl=False)
     for warning in shown.warnings:
         warn(warning)
-    if shown.folder is None:
-        click.echo("drill: note: no workspace here (no .drill folder in this folder or above), "
-                   "so this view is not recorded", err=True)

@@ -13,8 +13,8 @@ class SolutionError(Exception):
     """The reference is not shown yet; the message says why and how to see it."""
 
 
-class NoWorkspace(SolutionError):
-    """No workspace here, so no pass to go on (a usage error, as every workspace command's)."""
+class NoExercise(SolutionError):
+    """No exercise named, and no workspace to take it from (a usage error)."""
 
 
 @dataclass
@@ -22,16 +22,17 @@ class Shown:
     exercise: catalog.Exercise
     text: str
     forced: bool  # shown before the exercise was passed here
-    folder: Path | None  # the workspace whose history has the view; None outside any: not recorded
+    folder: Path | None  # the workspace the view was made in; None outside any (recorded all the same)
     warnings: list[str] = field(default_factory=list)  # one line each, for the command to show
 
 
 def reveal_solution(exercise_id: str | None = None, force: bool = False, start: Path | None = None) -> Shown:
-    """The reference of exercise (default: the current attempt's), if passed here or forced.
+    """The reference of exercise (default: the current attempt's), if passed or forced.
 
-    Passed here means a pass that this grader recorded and signed (history.has_passed): a
-    row that an attempt, a shipped `.drill/` or a hand edit put in the history does not
-    count. Every view is recorded in the history of the workspace, when there is one.
+    Passed means a pass of that exercise, in any folder, that this grader recorded and
+    signed (history.has_passed): a row that an attempt, a shipped `.drill/` or a hand edit
+    put in the history does not count. Every view is recorded in the learner's history
+    (history.home()), from a workspace or not, so `drill stats` tells how often they looked.
     """
     from grader.practice import grading, timing
 
@@ -46,24 +47,22 @@ def reveal_solution(exercise_id: str | None = None, force: bool = False, start: 
         if refused:
             raise SolutionError(refused)
     if exercise_id is None:
-        exercise_id = attempt.exercise if attempt else None
+        if attempt is None:
+            raise NoExercise("no workspace here to take the exercise from: name it "
+                             "(`drill solution mlp_backprop`), or run this where you did `drill start`")
+        exercise_id = attempt.exercise
     exercise = catalog.exercise(exercise_id)  # KeyError for an unknown name
     passed = False
-    if folder is not None:
-        try:
-            passed = history.has_passed(folder, exercise.id)
-        except history.HistoryError as exc:
-            if not force:
-                raise SolutionError(f"cannot tell whether you have passed {exercise.id}: {exc}. "
-                                    "Pass --force to see the reference anyway") from None
+    try:
+        passed = history.has_passed(folder, exercise.id)
+    except history.HistoryError as exc:
+        if not force:
+            raise SolutionError(f"cannot tell whether you have passed {exercise.id}: {exc}. "
+                                "Pass --force to see the reference anyway") from None
     if not passed and not force:
-        if folder is not None:
-            raise SolutionError(f"you have not passed {exercise.id} yet (in any folder). Keep going: `drill hint` "
-                                "gives the next hint; or pass --force to see the reference now "
-                                "(the view is recorded in the workspace's history)")
-        raise NoWorkspace(f"no workspace here, so there is no pass of {exercise.id} to go on. "
-                            "Run it where you did `drill start`, or pass --force to see the reference "
-                            "(nothing is recorded outside a workspace)")
-    warning = history.record_solution_view(folder, exercise.id, forced=not passed) if folder else None
+        raise SolutionError(f"you have not passed {exercise.id} yet (in any folder). Keep going: `drill hint` "
+                            "gives the next hint; or pass --force to see the reference now "
+                            "(the view is recorded in your history)")
+    warning = history.record_solution_view(folder, exercise.id, forced=not passed)
     text = stubgen.strip_markers(exercise.solution_path.read_text(encoding="utf-8"))
     return Shown(exercise=exercise, text=text, forced=not passed, folder=folder, warnings=[warning] if warning else [])
