@@ -57,8 +57,24 @@ def test_the_figure_draws_both_panels(practised):
     (line,) = ax_time.get_lines()
     assert list(line.get_ydata()) == [12, 10, 8, 6]
     assert [c for c in ax_time.collections if isinstance(c, PathCollection)]  # the interview, marked
-    assert len(ax_rate.get_lines()) == len(BLANKS)
+    # the links ever wrong (dz2, dW1), in chain order; the ten never wrong are counted, not drawn
+    assert [line.get_label() for line in ax_rate.get_lines()] == [f"{EXERCISE.id} dz2", f"{EXERCISE.id} dW1"]
+    assert ax_rate.get_legend().get_title().get_text() == f"{len(BLANKS) - 2} link(s) never wrong: not drawn"
     assert "error rate" in ax_rate.get_ylabel()
+    lo, hi = ax_rate.get_xlim()  # the four days, with a margin: not years around them
+    assert 3 < hi - lo < 5
+
+
+def test_one_day_of_practice_spans_a_day_not_years(tmp_path):
+    from grader.course import plot
+
+    ws = Workspace(tmp_path)
+    ws.start(T0)
+    ws.grade(3)
+    fig = plot.progress_figure(review.progress(history.read(ws.folder)))
+    lo, hi = fig.axes[1].get_xlim()
+    assert 0.9 < hi - lo < 1.1  # days
+    assert [t.get_text() for t in fig.axes[1].texts] == [f"no link wrong yet ({len(BLANKS)} judged)"]
 
 
 def test_an_empty_history_draws_a_sentence_not_an_empty_plot():

@@ -286,17 +286,39 @@ def progress_figure(progress: dict):
     else:
         ax_time.text(0.5, 0.5, "no full score yet", ha="center", va="center", transform=ax_time.transAxes)
     ax_time.set(ylabel="minutes to a full score", title="Time to a full score, per attempt")
-    for label, points in progress["rates"].items():
+    # a link never got wrong is a flat line at 0: left out, and counted in the legend's title
+    wrong = {label: points for label, points in progress["rates"].items() if any(p["rate"] for p in points)}
+    for label, points in wrong.items():
         ax_rate.plot([datetime.fromisoformat(p["at"]) for p in points], [p["rate"] for p in points],
                      marker=".", label=label)
-    if progress["rates"]:
-        ax_rate.legend(fontsize="x-small", ncol=2, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    never = len(progress["rates"]) - len(wrong)
+    if wrong:
+        ax_rate.legend(fontsize="x-small", ncol=2, loc="upper left", bbox_to_anchor=(1.01, 1.0),
+                       title=f"{never} link(s) never wrong: not drawn" if never else None, title_fontsize="x-small")
     else:
-        ax_rate.text(0.5, 0.5, "no link judged yet", ha="center", va="center", transform=ax_rate.transAxes)
+        ax_rate.text(0.5, 0.5, f"no link wrong yet ({never} judged)" if never else "no link judged yet",
+                     ha="center", va="center", transform=ax_rate.transAxes)
     ax_rate.set(ylabel=f"error rate (last {progress['window']} attempts)", ylim=(-0.05, 1.05), xlabel="date",
                 title="Each link's error rate over time")
-    fig.autofmt_xdate()
+    _calendar_axis(ax_rate, [datetime.fromisoformat(p["at"]) for points in [*progress["times"].values(),
+                                                                            *progress["rates"].values()]
+                             for p in points])
     return fig
+
+
+def _calendar_axis(ax, moments) -> None:
+    """Dates on ax's x axis, spanning the moments with a margin (at least half a day each
+    side: a single day of practice is not drawn across four years)."""
+    import matplotlib.dates as mdates
+    from datetime import timedelta
+
+    locator = mdates.AutoDateLocator()
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+    if moments:
+        first, last = min(moments), max(moments)
+        margin = max(timedelta(hours=12), (last - first) * 0.05)
+        ax.set_xlim(first - margin, last + margin)
 
 
 def draw_progress(progress: dict, path: Path) -> Path:
