@@ -24,6 +24,9 @@ LOG_GUARDS = (1e-6, 1e-7, 1e-8, 1e-9, 1e-10, 1e-12, 1e-15)
 FD_EPS = 1e-6
 FD_TOL = 1e-4
 FD_FLOOR = 1e-6
+# When forward and the loss passed their checks, the central differences that came back are
+# the reference's gradient within this (same measure): else they were not computed from that loss.
+FD_TRUTH_TOL = 1e-2
 # Probes keep every pre-activation at least this far from a kink (e.g. ReLU at 0).
 FD_KINK_MARGIN = 1e-3
 

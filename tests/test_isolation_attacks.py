@@ -59,7 +59,7 @@ CLI = "from grader.cli import main; main()"
 # case -> (fixture, graded how). "symlink" is no file: the test submits a symbolic link to
 # the installed reference under the attempt's name.
 SINGLE = ["tool_command", "metadata_checkout", "ctypes_libc", "gc_audit_hook", "proc_mem", "plant_module",
-          "fork_chain", "kill_grader", "symlink"]
+          "fork_chain", "kill_grader", "symlink", "worker_hijack", "plan_lookup"]
 # batch case -> (the sibling graded beside it, --jobs): an honest correct attempt, or for
 # proc_mem (whose changes to the grader's floats outlive its own grade) the gradient-free
 # baseline graded after it in the same process, which must not score more than alone.
@@ -69,7 +69,11 @@ CASES = [f"{name}" for name in SINGLE] + [f"batch:{name}" for name in BATCH]
 # Held by the grader's own guards even with the walls off (level "process"): a link to the
 # grader's file is cheating at every level, and drill takes its script's folder and its
 # working folder off sys.path and imports all it needs before an attempt runs.
-HELD_WITHOUT_WALLS = {"symlink", "plant_module"}
+# worker_hijack runs inside the worker's process at every level, walls or not: what holds it is
+# the judge, which checks what comes back against the reference where forward and loss passed.
+HELD_WITHOUT_WALLS = {"symlink", "plant_module", "worker_hijack", "plan_lookup"}
+# fixture -> the check it has no code for (it scores the baseline's bar when it gets through)
+NO_CODE_FOR = {"plan_lookup": "forward"}
 
 
 def tag_of(fixture: str) -> str:
@@ -358,6 +362,9 @@ def test_the_attack_is_held(request, levels, graded, level_name, case):
     assert outcome.returncode in (0, 1) and outcome.report is not None, "the grader gave no report: " + text
     assert outcome.report["score"] <= bar, f"scored above its gradient code's {bar}: " + text
     assert "drill-canary" not in outcome.output, "read the reference: " + text
+    if fixture in NO_CODE_FOR:
+        assert not any(c["name"] == NO_CODE_FOR[fixture] and c["points"] for c in outcome.report["checks"]), \
+            f"passed {NO_CODE_FOR[fixture]} without its code: " + text
     assert outcome.csv_score == f"{outcome.report['score']:g}", "the --csv file was changed afterwards: " + text
     if case.startswith("batch:"):
         if BATCH[fixture][0] == "b_honest.py":

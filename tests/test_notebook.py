@@ -144,6 +144,23 @@ def test_a_file_that_is_no_notebook_is_reported_not_a_traceback(drill, tmp_path,
     assert report["score"] == 0
 
 
+def test_a_notebook_of_too_many_cells_is_refused_before_nbformat_validates_it(tmp_path, monkeypatch):
+    """nbformat validates each cell in the grader's own process, outside --timeout: 150,000 empty
+    cells (15 MB, under MAX_NOTEBOOK_BYTES) took 34 s to read. Outputs and metadata, which
+    grading never reads, are not given to it at all."""
+    cell = {"cell_type": "code", "metadata": {"m": [0] * 50}, "execution_count": None, "source": "x = 1\n",
+            "outputs": [{"output_type": "stream", "name": "stdout", "text": "x"}] * 50}
+    monkeypatch.setattr(notebook, "MAX_NOTEBOOK_CELLS", 5)  # 2000 in use: a fast test
+    path = tmp_path / "hw.ipynb"
+    path.write_text(json.dumps({"nbformat": 4, "nbformat_minor": 5, "metadata": {},
+                                "cells": [cell] * notebook.MAX_NOTEBOOK_CELLS}))
+    assert len(notebook.read_cells(path)) == notebook.MAX_NOTEBOOK_CELLS
+    path.write_text(json.dumps({"nbformat": 4, "nbformat_minor": 5, "metadata": {},
+                                "cells": [cell] * (notebook.MAX_NOTEBOOK_CELLS + 1)}))
+    with pytest.raises(notebook.NotebookError, match="more than .* cells"):
+        notebook.read_cells(path)
+
+
 def test_without_nbformat_the_message_says_how_to_install_it(drill, tmp_path, monkeypatch):
     write_notebook(tmp_path / "hw.ipynb", [("code", "x = 1")])
     monkeypatch.setitem(sys.modules, "nbformat", None)  # import nbformat raises ImportError

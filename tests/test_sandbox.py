@@ -442,6 +442,36 @@ def test_a_whole_line_without_the_key_is_still_forged():
     assert read_channel(b"123 " + b"0" * 64 + b" {}\n", "ab" * 32).forged == 1
 
 
+def test_an_authentic_line_the_attempt_wrote_is_checked_before_it_is_kept():
+    """The attempt shares the worker's process, so it can sign lines with the worker's own HMAC
+    state (tests/fixtures/isolation/worker_hijack.py reaches the worker the same way). Nesting
+    past Python's recursion limit, an error that is not a dict, names that are not a list, a
+    dict sent as a list, and terminal escapes: unreadable or made printable, never a traceback."""
+    import hashlib
+    import hmac
+
+    from grader.judge import errors
+    from grader.run.channel import read_channel
+
+    key = "ab" * 32
+
+    def signed(body: bytes) -> bytes:
+        return b"7 " + hmac.new(bytes.fromhex(key), b"7 " + body, hashlib.sha256).hexdigest().encode() + b" " + body + b"\n"
+
+    bad = [b"[" * 100_000 + b"]" * 100_000, b'{"event": "load", "error": "x"}',
+           b'{"event": "load", "error": null, "missing": 5}', b'{"id": "f/0", "result": {"__dict__": []}}',
+           b'{"id": "f/1", "error": {"type": "X", "where": "line 3"}}',
+           b'{"id": "f/2", "result": ' + b'{"__list__": [' * 400 + b'1' + b']}' * 400 + b'}']
+    channel = read_channel(b"".join(signed(b) for b in [b'{"event": "ready"}', *bad,
+                                                          b'{"id": "f/3", "error": {"type": "\\u001b]0;x\\u0007"}}',
+                                                          b'{"event": "done"}']), key)
+    assert channel.forged == 0 and channel.unreadable == len(bad) and list(channel.results) == ["f/3"]
+    assert channel.results["f/3"]["error"]["type"] == "\\x1b]0;x\\x07"
+    done = RunResult(0, None, False, False, False, "", "", 0, 0, b"", 0.0, 0)
+    error = errors.run_error(done, channel, Limits(), {})
+    assert error["kind"] == "bad-output", error
+
+
 def test_the_grader_is_not_dumpable_once_it_has_run_a_child():
     run("pass")
     with open("/proc/self/status") as f:

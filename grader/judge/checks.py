@@ -456,12 +456,17 @@ def blank_message(link: str, why: dict | None) -> str:
 
 
 def judge_finite_difference(ctx: Context, results: dict, name: str, grads_of: dict[str, str],
-                            params: dict, grads_fn: str = "backward", offset: dict | None = None) -> Outcome:
+                            params: dict, grads_fn: str = "backward", offset: dict | None = None,
+                            truth: dict | None = None) -> Outcome:
     """Central differences of the attempt's own loss against its own gradients.
 
     grads_of maps each parameter to its gradient's name; the worker's fd task gives dicts
     of them, or single arrays when the parameter is one array (grads_of then has one entry).
-    grads_fn: the attempt's function that gives the gradients, for the messages."""
+    grads_fn: the attempt's function that gives the gradients, for the messages.
+    truth: parameter -> the reference's gradient here, given when the attempt's forward and
+    loss passed their own checks: its central differences must then be the reference's. Both
+    sides of this check are computed in the attempt's process, which the attempt can reach
+    (tests/fixtures/isolation/worker_hijack.py hands back the same made-up array twice)."""
     r = results.get(name)
     why = failure(r, f"the loss or {grads_fn}") if (r is None or "skipped" in r) else None
     if why:
@@ -479,15 +484,35 @@ def judge_finite_difference(ctx: Context, results: dict, name: str, grads_of: di
         return Outcome(name, False, f"{grads_fn} should return a dict of gradients, not {_what(analytic)}")
     worst_all = 0.0
     for pname, gname in grads_of.items():
-        num = numeric.get(pname) if isinstance(numeric, dict) else None
-        if num is not None and offset and pname in offset and np.shape(offset[pname]) == np.shape(num):
-            num = as_array(num) - offset[pname]  # the share of the loss's own guard inside the log (guard_gradient)
+        num = _numeric_of(numeric, pname, offset)
         problem, worst = _fd_disagreement(analytic.get(gname), num, pname, gname, grads_fn)
         if problem:
             return Outcome(name, False, problem)
         worst_all = max(worst_all, worst)
+        if truth is not None and pname in truth and _not_the_loss(num, truth[pname]):
+            return Outcome(name, False, f"the central differences of {pname} that came back are not those of "
+                                        f"the loss your functions were judged to compute: the run was tampered with")
     return Outcome(name, True, f"analytic gradients agree with central differences "
                                f"(worst relative error {worst_all:.1e})")
+
+
+def _numeric_of(numeric, pname: str, offset: dict | None):
+    """The central differences of pname that came back, less the share of the loss's own guard
+    inside the log (guard_gradient) when there is one."""
+    num = numeric.get(pname) if isinstance(numeric, dict) else None
+    if num is not None and offset and pname in offset and np.shape(offset[pname]) == np.shape(num):
+        num = as_array(num) - offset[pname]
+    return num
+
+
+def _not_the_loss(numeric, truth) -> bool:
+    """Whether central differences that came back are far from the reference's gradient (loosely:
+    an honest attempt's loss passed its check, so its differences are within FD_TOL of it)."""
+    num, ref = as_array(numeric), as_array(truth)
+    if num is None or ref is None or num.shape != ref.shape:
+        return True
+    rel = np.abs(num - ref) / np.maximum(np.abs(num) + np.abs(ref), settings.FD_FLOOR)
+    return bool(rel.max() > settings.FD_TRUTH_TOL)
 
 
 def _blank_gradient(r: dict, grads_of: dict[str, str], params) -> dict | None:
@@ -548,7 +573,11 @@ def training_run(results: dict, name: str) -> tuple[Outcome | None, dict]:
     return None, details
 
 
-def judge_convergence(ctx: Context, results: dict, name: str, y: np.ndarray, output: str) -> Outcome:
+def judge_convergence(ctx: Context, results: dict, name: str, y: np.ndarray, output: str,
+                      recompute: Callable | None = None) -> Outcome:
+    """recompute(params) -> the logits, given when the attempt's forward passed its check: the
+    accuracy is then that of the trained parameters under the reference's forward, not of the
+    logits that came back (which the attempt, in the worker's process, could make up)."""
     train = ctx.exercise.train
     stopped, details = training_run(results, name)
     if stopped:
@@ -556,6 +585,11 @@ def judge_convergence(ctx: Context, results: dict, name: str, y: np.ndarray, out
     r = results[name]
     losses = as_array(r.get("losses"))
     z = as_array(pick(r.get("outputs"), (output,)))
+    if recompute is not None and z is not None:
+        try:
+            z = as_array(recompute(pick(r.get("outputs"), ("params",))))
+        except Exception:  # noqa: BLE001 - whatever came back as the parameters
+            return Outcome(name, False, "after training, sgd_step's parameters came back unusable", details=details)
     if z is None or z.ndim != 2 or z.shape[0] != len(y):
         return Outcome(name, False, "after training, forward gave no usable logits", details=details)
     accuracy = float((z.argmax(axis=1) == y).mean())

@@ -17,6 +17,7 @@ May import: catalog, judge.report.
 from __future__ import annotations
 
 import ast
+import json
 import re
 import tempfile
 import time
@@ -27,6 +28,9 @@ from grader.judge.report import CheckResult, Diagnosis, Report
 
 SUFFIX = ".ipynb"
 MAX_NOTEBOOK_BYTES = 20_000_000  # a notebook keeps its outputs (pictures): larger than a .py file
+# nbformat validates every cell, in the grader's own process and outside --timeout (about 0.25 ms
+# a cell): 150,000 empty cells (15 MB) took 34 s. An exercise's notebook has a dozen.
+MAX_NOTEBOOK_CELLS = 2_000
 INSTALL = "python3 -m pip install 'backprop-drill[notebook]'"
 GRADE_CELL = "!drill grade {name}"
 
@@ -119,14 +123,42 @@ def read_cells(path: Path) -> list[tuple[str, str]]:
     if len(data) > MAX_NOTEBOOK_BYTES:
         raise NotebookError(f"the notebook is larger than {MAX_NOTEBOOK_BYTES // 1_000_000} MB")
     try:
-        text = data.decode("utf-8")
+        text = _sources_only(data.decode("utf-8"))
         notebook = nbformat.reads(text, as_version=4, capture_validation_error={})
         return [(str(cell.get("cell_type", "")), str(cell.get("source", ""))) for cell in notebook.cells]
     except UnicodeDecodeError:
         raise NotebookError("the file is not a Jupyter notebook: it is not UTF-8 text") from None
+    except NotebookError:
+        raise
     except Exception as exc:  # noqa: BLE001 - nbformat raises many kinds for a file that is no notebook
         reason = " ".join(str(exc).split())[:200] or type(exc).__name__
         raise NotebookError(f"the file is not a Jupyter notebook nbformat can read ({reason})") from None
+
+
+def _sources_only(text: str) -> str:
+    """The notebook's JSON with what grading never reads (outputs, attachments, metadata) left
+    out, so that nbformat validates little; NotebookError past MAX_NOTEBOOK_CELLS cells. Text that
+    is not a notebook's JSON is given back as it is, for nbformat to say what is wrong."""
+    try:
+        raw = json.loads(text)
+    except (ValueError, RecursionError):
+        return text
+    if not isinstance(raw, dict):
+        return text
+    worksheets = raw.get("worksheets")  # nbformat 3 keeps its cells in worksheets
+    sheets = [raw, *(w for w in worksheets if isinstance(w, dict))] if isinstance(worksheets, list) else [raw]
+    cells = [c for w in sheets if isinstance(w.get("cells"), list) for c in w["cells"]]
+    if len(cells) > MAX_NOTEBOOK_CELLS:
+        raise NotebookError(f"the notebook has more than {MAX_NOTEBOOK_CELLS} cells")
+    if raw.get("nbformat") == 4:
+        raw["metadata"] = {}
+    for cell in cells:
+        if isinstance(cell, dict):
+            cell["metadata"] = {}
+            cell.pop("attachments", None)
+            if "outputs" in cell:
+                cell["outputs"] = []
+    return json.dumps(raw)
 
 
 def convert(path: Path) -> Converted:

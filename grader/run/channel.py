@@ -6,6 +6,11 @@ another process than the worker's is taken only if it reports a cheat. A last li
 its newline was cut short (the channel's cap, or the worker died while writing it): it is
 unreadable, never forged, so an oversized result is `bad-output`, not `cheating`. Nothing here
 judges: the Channel is plain data for the judge.
+
+An authentic line is still the attempt's to write: it runs in the worker's process and can
+reach the worker's Channel (its HMAC state included). So what a line holds is checked before it
+is kept: its text made printable (no terminal escapes), nesting that Python cannot follow, an
+error or a list of names of the wrong type, or data that does not decode, make it unreadable.
 """
 from __future__ import annotations
 
@@ -54,11 +59,11 @@ def read_channel(data: bytes, key: str) -> Channel:
             out.forged += 1
             continue
         try:
-            obj = json.loads(body)
-        except ValueError:
+            obj = _clean(json.loads(body))
+        except (ValueError, RecursionError):  # nested past what Python follows: made to crash the grader
             out.unreadable += 1
             continue
-        if not isinstance(obj, dict):
+        if not isinstance(obj, dict) or not _well_formed(obj):
             out.unreadable += 1
             continue
         worker = worker or head
@@ -80,8 +85,43 @@ def _take(out: Channel, obj: dict, from_worker: bool) -> None:
     else:
         try:
             out.results.setdefault(str(obj["id"]), _decode_result(obj))
-        except (KeyError, ValueError, TypeError):
+        except Exception:  # noqa: BLE001 - data that does not decode, however it fails
             out.unreadable += 1
+
+
+def _clean(value):
+    """value (parsed JSON) with every text in it printable (grader/run/wire.py printable)."""
+    from grader.run.wire import printable  # numpy: not before `drill grade` has started its worker
+
+    if isinstance(value, str):
+        return printable(value, len(value))
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    if isinstance(value, dict):
+        return {printable(k, len(k)): _clean(v) for k, v in value.items()}
+    return value
+
+
+def _texts(value) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
+def _error_ok(error) -> bool:
+    """An error as the worker's describe() writes it, or None."""
+    if error is None:
+        return True
+    if not isinstance(error, dict):
+        return False
+    where = error.get("where")
+    return (all(isinstance(error.get(k), (str, type(None))) for k in ("type", "message", "kind", "running"))
+            and (where is None or isinstance(where, dict) and isinstance(where.get("line"), (int, type(None)))
+                 and isinstance(where.get("function"), (str, type(None)))))
+
+
+def _well_formed(obj: dict) -> bool:
+    """The fields the judge reads without looking are of the types the worker writes."""
+    return (_error_ok(obj.get("error")) and _error_ok(obj.get("first_error"))
+            and all(_texts(obj[k]) for k in ("missing", "names", "patched", "skipped") if k in obj))
 
 
 def _decode_result(obj: dict) -> dict:

@@ -43,7 +43,7 @@ class Network:
     step_inputs: Callable[..., tuple]
     # tweak(params): changes the link probes' parameters (not the finite-difference probe's)
     tweak: Callable[[dict], None] | None = None
-    # judge_fd(ctx, results, params, offset) -> Outcome: instead of the generic finite-difference check
+    # judge_fd(ctx, results, params, offset, truth) -> Outcome: instead of the generic finite-difference check
     judge_fd: Callable[..., Outcome] | None = None
     # exact_zeros(params, x): changes them so that forward itself gives the ReLU's input exact
     # zeros in some entries (the zero probe: a forward, then a backward on its own cache)
@@ -114,11 +114,17 @@ def build(net: Network, ctx: Context) -> list[dict]:
     # in chain order, not the order of params: a step that pairs them by position fails
     step = (params, {k: grads[k] for k in sorted(grads, key=lambda k: net.links.index(k) if k in net.links
                                                  else len(net.links))}, lr)
-    ctx.data.update(probes=probes, zero=zero, fd=fd, y_train=y_train, step=step)
+    # One more forward probe whose outputs no other task is given: the link probes' z2 and
+    # cache travel in the plan as the inputs of loss and backward, and the attempt, in the
+    # worker's process, can read the plan (tests/fixtures/isolation/plan_lookup.py). Its own
+    # generator, so that every other probe stays what it was for a seed.
+    solo = make_probe(net, ref, np.random.default_rng([ctx.seed, 1]), sizes_of[-1])
+    ctx.data.update(probes=probes, zero=zero, fd=fd, x_train=x_train, y_train=y_train, step=step, solo=solo)
     tasks = []
     for i, p in enumerate(probes):
         tasks.append(checks.call(f"forward/{i}", "forward", [p["params"], p["x"]]))
         tasks.append(checks.call(f"loss/{i}", "softmax_cross_entropy", [p["z2"], p["y"]]))
+    tasks.append(checks.call("forward/solo", "forward", [solo["params"], solo["x"]], keep_args=False))
     p0 = probes[0]
     tasks.append(checks.call("stability", "softmax_cross_entropy", [p0["z2"] + settings.STABILITY_SHIFT, p0["y"]]))
     tasks.append(checks.call("stability/rows", "softmax_cross_entropy", [checks.rows_apart(p0["z2"]), p0["y"]],
@@ -150,12 +156,13 @@ def judge(net: Network, ctx: Context, results: dict) -> list[Outcome]:
     probes, zero = d["probes"], d["zero"]
     n = range(len(probes))
     sizes = lambda i: probes[i]["sizes"]  # noqa: E731
+    fwd = [*probes, d["solo"]]
     out = [
-        checks.judge_outputs(ctx, "forward", "forward", results, [f"forward/{i}" for i in n],
+        checks.judge_outputs(ctx, "forward", "forward", results, [*(f"forward/{i}" for i in n), "forward/solo"],
                              lambda i: net.forward_outputs,
-                             lambda i: {label: checks.pick((probes[i]["z2"], probes[i]["cache"]), path)
+                             lambda i: {label: checks.pick((fwd[i]["z2"], fwd[i]["cache"]), path)
                                         for label, path in net.forward_outputs.items()},
-                             sizes=sizes, args=lambda i: [probes[i]["params"], probes[i]["x"]]),
+                             sizes=lambda i: fwd[i]["sizes"], args=lambda i: [fwd[i]["params"], fwd[i]["x"]]),
         judge_loss(ctx, results, probes),
     ]
     out += checks.judge_links(ctx, results, "backward", net.links, [f"backward/{i}" for i in n],
@@ -173,12 +180,17 @@ def judge(net: Network, ctx: Context, results: dict) -> list[Outcome]:
                                     lambda i: expected, sizes=lambda i: {}, args=lambda i: [params, grads, lr]))
     fd, guard = d["fd"], out[1].details.get("log_guard")
     offset = checks.guard_gradient(ctx.ref, guard, fd["params"], fd["x"], fd["y"]) if guard else None
+    # Forward and the loss right: the worker's central differences must be the reference's
+    # gradient, and the trained parameters are judged by the reference's forward (worker_hijack).
+    truth = reference_gradient(ctx.ref, fd) if out[0].passed and out[1].passed else None
     if net.judge_fd is not None:
-        out.append(net.judge_fd(ctx, results, fd["params"], offset))
+        out.append(net.judge_fd(ctx, results, fd["params"], offset, truth))
     else:
         out.append(checks.judge_finite_difference(ctx, results, "finite-difference",
-                                                  {k: f"d{k}" for k in fd["params"]}, fd["params"], offset=offset))
-    out.append(checks.judge_convergence(ctx, results, "convergence", d["y_train"], "z2"))
+                                                  {k: f"d{k}" for k in fd["params"]}, fd["params"], offset=offset,
+                                                  truth=truth))
+    recompute = (lambda trained: ctx.ref.forward(trained, d["x_train"])[0]) if out[0].passed else None
+    out.append(checks.judge_convergence(ctx, results, "convergence", d["y_train"], "z2", recompute=recompute))
     out.append(checks.judge_purity(ctx, results, {
         **{f"forward/{i}": ("forward", {"params": probes[i]["params"], "x": probes[i]["x"]}) for i in n},
         **{f"loss/{i}": ("softmax_cross_entropy", {"z2": probes[i]["z2"], "y": probes[i]["y"]}) for i in n},
@@ -187,6 +199,14 @@ def judge(net: Network, ctx: Context, results: dict) -> list[Outcome]:
     out.append(judge_stability(ctx, results, probes[0]))
     where_it_starts(out, results, [f"backward/{i}" for i in n])
     return out
+
+
+def reference_gradient(ref, probe: dict) -> dict:
+    """parameter -> the reference's gradient of the loss at a probe's parameters and data."""
+    z2, cache = ref.forward(probe["params"], probe["x"])
+    _, probs = ref.softmax_cross_entropy(z2, probe["y"])
+    grads = ref.backward(probe["params"], cache, probs, probe["y"])
+    return {k: grads[f"d{k}"] for k in probe["params"]}
 
 
 def judge_loss(ctx: Context, results: dict, probes: list[dict]) -> Outcome:

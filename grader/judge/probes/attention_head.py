@@ -63,8 +63,8 @@ def make_probe(ref, rng, sizes):
 
 def build(ctx: Context) -> list[dict]:
     ref, rng = ctx.ref, ctx.rng
-    sizes, fd_sizes = _sizes.probe_sizes(ctx, SIZES, FD_SIZES, RANGES)
-    probes = [make_probe(ref, rng, s) for s in sizes]
+    sizes_of, fd_sizes = _sizes.probe_sizes(ctx, SIZES, FD_SIZES, RANGES)
+    probes = [make_probe(ref, rng, s) for s in sizes_of]
     fd = make_probe(ref, rng, fd_sizes)
     # softmax on its own: every probe's scores along the keys, and one wide matrix down its columns
     wide = rng.normal(0, 2, (4, 7))
@@ -74,8 +74,11 @@ def build(ctx: Context) -> list[dict]:
                                                   seed=TRAIN["seed"])
     init = ref.init_params(sizes["d_model"], sizes["d_k"], sizes["d_v"], seed=TRAIN["seed"] + TRAIN["student_offset"])
     O0, _ = ref.forward(init, X_train)
-    ctx.data.update(probes=probes, fd=fd, soft=soft, target_train=target_train,
-                    start_loss=ref.mse_loss(O0, target_train))
+    # One more forward probe whose outputs no other task is given (a link probe's cache and O
+    # are backward's inputs, and the attempt can read the plan: tests/fixtures/isolation/plan_lookup.py).
+    solo = make_probe(ref, np.random.default_rng([ctx.seed, 1]), sizes_of[-1])
+    ctx.data.update(probes=probes, fd=fd, soft=soft, X_train=X_train, target_train=target_train,
+                    start_loss=ref.mse_loss(O0, target_train), solo=solo)
     tasks = []
     for i, (S, axis) in enumerate(soft):
         tasks.append(checks.call(f"softmax/{i}", "softmax", [S, axis]))
@@ -90,12 +93,13 @@ def build(ctx: Context) -> list[dict]:
         # The attempt's own cache (with any extra keys it keeps) under the grader's values.
         tasks.append(checks.call(f"backward/{i}", "backward", [p["params"], p["cache"], p["O"], p["target"]],
                                  partial=True, cache_from={"task": f"forward/{i}", "index": 1, "arg": 1}))
+    tasks.append(checks.call("forward/solo", "forward", [solo["params"], solo["X"]], partial=True, keep_args=False))
     tasks.append(checks.finite_difference_task(
         "finite-difference", {"params": fd["params"], "X": fd["X"], "target": fd["target"]},
         loss=[FORWARD, LOSS], grads=[FORWARD, LOSS, BACKWARD], needs=["forward", "mse_loss", "backward"]))
     tasks.append(checks.train_task(
         "convergence", {"params": init, "X": X_train, "target": target_train, "lr": TRAIN["lr"]},
-        steps=[FORWARD, LOSS, BACKWARD, STEP], iters=TRAIN["iters"], final=[FORWARD], outputs=["O"],
+        steps=[FORWARD, LOSS, BACKWARD, STEP], iters=TRAIN["iters"], final=[FORWARD], outputs=["O", "params"],
         needs=list(ctx.exercise.functions)))
     return tasks
 
@@ -112,8 +116,8 @@ def _forward_structure(result) -> str | None:
 
 def judge_forward(ctx: Context, results: dict) -> list[Outcome]:
     """The forward checks: each link right given the attempt's own upstream links."""
-    probes = ctx.data["probes"]
-    ids = [f"forward/{i}" for i in range(len(probes))]
+    probes = [*ctx.data["probes"], ctx.data["solo"]]
+    ids = [*(f"forward/{i}" for i in range(len(probes) - 1)), "forward/solo"]
     as_links = {}
     for tid in ids:
         r = results.get(tid)
@@ -135,13 +139,20 @@ def judge_forward(ctx: Context, results: dict) -> list[Outcome]:
     return out
 
 
-def judge_convergence(ctx: Context, results: dict) -> Outcome:
-    """The loss of the attempt's final O (recomputed here) against the loss at the start."""
+def judge_convergence(ctx: Context, results: dict, forward_passed: bool = False) -> Outcome:
+    """The loss of the attempt's final O (recomputed here) against the loss at the start. When
+    the attempt's forward passed its checks, O is the reference's forward of the trained
+    parameters, not the O that came back (which the attempt could make up: worker_hijack)."""
     name = "convergence"
     stopped, details = checks.training_run(results, name)
     if stopped:
         return stopped
     O = checks.pick(results[name].get("outputs"), ("O",))
+    if forward_passed and isinstance(O, np.ndarray):
+        try:
+            O = ctx.ref.forward(checks.pick(results[name].get("outputs"), ("params",)), ctx.data["X_train"])[0]
+        except Exception:  # noqa: BLE001 - whatever came back as the parameters
+            return Outcome(name, False, "after training, sgd_step's parameters came back unusable", details=details)
     target = ctx.data["target_train"]
     if not isinstance(O, np.ndarray) or O.shape != target.shape:
         return Outcome(name, False, "after training, forward gave no usable output O", details=details)
@@ -176,8 +187,16 @@ def judge(ctx: Context, results: dict) -> list[Outcome]:
     out += checks.judge_links(
         ctx, results, "backward", LINKS, [f"backward/{i}" for i in range(len(probes))], link_args,
         sizes=[p["sizes"] for p in probes], regions=[{} for _ in probes])
-    out.append(checks.judge_finite_difference(ctx, results, "finite-difference", GRADS_OF, d["fd"]["params"]))
-    out.append(judge_convergence(ctx, results))
+    # forward and the loss right: the worker's central differences must be the reference's (worker_hijack)
+    forward_passed = all(o.passed for o in out[1:1 + len(FORWARD_CHECKS)])
+    fd = d["fd"]
+    truth = None
+    if forward_passed and out[1 + len(FORWARD_CHECKS)].passed:
+        grads = ctx.ref.backward(fd["params"], fd["cache"], fd["O"], fd["target"])
+        truth = {k: grads[g] for k, g in GRADS_OF.items()}
+    out.append(checks.judge_finite_difference(ctx, results, "finite-difference", GRADS_OF, fd["params"],
+                                              truth=truth))
+    out.append(judge_convergence(ctx, results, forward_passed))
     out.append(checks.judge_purity(ctx, results, {
         **{f"softmax/{i}": ("softmax", {"S": S}) for i, (S, _) in enumerate(soft)},
         **{f"forward/{i}": ("forward", {"params": p["params"], "X": p["X"]}) for i, p in enumerate(probes)},

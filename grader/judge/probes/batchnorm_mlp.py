@@ -63,11 +63,12 @@ def step_inputs(rng, sizes):
     return params, {link: rng.normal(0, 1, shapes[link]) for link in LINKS}, 0.1
 
 
-def judge_finite_difference(ctx: Context, results: dict, params: dict, offset: dict | None = None) -> Outcome:
+def judge_finite_difference(ctx: Context, results: dict, params: dict, offset: dict | None = None,
+                            truth: dict | None = None) -> Outcome:
     """The generic check for every parameter but b1; b1 within rounding of its central differences."""
     name = "finite-difference"
     outcome = checks.judge_finite_difference(ctx, results, name, {k: f"d{k}" for k in PARAMS if k != "b1"}, params,
-                                             offset=offset)
+                                             offset=offset, truth=truth)
     if not outcome.passed:
         return outcome
     r = results[name]

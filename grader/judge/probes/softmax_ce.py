@@ -41,10 +41,14 @@ def build(ctx: Context) -> list[dict]:
     sizes, fd_sizes = _sizes.probe_sizes(ctx, SIZES, FD_SIZES, RANGES)
     probes = [make_probe(ref, rng, s) for s in sizes]
     fd = make_probe(ref, rng, fd_sizes, scale=FD_LOGIT_SCALE)
-    ctx.data.update(probes=probes, fd=fd)
+    # One more softmax probe whose probs no other task is given (grad_logits is given the link
+    # probes' probs, and the attempt can read the plan: tests/fixtures/isolation/plan_lookup.py).
+    solo = make_probe(ref, np.random.default_rng([ctx.seed, 1]), sizes[-1])
+    ctx.data.update(probes=probes, fd=fd, solo=solo)
     # grad_logits runs last, after calls on other probes: one that reuses the probs a previous
     # call left behind, instead of the probs it is given, fails
     tasks = [checks.call(f"softmax/{i}", "softmax", [p["z"]]) for i, p in enumerate(probes)]
+    tasks.append(checks.call("softmax/solo", "softmax", [solo["z"]], keep_args=False))
     # partial: a loss written after a softmax still left to do is judged (judge/rerun.py)
     tasks += [checks.call(f"loss/{i}", "softmax_cross_entropy", [p["z"], p["y"]], partial=True)
               for i, p in enumerate(probes)]
@@ -68,16 +72,23 @@ def build(ctx: Context) -> list[dict]:
 def judge(ctx: Context, results: dict) -> list[Outcome]:
     probes = ctx.data["probes"]
     sizes = lambda i: probes[i]["sizes"]  # noqa: E731
+    alone = [*probes, ctx.data["solo"]]
+    softmax = checks.judge_outputs(ctx, "softmax", "softmax", results,
+                                   [*(f"softmax/{i}" for i in range(len(probes))), "softmax/solo"],
+                                   lambda i: {"probs": ()}, lambda i: {"probs": alone[i]["probs"]},
+                                   sizes=lambda i: alone[i]["sizes"], args=lambda i: [alone[i]["z"]])
+    loss = judge_loss(ctx, results, probes)
+    # softmax and the loss right: the worker's central differences must be the reference's (worker_hijack)
+    fd = ctx.data["fd"]
+    truth = {"z": fd["dz"]} if softmax.passed and loss.passed else None
     return [
-        checks.judge_outputs(ctx, "softmax", "softmax", results, [f"softmax/{i}" for i in range(len(probes))],
-                             lambda i: {"probs": ()}, lambda i: {"probs": probes[i]["probs"]},
-                             sizes=sizes, args=lambda i: [probes[i]["z"]]),
-        judge_loss(ctx, results, probes),
+        softmax,
+        loss,
         checks.judge_outputs(ctx, "dz", "grad_logits", results, [f"dz/{i}" for i in range(len(probes))],
                              lambda i: {"dz": ()}, lambda i: {"dz": probes[i]["dz"]},
                              sizes=sizes, args=lambda i: [probes[i]["probs"], probes[i]["y"]]),
-        checks.judge_finite_difference(ctx, results, "finite-difference", {"z": "dz"}, ctx.data["fd"]["z"],
-                                       grads_fn="grad_logits"),
+        checks.judge_finite_difference(ctx, results, "finite-difference", {"z": "dz"}, fd["z"],
+                                       grads_fn="grad_logits", truth=truth),
         judge_stability(ctx, results, probes[0]),
         checks.judge_purity(ctx, results, {
             **{f"softmax/{i}": ("softmax", {"z": p["z"]}) for i, p in enumerate(probes)},
