@@ -484,3 +484,31 @@ def test_every_process_of_the_runs_uid_is_killed():
             break
         time.sleep(0.01)
     assert gone(pid)
+
+
+@pytest.mark.skipif(not os.path.exists("/bin/bash"), reason="the children are bash one-liners")
+def test_many_concurrent_runs_each_read_only_their_own_pipes():
+    """The stress test of a bug seen under load (a correct attempt scored `cheating` with
+    another worker's whole channel in its own): many runs started and ended at once in
+    threads, some feeding stdin, some leaving a child that holds the pipes, each child
+    writing its own marker on its channel, stdout and stderr. Every run must read exactly its
+    own, and no descriptor of the grader may be left open or closed twice."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    script = ('[ "$1" = 2 ] && (sleep 0.2 &) ; read -r -t 1 line; '
+              'echo "$DRILL_SANDBOX_ID" >&"$DRILL_RESULT_FD"; echo "out-$DRILL_SANDBOX_ID"; '
+              'echo "err-$DRILL_SANDBOX_ID" >&2')
+    before = set(os.listdir("/proc/self/fd"))
+    wrong = []
+
+    def one(i):
+        with sandbox.started(["/bin/bash", "-c", script, "drill-stress", str(i % 3)], Limits(timeout=20.0)) as run:
+            r = run.communicate(b"line\n" * (i % 2) * 20000)
+        got = (r.channel.decode().split(), r.stdout.split(), r.stderr.split())
+        if got != ([run.marker], [f"out-{run.marker}"], [f"err-{run.marker}"]):
+            wrong.append((i, got))
+
+    with ThreadPoolExecutor(16) as pool:
+        list(pool.map(one, range(240)))
+    assert wrong == []
+    assert set(os.listdir("/proc/self/fd")) <= before | {str(fd) for fd in range(3)}

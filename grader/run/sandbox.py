@@ -295,9 +295,12 @@ class Started:
         child_env[RESULT_FD_VAR] = str(chan_w)
         child_env[SANDBOX_ID_VAR] = marker
         self.start = time.monotonic()
+        pairs = [(chan_r, chan_w), (out_r, out_w), (err_r, err_w), (in_r, in_w)]
+        made = [_pipe_of(fd) for pair in pairs for fd in pair]
         try:
             command, preexec_fn = _limited(argv, _rlimits(limits), child_env, cwd)
             with _spawning:
+                _same_pipes(pairs, made)  # no other code closed one of ours and reused its number
                 self.proc = subprocess.Popen(
                     command, stdin=in_r, stdout=out_w, stderr=err_w, pass_fds=(chan_w,),
                     cwd=cwd, env=child_env, start_new_session=True, preexec_fn=preexec_fn)
@@ -382,6 +385,21 @@ def _result(run: Started, reason: str, status, usage, leftovers: int) -> RunResu
         leftovers=leftovers,
         stopped=reason if reason in ("timeout", "flood", "channel", "cancelled") else None,
     )
+
+
+def _pipe_of(fd):
+    """What fd refers to: (device, inode), shared by both ends of one pipe."""
+    st = os.fstat(fd)
+    return st.st_dev, st.st_ino
+
+
+def _same_pipes(pairs, made):
+    """OSError unless every fd of pairs still refers to the pipe it was made for, both ends of
+    each the same one: a descriptor number closed by other code and reused (by another
+    thread's pipe) would hand this run's child another run's channel."""
+    now = [_pipe_of(fd) for pair in pairs for fd in pair]
+    if now != made or any(now[i] != now[i + 1] for i in range(0, len(now), 2)):
+        raise OSError(errno.EBADF, "the sandbox's pipes changed under it (a descriptor closed twice)")
 
 
 # --- limits ---------------------------------------------------------------------------
