@@ -438,3 +438,66 @@ def test_require_isolation_refuses_the_level_process(monkeypatch, tmp_path):
     monkeypatch.setenv(isolation.FORCE_VAR, "process")
     done = CliRunner().invoke(main, ["grade", str(attempt(tmp_path, "plain", "")), "--require-isolation"])
     assert done.exit_code == 2 and "--require-isolation" in done.output and "DRILL_ISOLATION" in done.output
+
+
+# ---------------------------------------------------------------- warm workers (issue 19)
+
+WARM = Path(__file__).parent / "fixtures" / "warm"
+
+
+def _warm_batch(tmp_path: Path, names: list[str]) -> list:
+    """Grade the attacks of tests/fixtures/warm (each in front of a correct attempt) in this
+    order, as a batch of one slot (--jobs 1): every attempt after the first is forked from the
+    warm worker the first ran in."""
+    from grader.course import batch
+
+    files = [attempt(tmp_path, f"{i:02d}_{name}", (WARM / f"{name}.py").read_text()) for i, name in enumerate(names)]
+    return batch.run(files, "mlp_backprop", Limits(timeout=30, memory_mb=1024), jobs=1).reports
+
+
+@needs_walls
+def test_nothing_an_attempt_leaves_reaches_the_next_one_forked_from_the_same_warm_worker(tmp_path):
+    """leave_state.py patches numpy and builtins, plants modules, paths, environment variables,
+    signal handlers, atexit hooks and files, leaves a thread and a detached process writing
+    forged lines into every descriptor they can open and killing what they see, and kills its
+    parent; detect_state.py, forked next from the same warm worker, fails if it sees any of it."""
+    reports = _warm_batch(tmp_path, ["leave_state", "detect_state", "leave_state", "detect_state"])
+    for r in reports:
+        assert r.isolation in ("uid", "namespaces"), r.isolation
+        assert (r.score, r.error) == (100, None), (r.file, r.error, r.output)
+    assert all("LEAKED" not in "".join(r.output.get("stdout", [])) for r in reports if r.output)
+
+
+@needs_walls
+def test_the_state_detector_sees_the_state_when_it_shares_the_attempts_process(tmp_path):
+    """The test above has teeth: in one process (what a warm worker without a fork per attempt
+    would be), detect_state.py sees what leave_state.py left, and fails."""
+    both = attempt(tmp_path, "both", (WARM / "leave_state.py").read_text() + "\n" + (WARM / "detect_state.py").read_text())
+    r = grade(both, "mlp_backprop", LIMITS)
+    stdout = "".join(r.output.get("stdout", [])) if r.output else ""
+    assert r.score == 0 and r.error["kind"] == "import", r.error
+    for leak in ("np.dot patched", "numpy print options", "a builtin", "sys.modules", "sys.path",
+                 "an environment variable", "a signal handler", "the recursion limit", "a file", "a thread"):
+        assert leak in stdout, (leak, stdout)
+
+
+@needs_walls
+def test_a_warm_worker_that_dies_is_replaced_and_every_verdict_stays_right(tmp_path):
+    """Killed between two attempts (or gone in any other way), the warm worker is started
+    again or the attempt is run cold: never a wrong verdict."""
+    from grader.run import attempt as run_attempt
+
+    fixtures = Path(__file__).parent / "fixtures" / "mlp_backprop"
+    cold = {name: grade(fixtures / name, "mlp_backprop", LIMITS) for name in ("correct_reference.py", "wrong_onehot.py")}
+    with run_attempt.warm():
+        for round_ in range(3):
+            for name, expected in cold.items():
+                r = grade(fixtures / name, "mlp_backprop", LIMITS)
+                assert (r.score, r.error, r.isolation) == (expected.score, expected.error, expected.isolation), name
+                assert [c.passed for c in r.checks] == [c.passed for c in expected.checks], name
+            workers = list(run_attempt._warm["workers"].values())  # noqa: SLF001 - the test kills them
+            assert workers, "no warm worker was used"
+            for worker in workers:
+                os.kill(worker.server.proc.pid, signal.SIGKILL if round_ else signal.SIGSTOP)
+                if not round_:  # stopped: it cannot answer; then it dies with its box
+                    os.kill(worker.server.proc.pid, signal.SIGKILL)

@@ -353,6 +353,193 @@ class Started:
                 os.close(fd)
 
 
+WARM_START_SECONDS = 60.0  # the longest a warm worker may take to fork an attempt (its first: its own start)
+
+
+class WarmFailed(OSError):
+    """The warm worker could not run this attempt (it is gone, or could not fork it behind its
+    walls): run the attempt cold instead. Never a verdict."""
+
+
+class Server:
+    """A warm worker: one process started once (worker.py --serve, behind its walls, numpy
+    imported) that forks a fresh process for each attempt (Forked). It runs no attempt code;
+    this end talks to it over a socket pair, and passes each attempt's pipes with SCM_RIGHTS."""
+
+    def __init__(self, argv: list[str], env: dict, cwd: str):
+        import socket
+        import subprocess
+
+        _become_subreaper()
+        mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            with _spawning:
+                self.proc = subprocess.Popen(
+                    [*argv, "--serve", str(theirs.fileno())], stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, pass_fds=(theirs.fileno(),),
+                    cwd=cwd, env=env, start_new_session=True)
+                _roots.add(self.proc.pid)
+        except BaseException:
+            mine.close()
+            raise
+        finally:
+            theirs.close()
+        self.sock = mine
+        self.broken = False
+
+    def receive(self, seconds: float) -> tuple[dict, list[int]]:
+        """The next message and the descriptors that came with it; WarmFailed when none comes."""
+        import json
+        import socket
+
+        self.sock.settimeout(max(seconds, 0.001))
+        try:
+            data, fds, _, _ = socket.recv_fds(self.sock, 4096, 1)
+            message = json.loads(data) if data else None
+        except (OSError, ValueError) as exc:
+            self.broken = True
+            raise WarmFailed(f"the warm worker did not answer: {exc}") from None
+        if not isinstance(message, dict):
+            self.broken = True
+            for fd in fds:
+                os.close(fd)
+            raise WarmFailed("the warm worker has ended")
+        return message, fds
+
+    def close(self) -> None:
+        """End the warm worker (EOF on its socket), killing it if it does not go at once."""
+        import subprocess
+
+        self.sock.close()
+        try:
+            self.proc.wait(timeout=KILL_SECONDS)
+        except subprocess.TimeoutExpired:
+            _stop_all(self.proc.pid, _start_time(self.proc.pid), "")
+            _reap(self.proc)
+        finally:
+            _roots.discard(self.proc.pid)
+
+
+class Forked:
+    """One attempt forked by a warm worker: used as Started is (communicate once). Its process,
+    and every process it starts, live in a PID namespace whose init A' this end holds a pidfd
+    of: killing A' ends them all, and A' is seen to end only once they have."""
+
+    def __init__(self, server: Server, request: dict, limits: Limits):
+        import json
+        import socket
+
+        self.server, self.limits, self.served = server, limits, False
+        self.marker = marker = os.urandom(16).hex()
+        self.start = time.monotonic()
+        pairs = [os.pipe() for _ in range(4)]  # stdin, stdout, stderr, channel
+        (in_r, in_w), (out_r, out_w), (err_r, err_w), (chan_r, chan_w) = pairs
+        request = {**request, "rlimits": _rlimits(limits),
+                   "env": {**request.get("env", {}), **CHILD_ENV, RESULT_FD_VAR: "3", SANDBOX_ID_VAR: marker}}
+        try:
+            try:
+                socket.send_fds(server.sock, [json.dumps(request).encode()], [in_r, out_w, err_w, chan_w])
+            except OSError as exc:
+                server.broken = True
+                raise WarmFailed(f"the warm worker is gone: {exc}") from None
+            message, fds = server.receive(WARM_START_SECONDS)
+            if "started" not in message or len(fds) != 1:
+                for fd in fds:
+                    os.close(fd)
+                self._ended(message)
+                raise WarmFailed("the warm worker could not fork the attempt")
+        except BaseException:
+            for fd in (in_w, out_r, err_r, chan_r):
+                os.close(fd)
+            raise
+        finally:
+            for fd in (in_r, out_w, err_w, chan_w):
+                os.close(fd)
+        self.pidfd = fds[0]
+        self.in_w = in_w
+        self.out = _Capture(out_r, limits.output_bytes)
+        self.err = _Capture(err_r, limits.output_bytes, tail=STDERR_TAIL)
+        self.chan = _Capture(chan_r, limits.channel_bytes)
+
+    def _ended(self, first: dict | None = None) -> tuple:
+        """(wait status, rusage, leftovers) once C and the warm worker have reported the end."""
+        import types
+
+        status = leftovers = None
+        message = first
+        end = time.monotonic() + KILL_SECONDS + WARM_START_SECONDS * (first is not None)
+        while True:
+            if message is None:
+                message, fds = self.server.receive(end - time.monotonic())
+                for fd in fds:
+                    os.close(fd)
+            if "status" in message:
+                status, leftovers = message["status"], int(message.get("leftovers") or 0)
+            elif "ended" in message:
+                usage = message.get("usage") or [0.0, 0.0, 0]
+                usage = types.SimpleNamespace(ru_utime=usage[0], ru_stime=usage[1], ru_maxrss=usage[2])
+                return (status if status is not None else message["ended"]), usage, leftovers or 0
+            message = None
+
+    def communicate(self, stdin_data: bytes = b"") -> RunResult:
+        """Started.communicate for the forked attempt; WarmFailed when the warm worker did not
+        report its end (the caller runs the attempt again, cold)."""
+        assert not self.served, "communicate() runs once"
+        self.served = True
+        if not stdin_data:
+            os.close(self.in_w)
+            self.in_w = None
+        pipes = _Pipes(self.in_w, stdin_data, self.out, self.err, self.chan, os.dup(self.pidfd))
+        reason = "error"
+        try:
+            reason = pipes.run(None, self.limits, self.start + self.limits.timeout)
+        finally:
+            self._kill()
+            if reason != "error":
+                pipes.drain(DRAIN_SECONDS)
+            pipes.close()
+        status, usage, leftovers = self._ended()
+        if status is None:
+            raise WarmFailed("the warm worker did not report the attempt's end")
+        return _result(self, reason, status, usage, leftovers)
+
+    def _kill(self) -> None:
+        """SIGKILL A' (the attempt's namespace dies with it) and wait until it has ended."""
+        import select
+
+        try:
+            signal.pidfd_send_signal(self.pidfd, signal.SIGKILL)
+        except OSError:
+            pass  # ended already
+        try:
+            select.select([self.pidfd], [], [], KILL_SECONDS)
+        finally:
+            os.close(self.pidfd)
+
+    def abandon(self) -> None:
+        """Stop the attempt unread (the caller could not go on)."""
+        self._kill()
+        for fd in (self.in_w, self.out.fd, self.err.fd, self.chan.fd):
+            os.close(fd)
+        try:
+            self._ended()
+        except WarmFailed:
+            pass
+
+
+@contextlib.contextmanager
+def forked(server: Server, request: dict, limits: Limits = Limits()):
+    """started(), for an attempt that the warm worker `server` forks (Forked); request: the run
+    folder ("run") and the environment ("env") of the attempt. WarmFailed when it cannot."""
+    with _terminable():
+        run = Forked(server, request, limits)
+        try:
+            yield run
+        finally:
+            if not run.served:
+                run.abandon()
+
+
 def _result(run: Started, reason: str, status, usage, leftovers: int) -> RunResult:
     limits, out, err, chan = run.limits, run.out, run.err, run.chan
     returncode = sig = None
