@@ -436,6 +436,41 @@ def test_a_result_cut_at_the_channels_cap_is_bad_output_not_cheating():
     assert error["kind"] == "bad-output", error
 
 
+class Lines:
+    """A sink: the lines a run's channel handed over, and how many were cut short."""
+
+    def __init__(self):
+        self.lines, self.cuts = [], 0
+
+    def line(self, data):
+        self.lines.append(data)
+
+    def cut(self):
+        self.cuts += 1
+
+
+@pytest.mark.parametrize("tail, stopped, cuts", [('b"last\\n"', None, 0), ('b"cut"', None, 1),
+                                                 ('b"x" * 300_000', "channel", 1)])
+def test_a_sink_gets_each_line_as_it_comes_and_one_line_is_bounded(tail, stopped, cuts):
+    """Read line by line (communicate's sink), the channel keeps nothing but the line not yet
+    ended: whole lines go to the sink, a last line without its newline is cut, and a line
+    longer than limits.line_bytes stops the run as the channel's cap does."""
+    sink = Lines()
+    code = f"""
+        import os
+        fd = int(os.environ["DRILL_RESULT_FD"])
+        for i in range(3):
+            os.write(fd, b"line %d\\n" % i + b"y" * 50_000 + b"\\n")
+        os.write(fd, {tail})
+    """
+    with sandbox.started([sys.executable, "-c", textwrap.dedent(code)],
+                         Limits(timeout=10.0, channel_bytes=1_000_000, line_bytes=100_000)) as started:
+        r = started.communicate(b"", sink)
+    assert (r.stopped, r.channel, sink.cuts) == (stopped, b"", cuts)
+    assert sink.lines[:6] == [b"line 0", b"y" * 50_000, b"line 1", b"y" * 50_000, b"line 2", b"y" * 50_000]
+    assert sink.lines[6:] == ([b"last"] if "last" in tail else [])
+
+
 def test_a_whole_line_without_the_key_is_still_forged():
     from grader.run.channel import read_channel
 

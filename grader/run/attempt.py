@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from grader.run import isolation, sandbox
-from grader.run.channel import CHANNEL_LOST, Channel, read_channel
+from grader.run.channel import CHANNEL_LOST, Channel, Reader
 from grader.run.sandbox import Limits, RunResult
 
 
@@ -51,11 +51,12 @@ class Worker:
             "forbidden_dirs": [str(d) for d in self._protected],
             "forbidden_modules": ["grader"],
         }).encode()
+        reader = Reader(key)  # each line decoded as it comes: a large result is never held twice
         try:
-            result = self._run.communicate(data)
+            result = self._run.communicate(data, reader)
         except sandbox.WarmFailed:  # the warm worker is gone: the same attempt, started cold
             return self._again(plan)
-        channel = read_channel(result.channel, key)
+        channel = reader.channel
         if (self._box.spec is not None and result.returncode == isolation.SETUP_FAILED
                 and "ready" not in channel.events):
             if self._box.runs is not None:  # a warm fork could not build its walls: cold decides

@@ -37,7 +37,7 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from grader import settings
+from grader import parse_ast, settings
 
 LEVELS = ("namespaces", "uid", "process")
 FORCE_VAR = "DRILL_ISOLATION"
@@ -285,7 +285,7 @@ def _spec(level_, namespaces, folder, lib, work, slot, protected) -> dict:
 
 def _imports(source: bytes) -> set[str]:
     try:
-        tree = ast.parse(source)
+        tree = parse_ast(source)
     except (SyntaxError, ValueError):
         return set()
     names = set()

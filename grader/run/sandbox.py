@@ -99,7 +99,8 @@ class Limits:
     memory_mb: int = settings.MEMORY_MB  # RLIMIT_AS of the child and what it forks
     output_bytes: int = settings.OUTPUT_BYTES  # kept of stdout and of stderr, each
     file_mb: int = settings.FILE_MB  # RLIMIT_FSIZE: largest file the child may write
-    channel_bytes: int = 256 * 1024 * 1024  # cap on the result-channel data
+    channel_bytes: int = 64 * 1024 * 1024  # cap on the result-channel data
+    line_bytes: int = 16 * 1024 * 1024  # cap on one line of it, when it is read line by line (a sink)
 
 
 @dataclass
@@ -121,21 +122,47 @@ class RunResult:
 
 
 class _Capture:
-    """One pipe being read: keeps the first `cap` bytes (and optionally the last few)."""
+    """One pipe being read: keeps the first `cap` bytes (and optionally the last few); or, with
+    a sink, hands it each whole line as it comes and keeps only the line not yet ended (at
+    most line_cap bytes of it: beyond, `overlong`), so that a large result is never held twice."""
 
     def __init__(self, fd, cap, tail=0):
         self.fd, self.cap, self.tail_size = fd, cap, tail
         self.kept = bytearray()
         self.tail = b""
         self.total = 0
+        self.sink, self.line_cap, self.overlong = None, cap, False
 
     def feed(self, data):
         self.total += len(data)
+        if self.sink is not None:
+            self._lines(data)
+            return
         room = self.cap - len(self.kept)
         if room > 0:
             self.kept += data[:room]
         if self.tail_size:
             self.tail = (self.tail + data)[-self.tail_size:]
+
+    def _lines(self, data):
+        start = 0
+        while not self.overlong:
+            end = data.find(b"\n", start)
+            if end < 0:
+                self.kept += data[start:]
+                self.overlong = len(self.kept) > self.line_cap
+                return
+            self.kept += data[start:end]
+            line = bytes(self.kept)
+            self.kept.clear()
+            self.sink.line(line)
+            start = end + 1
+
+    def finish(self):
+        """The end of the pipe: a line left without its newline was cut short."""
+        if self.sink is not None and (self.kept or self.overlong):
+            self.kept.clear()
+            self.sink.cut()
 
     def text(self):
         return self.kept.decode("utf-8", errors="replace")
@@ -172,7 +199,7 @@ class _Pipes:
             if self.pidfd is None:  # no pidfd: look at the child now and then
                 wait, poll = min(wait, poll), min(poll * 2, 0.05)
             exited = self._serve(wait)
-            if self.chan.total > limits.channel_bytes:
+            if self.chan.total > limits.channel_bytes or self.chan.overlong:
                 return "channel"
             if self.out.total > flood_at or self.err.total > flood_at:
                 return "flood"
@@ -319,11 +346,14 @@ class Started:
         self.err = _Capture(err_r, limits.output_bytes, tail=STDERR_TAIL)
         self.chan = _Capture(chan_r, limits.channel_bytes)
 
-    def communicate(self, stdin_data: bytes = b"") -> RunResult:
+    def communicate(self, stdin_data: bytes = b"", sink=None) -> RunResult:
         """Feed stdin_data, serve the pipes until the child ends or must be stopped, kill
-        every process it left, and say what happened. Once only."""
+        every process it left, and say what happened. Once only. sink: an object whose
+        line(bytes) takes each whole line of the result channel as it comes, and cut() a last
+        one cut short (RunResult.channel is then empty); each line at most limits.line_bytes."""
         assert not self.served, "communicate() runs once"
         self.served = True
+        self.chan.sink, self.chan.line_cap = sink, self.limits.line_bytes
         if not stdin_data:
             os.close(self.in_w)
             self.in_w = None
@@ -339,6 +369,7 @@ class Started:
             pipes.close()
             status, usage = _reap(self.proc)
             _roots.discard(self.root)
+        self.chan.finish()
         return _result(self, reason, status, usage, leftovers)
 
     def abandon(self) -> None:
@@ -481,11 +512,12 @@ class Forked:
                 return (status if status is not None else message["ended"]), usage, leftovers or 0
             message = None
 
-    def communicate(self, stdin_data: bytes = b"") -> RunResult:
+    def communicate(self, stdin_data: bytes = b"", sink=None) -> RunResult:
         """Started.communicate for the forked attempt; WarmFailed when the warm worker did not
         report its end (the caller runs the attempt again, cold)."""
         assert not self.served, "communicate() runs once"
         self.served = True
+        self.chan.sink, self.chan.line_cap = sink, self.limits.line_bytes
         if not stdin_data:
             os.close(self.in_w)
             self.in_w = None
@@ -501,6 +533,7 @@ class Forked:
         status, usage, leftovers = self._ended()
         if status is None:
             raise WarmFailed("the warm worker did not report the attempt's end")
+        self.chan.finish()
         return _result(self, reason, status, usage, leftovers)
 
     def _kill(self) -> None:
