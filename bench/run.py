@@ -306,11 +306,11 @@ def forward(params, x):
 '''
 
 
-def grader_peak(drill, tmp, reps):
+def grader_peak(drill, python, tmp, reps):
     """Item 7: the peak resident size (VmHWM, sampled until it exits) of `drill grade` itself
     while its attempt sends back the largest result its channel accepts (Limits' defaults)."""
     code = "from grader.run.sandbox import Limits; l = Limits(); print(l.channel_bytes, l.line_bytes)"
-    r = subprocess.run([find_drill()[1], "-c", code], capture_output=True, text=True, check=False)
+    r = subprocess.run([python, "-c", code], capture_output=True, text=True, check=False)
     total, line = (int(x) >> 20 for x in r.stdout.split()) if r.returncode == 0 else (256, 256)
     path = tmp / "max_channel" / f"{EXERCISE}.py"
     path.parent.mkdir()
@@ -670,7 +670,7 @@ def run_all(drill, python, ex, reference, tmp, reps, files, batch_reps, skip, in
     batch = None
     if "4" not in skip:
         batch = run_batch(drill, python, tmp, files, batch_reps)
-    memory = None if "7" in skip else grader_peak(drill, tmp, reps)
+    memory = None if "7" in skip else grader_peak(drill, python, tmp, reps)
 
     lines = table(pairs, batch, used, reps, memory)
     text = "\n".join(lines)

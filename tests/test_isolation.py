@@ -475,7 +475,7 @@ def test_the_state_detector_sees_the_state_when_it_shares_the_attempts_process(t
     both = attempt(tmp_path, "both", (WARM / "leave_state.py").read_text() + "\n" + (WARM / "detect_state.py").read_text())
     r = grade(both, "mlp_backprop", LIMITS)
     stdout = "".join(r.output.get("stdout", [])) if r.output else ""
-    assert r.score == 0 and r.error["kind"] == "import", r.error
+    assert r.score == 0 and r.error["kind"] in ("import", "cheating"), r.error
     for leak in ("np.dot patched", "numpy print options", "a builtin", "sys.modules", "sys.path",
                  "an environment variable", "a signal handler", "the recursion limit", "a file", "a thread"):
         assert leak in stdout, (leak, stdout)

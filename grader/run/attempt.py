@@ -33,12 +33,19 @@ class Plan:
 class Worker:
     """A worker that has started and waits for its plan."""
 
-    def __init__(self, run: sandbox.Started, box: isolation.Box, attempt: Path, limits: Limits,
-                 protected: list[Path]):
+    def __init__(self, run: sandbox.Started | None, box: isolation.Box | None, attempt: Path, limits: Limits,
+                 protected: list[Path], warm: tuple | None = None):
         self._run, self._box, self._attempt, self._limits, self._protected = run, box, attempt, limits, protected
+        self._warm = warm  # (the _Warm, an ExitStack): the attempt is forked when its plan is ready
 
     def finish(self, plan: Plan) -> tuple[RunResult, Channel]:
         """Send plan, run the worker to its end, and read its channel back."""
+        if self._warm is not None:
+            server, stack = self._warm
+            try:
+                self._run, self._box = stack.enter_context(server.fork(self._attempt, self._limits))
+            except sandbox.WarmFailed:
+                return self._again(plan)
         key = secrets.token_hex(32)
         data = json.dumps({
             "attempt": str(self._box.attempt),
@@ -82,18 +89,14 @@ def start(attempt: Path, limits: Limits, protected: list[Path], cold: bool = Fal
 
     protected: folders the attempt must not read: hidden from it (masked) behind the
     kernel's walls, and refused by the worker's own guard as a second layer. Inside warm()
-    (and unless cold), the worker is a fork of this thread's warm worker when there is one.
+    (and unless cold), the worker is a fork of this thread's warm worker when there is one,
+    made when finish() has the plan (a cold start if the warm worker cannot make it).
     """
     server = None if cold else _warm_worker(protected)
-    if server is not None:
+    if server is not None:  # forked in finish(): the warm worker goes on starting while the plan is made
         with contextlib.ExitStack() as stack:
-            try:
-                run, box = stack.enter_context(server.fork(Path(attempt), limits))
-            except sandbox.WarmFailed:
-                run = None  # cold, below
-            if run is not None:
-                yield Worker(run, box, Path(attempt), limits, protected)
-                return
+            yield Worker(None, None, Path(attempt), limits, protected, warm=(server, stack))
+        return
     with isolation.box(Path(attempt), protected) as box:
         # -I: no PYTHON* variable, no user site-packages, not the script's folder on sys.path;
         # -B: no bytecode written beside the attempt's modules (PYTHONDONTWRITEBYTECODE, which
@@ -187,6 +190,13 @@ def warm():
                 _warm["workers"].clear()
         for worker in closing:
             worker.close()
+
+
+def prestart(protected: list[Path]) -> None:
+    """Inside warm(): start this thread's warm worker for protected now, so that it builds
+    its walls and imports numpy while the caller still starts up (`drill grade` does this
+    first thing). Nothing when no warm worker can run here."""
+    _warm_worker(protected)
 
 
 def _warm_worker(protected: list[Path]) -> _Warm | None:
