@@ -306,12 +306,14 @@ def forward(params, x):
 '''
 
 
-def grader_peak(drill, python, tmp, reps):
+def grader_peak(drill, python, tmp, reps, channel_mib):
     """Item 7: the peak resident size (VmHWM, sampled until it exits) of `drill grade` itself
     while its attempt sends back the largest result its channel accepts (Limits' defaults)."""
     code = "from grader.run.sandbox import Limits; l = Limits(); print(l.channel_bytes, l.line_bytes)"
     r = subprocess.run([python, "-c", code], capture_output=True, text=True, check=False)
     total, line = (int(x) >> 20 for x in r.stdout.split()) if r.returncode == 0 else (256, 256)
+    if channel_mib:
+        total, line = (int(x) for x in channel_mib.split(","))
     path = tmp / "max_channel" / f"{EXERCISE}.py"
     path.parent.mkdir()
     path.write_text(MAX_CHANNEL.format(line_mib=line, total_mib=total), encoding="utf-8")
@@ -573,6 +575,8 @@ def main(argv=None):
     ap.add_argument("--drill", help="the drill script to measure (default: the one next to this Python); "
                     "its first line names the Python that also runs the floor and pytest")
     ap.add_argument("--keep", action="store_true", help="keep the temporary folder (printed)")
+    ap.add_argument("--channel-mib", help="item 7: the channel's cap and the cap of one line, in MiB, as "
+                    "TOTAL,LINE (default: the grader's Limits; for a grader older than the per-line cap, 256,256)")
     args = ap.parse_args(argv)
     reps = args.reps or (3 if args.quick else 5)
     files = args.batch_files or (40 if args.quick else 200)
@@ -591,7 +595,7 @@ def main(argv=None):
     tmp = Path(tempfile.mkdtemp(prefix="drill-bench-"))
     try:
         code = run_all(drill, python, ex, reference, tmp, reps, files, args.batch_reps, skip, info,
-                       args.write_results, ex_ids)
+                       args.write_results, ex_ids, args.channel_mib)
     except BadRun as exc:
         print(f"\nbench: a command did not run as expected, so its timing means nothing:\n{exc}", file=sys.stderr)
         code = 2
@@ -603,7 +607,8 @@ def main(argv=None):
     return code
 
 
-def run_all(drill, python, ex, reference, tmp, reps, files, batch_reps, skip, info, write, ex_ids=(EXERCISE,)):
+def run_all(drill, python, ex, reference, tmp, reps, files, batch_reps, skip, info, write, ex_ids=(EXERCISE,),
+            channel_mib=None):
     drill = str(drill)
     ref_attempt = workspace(drill, tmp / "ws-reference", reference)
     fail_attempt = workspace(drill, tmp / "ws-search", FIXTURES / FAILING)
@@ -670,7 +675,7 @@ def run_all(drill, python, ex, reference, tmp, reps, files, batch_reps, skip, in
     batch = None
     if "4" not in skip:
         batch = run_batch(drill, python, tmp, files, batch_reps)
-    memory = None if "7" in skip else grader_peak(drill, python, tmp, reps)
+    memory = None if "7" in skip else grader_peak(drill, python, tmp, reps, channel_mib)
 
     lines = table(pairs, batch, used, reps, memory)
     text = "\n".join(lines)

@@ -547,3 +547,34 @@ def test_many_concurrent_runs_each_read_only_their_own_pipes():
         list(pool.map(one, range(240)))
     assert wrong == []
     assert set(os.listdir("/proc/self/fd")) <= before | {str(fd) for fd in range(3)}
+
+
+def test_a_child_whose_pipes_are_not_its_own_is_killed_and_started_again(monkeypatch):
+    """Should a child ever get descriptors that are not the pipes made for it (a number closed
+    twice elsewhere and reused by another run), it is killed before it runs, and started() makes
+    new pipes and starts it again: it never writes into another run's channel."""
+    checks = []
+    real = sandbox._child_holds
+
+    def once_crossed(pid, wanted):
+        checks.append(pid)
+        return real(pid, wanted) and len(checks) > 1
+
+    monkeypatch.setattr(sandbox, "_child_holds", once_crossed)
+    r = run("import os; os.write(int(os.environ['DRILL_RESULT_FD']), b'mine')")
+    assert (r.returncode, r.channel, len(checks)) == (0, b"mine", 2)
+    assert gone(checks[0])
+
+
+def test_a_number_that_now_is_another_pipe_is_not_closed():
+    r1, w1 = os.pipe()
+    ident = sandbox._pipe_of(r1)
+    os.close(r1)
+    os.close(w1)
+    r2, w2 = os.pipe()  # the same numbers, another pipe
+    try:
+        sandbox._close_own(r2, ident)
+        os.fstat(r2)  # still open
+    finally:
+        os.close(r2)
+        os.close(w2)

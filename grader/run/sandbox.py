@@ -132,6 +132,7 @@ class _Capture:
         self.tail = b""
         self.total = 0
         self.sink, self.line_cap, self.overlong = None, cap, False
+        self.ident = _pipe_of(fd)  # what fd is: read and closed only while it still is that
 
     def feed(self, data):
         self.total += len(data)
@@ -217,7 +218,10 @@ class _Pipes:
     def close(self):
         for key in list(self.sel.get_map().values()):
             self.sel.unregister(key.fd)
-            os.close(key.fd)
+            if isinstance(key.data, _Capture):
+                _close_own(key.fd, key.data.ident)
+            else:
+                os.close(key.fd)
         self.sel.close()
 
     def _serve(self, wait):
@@ -243,14 +247,14 @@ class _Pipes:
 
     def _read(self, cap):
         try:
-            data = os.read(cap.fd, _CHUNK)
+            data = os.read(cap.fd, _CHUNK) if _pipe_of(cap.fd) == cap.ident else b""
         except OSError:
             data = b""
         if data:
             cap.feed(data)
         else:
             self.sel.unregister(cap.fd)
-            os.close(cap.fd)
+            _close_own(cap.fd, cap.ident)
 
     def _close(self, name):
         fd = getattr(self, name)
@@ -291,7 +295,13 @@ def started(argv: list[str], limits: Limits = Limits(), cwd: str | None = None,
     kill_uid: a uid that only this run's processes have (isolation's slot): every process
     of it is killed too, before the result is read back."""
     with _terminable():
-        run = Started(argv, limits, cwd, env, kill_uid)
+        for tries in range(3):
+            try:
+                run = Started(argv, limits, cwd, env, kill_uid)
+                break
+            except Crossed:
+                if tries == 2:
+                    raise
         try:
             yield run
         finally:
@@ -332,19 +342,32 @@ class Started:
                     command, stdin=in_r, stdout=out_w, stderr=err_w, pass_fds=(chan_w,),
                     cwd=cwd, env=child_env, start_new_session=True, preexec_fn=preexec_fn)
                 _roots.add(self.proc.pid)
+                crossed = not _child_holds(self.proc.pid, {0: made[6], 1: made[2], 2: made[4], chan_w: made[0]})
+            if crossed:  # its pipes are not ours: it must not run (started() makes new ones)
+                self._discard()
+                raise Crossed(errno.EBADF, "the child's pipes were not the ones made for it")
         except BaseException:
-            for fd in (chan_r, out_r, err_r, in_w):
-                os.close(fd)
+            for fd, ident in zip((chan_r, out_r, err_r, in_w), made[::2][:3] + [made[7]]):
+                _close_own(fd, ident)
             raise
         finally:
-            for fd in (chan_w, out_w, err_w, in_r):
-                os.close(fd)
+            for fd, ident in zip((chan_w, out_w, err_w, in_r), (made[1], made[3], made[5], made[6])):
+                _close_own(fd, ident)
         self.root = self.proc.pid
         self.root_start = _start_time(self.root)
         self.in_w = in_w
         self.out = _Capture(out_r, limits.output_bytes)
         self.err = _Capture(err_r, limits.output_bytes, tail=STDERR_TAIL)
         self.chan = _Capture(chan_r, limits.channel_bytes)
+
+    def _discard(self) -> None:
+        """Kill the child just started, and every process of its session, and reap it."""
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except OSError:
+            pass
+        _reap(self.proc)
+        _roots.discard(self.proc.pid)
 
     def communicate(self, stdin_data: bytes = b"", sink=None) -> RunResult:
         """Feed stdin_data, serve the pipes until the child ends or must be stopped, kill
@@ -605,6 +628,36 @@ def _result(run: Started, reason: str, status, usage, leftovers: int) -> RunResu
         leftovers=leftovers,
         stopped=reason if reason in ("timeout", "flood", "channel", "cancelled") else None,
     )
+
+
+class Crossed(OSError):
+    """A child was started with descriptors that are not the pipes made for it (a number closed
+    twice elsewhere in this process and reused): it is killed before it runs anything."""
+
+
+def _child_holds(pid, wanted):
+    """Whether the just-started child pid has, at each fd of wanted, the pipe wanted names
+    ((device, inode)); an fd it has already closed is no sign of a mix-up."""
+    for fd, (_, ino) in wanted.items():
+        try:
+            link = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue  # closed already, or no /proc: nothing to compare
+        if link != f"pipe:[{ino}]":
+            return False
+    return True
+
+
+def _close_own(fd, ident):
+    """Close fd if it still is the pipe ident names; a number that now is another's is left alone."""
+    if fd is None:
+        return
+    try:
+        if _pipe_of(fd) != ident:
+            return
+    except OSError:
+        return
+    os.close(fd)
 
 
 def _pipe_of(fd):
