@@ -664,7 +664,7 @@ def run_all(drill, python, ex, reference, tmp, reps, files, batch_reps, skip, in
     for c in used:  # a warm-up of each: page cache, .pyc files; not counted
         c.once()
         c.runs.clear()
-    for r in range(reps):
+    for r in range(reps if used else 0):
         order = used[r % len(used):] + used[:r % len(used)]
         for c in order:
             c.once()
