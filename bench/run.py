@@ -661,17 +661,19 @@ def run_all(drill, python, ex, reference, tmp, reps, files, batch_reps, skip, in
     used = [c for c in cmds.values() if any(c in (p.a, p.b) for p in pairs)]
 
     print(f"\n{len(used)} commands, {reps} rounds, interleaved (the order rotates every round)", flush=True)
-    for c in used:  # a warm-up of each: page cache, .pyc files; not counted
-        c.once()
-        c.runs.clear()
-    for r in range(reps if used else 0):
-        order = used[r % len(used):] + used[:r % len(used)]
-        for c in order:
+    try:
+        for c in used:  # a warm-up of each: page cache, .pyc files; not counted
             c.once()
-        print(f"  round {r + 1}/{reps}: " + ", ".join(f"{c.key} {c.runs[-1].wall:.2f}" for c in order), flush=True)
-
-    for c in used:
-        c.close()
+            c.runs.clear()
+        for r in range(reps if used else 0):
+            order = used[r % len(used):] + used[:r % len(used)]
+            for c in order:
+                c.once()
+            print(f"  round {r + 1}/{reps}: " + ", ".join(f"{c.key} {c.runs[-1].wall:.2f}" for c in order),
+                  flush=True)
+    finally:
+        for c in used:  # drill watch is ended whatever happened
+            c.close()
     batch = None
     if "4" not in skip:
         batch = run_batch(drill, python, tmp, files, batch_reps)
