@@ -10,6 +10,7 @@ this same file again as `nobody`, where the level is namespaces. A test skips, s
 why, only where the machine lacks the mechanism.
 """
 import contextlib
+import json
 import os
 import re
 import shutil
@@ -250,6 +251,9 @@ while time.time() < end:  # look for the other worker, and write junk into its p
         if not pid.isdigit() or int(pid) == os.getpid():
             continue
         try:
+            with open(f"/proc/{pid}/stat", "rb") as f:  # a sibling only: its grader's, never another's
+                if int(f.read().rsplit(b")", 1)[1].split()[1]) != os.getppid():
+                    continue
             with open(f"/proc/{pid}/cmdline", "rb") as f:
                 if b"worker.py" not in f.read():
                     continue
@@ -283,6 +287,42 @@ def test_a_sibling_in_a_batch_cannot_reach_another_worker(tmp_path, level):
     else:
         assert result == "held", bad.output
         assert good.passed and good.error is None, good.to_json()
+
+
+GRADE_ALONE = """
+import json, os, sys, time
+os.environ["DRILL_ISOLATION"] = "process"
+from grader.judge.grade import grade
+from grader.run.sandbox import Limits
+kinds, end = [], time.time() + float(sys.argv[2])
+while time.time() < end:
+    r = grade(sys.argv[1], "mlp_backprop", limits=Limits(timeout=60, memory_mb=1024))
+    kinds.append((r.error or {}).get("kind"))
+print(json.dumps(kinds))
+"""
+
+
+def test_the_unwalled_sibling_attack_reaches_no_other_graders_worker(tmp_path):
+    """The cause of correct attempts scored `cheating` while two test runs shared a machine:
+    the sibling attack above, graded without walls, wrote its junk into every worker.py of the
+    user, another grader's too (another checkout's test run, a benchmark). It keeps to the
+    workers of its own grader now: a grader in another process, grading meanwhile at the level
+    "process", gets no forged line."""
+    honest = attempt(tmp_path, "alone", "")
+    other = subprocess.Popen([sys.executable, "-c", GRADE_ALONE, str(honest), "4"], stdout=subprocess.PIPE, text=True,
+                             cwd=tmp_path)
+    try:
+        time.sleep(0.5)
+        attacker = attempt(tmp_path, "attacker", SIBLING)
+        with at_level("process"), ThreadPoolExecutor(max_workers=2) as pool:
+            bad, _ = pool.map(lambda p: grade(p, "mlp_backprop", limits=LIMITS),
+                              [attacker, attempt(tmp_path, "honest", "import time\ntime.sleep(2.5)\n")])
+        assert outcomes(bad).get("sibling") == "ok", bad.output  # it did write into its sibling's pipes
+        kinds = json.loads(other.communicate(timeout=120)[0])
+    finally:
+        other.kill()
+        other.wait()
+    assert kinds and set(kinds) == {None}, kinds
 
 
 @pytest.mark.parametrize("required", [False, True], ids=["fallback", "required"])
