@@ -47,6 +47,7 @@ import os
 import platform
 import re
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -273,7 +274,7 @@ class Watch(Command):
 
     def close(self):
         if self.proc is not None:
-            self.proc.terminate()
+            self.proc.send_signal(signal.SIGINT)  # Ctrl-C: drill watch ends its warm worker and removes its box
             try:
                 self.proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
