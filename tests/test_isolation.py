@@ -10,6 +10,7 @@ this same file again as `nobody`, where the level is namespaces. A test skips, s
 why, only where the machine lacks the mechanism.
 """
 import contextlib
+import json
 import os
 import re
 import shutil
@@ -241,29 +242,8 @@ def test_a_process_that_leaves_the_session_does_not_outlive_the_grade(tmp_path, 
 
 # ---------------------------------------------------------------- a sibling in a batch
 
-# The attacker only goes for workers started by this test's process (GRADER, filled in): at
-# the level "process" it could open the pipes of every worker on the machine, and another
-# test run's honest attempts would score `cheating` for lines it wrote.
 SIBLING = '''\
 import os, time
-GRADER = {grader}
-
-
-def started_by_grader(pid):
-    for _ in range(8):  # up the chain of parents, as far as this process can see
-        try:
-            with open(f"/proc/{pid}/stat", "rb") as f:
-                stat = f.read()
-        except OSError:
-            return False
-        pid = int(stat[stat.rfind(b")") + 2:].split()[1])
-        if pid == GRADER:
-            return True
-        if pid <= 1:
-            return False
-    return False
-
-
 seen, wrote = set(), 0
 end = time.time() + 3
 while time.time() < end:  # look for the other worker, and write junk into its pipes
@@ -271,8 +251,11 @@ while time.time() < end:  # look for the other worker, and write junk into its p
         if not pid.isdigit() or int(pid) == os.getpid():
             continue
         try:
+            with open(f"/proc/{pid}/stat", "rb") as f:  # a sibling only: its grader's, never another's
+                if int(f.read().rsplit(b")", 1)[1].split()[1]) != os.getppid():
+                    continue
             with open(f"/proc/{pid}/cmdline", "rb") as f:
-                if b"worker.py" not in f.read() or not started_by_grader(pid):
+                if b"worker.py" not in f.read():
                     continue
             with open(f"/proc/{pid}/environ", "rb") as f:
                 f.read()
@@ -294,7 +277,7 @@ print(f"ATTACK sibling: {'ok' if seen else 'held'} saw {len(seen)} wrote {wrote}
 def test_a_sibling_in_a_batch_cannot_reach_another_worker(tmp_path, level):
     """Two attempts graded at once (as by `drill grade --jobs 2`): the attacker looks for the
     other's worker in /proc, reads its environ and writes into its pipes."""
-    attacker = attempt(tmp_path, "attacker", SIBLING.replace("{grader}", str(os.getpid())))
+    attacker = attempt(tmp_path, "attacker", SIBLING)
     honest = attempt(tmp_path, "honest", "import time\ntime.sleep(2.5)\n")
     with at_level(level), ThreadPoolExecutor(max_workers=2) as pool:  # the environment set once, for both
         bad, good = pool.map(lambda p: grade(p, "mlp_backprop", limits=LIMITS), [attacker, honest])
@@ -304,6 +287,42 @@ def test_a_sibling_in_a_batch_cannot_reach_another_worker(tmp_path, level):
     else:
         assert result == "held", bad.output
         assert good.passed and good.error is None, good.to_json()
+
+
+GRADE_ALONE = """
+import json, os, sys, time
+os.environ["DRILL_ISOLATION"] = "process"
+from grader.judge.grade import grade
+from grader.run.sandbox import Limits
+kinds, end = [], time.time() + float(sys.argv[2])
+while time.time() < end:
+    r = grade(sys.argv[1], "mlp_backprop", limits=Limits(timeout=60, memory_mb=1024))
+    kinds.append((r.error or {}).get("kind"))
+print(json.dumps(kinds))
+"""
+
+
+def test_the_unwalled_sibling_attack_reaches_no_other_graders_worker(tmp_path):
+    """The cause of correct attempts scored `cheating` while two test runs shared a machine:
+    the sibling attack above, graded without walls, wrote its junk into every worker.py of the
+    user, another grader's too (another checkout's test run, a benchmark). It keeps to the
+    workers of its own grader now: a grader in another process, grading meanwhile at the level
+    "process", gets no forged line."""
+    honest = attempt(tmp_path, "alone", "")
+    other = subprocess.Popen([sys.executable, "-c", GRADE_ALONE, str(honest), "4"], stdout=subprocess.PIPE, text=True,
+                             cwd=tmp_path)
+    try:
+        time.sleep(0.5)
+        attacker = attempt(tmp_path, "attacker", SIBLING)
+        with at_level("process"), ThreadPoolExecutor(max_workers=2) as pool:
+            bad, _ = pool.map(lambda p: grade(p, "mlp_backprop", limits=LIMITS),
+                              [attacker, attempt(tmp_path, "honest", "import time\ntime.sleep(2.5)\n")])
+        assert outcomes(bad).get("sibling") == "ok", bad.output  # it did write into its sibling's pipes
+        kinds = json.loads(other.communicate(timeout=120)[0])
+    finally:
+        other.kill()
+        other.wait()
+    assert kinds and set(kinds) == {None}, kinds
 
 
 @pytest.mark.parametrize("required", [False, True], ids=["fallback", "required"])
@@ -459,3 +478,66 @@ def test_require_isolation_refuses_the_level_process(monkeypatch, tmp_path):
     monkeypatch.setenv(isolation.FORCE_VAR, "process")
     done = CliRunner().invoke(main, ["grade", str(attempt(tmp_path, "plain", "")), "--require-isolation"])
     assert done.exit_code == 2 and "--require-isolation" in done.output and "DRILL_ISOLATION" in done.output
+
+
+# ---------------------------------------------------------------- warm workers (issue 19)
+
+WARM = Path(__file__).parent / "fixtures" / "warm"
+
+
+def _warm_batch(tmp_path: Path, names: list[str]) -> list:
+    """Grade the attacks of tests/fixtures/warm (each in front of a correct attempt) in this
+    order, as a batch of one slot (--jobs 1): every attempt after the first is forked from the
+    warm worker the first ran in."""
+    from grader.course import batch
+
+    files = [attempt(tmp_path, f"{i:02d}_{name}", (WARM / f"{name}.py").read_text()) for i, name in enumerate(names)]
+    return batch.run(files, "mlp_backprop", Limits(timeout=30, memory_mb=1024), jobs=1).reports
+
+
+@needs_walls
+def test_nothing_an_attempt_leaves_reaches_the_next_one_forked_from_the_same_warm_worker(tmp_path):
+    """leave_state.py patches numpy and builtins, plants modules, paths, environment variables,
+    signal handlers, atexit hooks and files, leaves a thread and a detached process writing
+    forged lines into every descriptor they can open and killing what they see, and kills its
+    parent; detect_state.py, forked next from the same warm worker, fails if it sees any of it."""
+    reports = _warm_batch(tmp_path, ["leave_state", "detect_state", "leave_state", "detect_state"])
+    for r in reports:
+        assert r.isolation in ("uid", "namespaces"), r.isolation
+        assert (r.score, r.error) == (100, None), (r.file, r.error, r.output)
+    assert all("LEAKED" not in "".join(r.output.get("stdout", [])) for r in reports if r.output)
+
+
+@needs_walls
+def test_the_state_detector_sees_the_state_when_it_shares_the_attempts_process(tmp_path):
+    """The test above has teeth: in one process (what a warm worker without a fork per attempt
+    would be), detect_state.py sees what leave_state.py left, and fails."""
+    both = attempt(tmp_path, "both", (WARM / "leave_state.py").read_text() + "\n" + (WARM / "detect_state.py").read_text())
+    r = grade(both, "mlp_backprop", LIMITS)
+    stdout = "".join(r.output.get("stdout", [])) if r.output else ""
+    assert r.score == 0 and r.error["kind"] in ("import", "cheating"), r.error
+    for leak in ("np.dot patched", "numpy print options", "a builtin", "sys.modules", "sys.path",
+                 "an environment variable", "a signal handler", "the recursion limit", "a file", "a thread"):
+        assert leak in stdout, (leak, stdout)
+
+
+@needs_walls
+def test_a_warm_worker_that_dies_is_replaced_and_every_verdict_stays_right(tmp_path):
+    """Killed between two attempts (or gone in any other way), the warm worker is started
+    again or the attempt is run cold: never a wrong verdict."""
+    from grader.run import attempt as run_attempt
+
+    fixtures = Path(__file__).parent / "fixtures" / "mlp_backprop"
+    cold = {name: grade(fixtures / name, "mlp_backprop", LIMITS) for name in ("correct_reference.py", "wrong_onehot.py")}
+    with run_attempt.warm():
+        for round_ in range(3):
+            for name, expected in cold.items():
+                r = grade(fixtures / name, "mlp_backprop", LIMITS)
+                assert (r.score, r.error, r.isolation) == (expected.score, expected.error, expected.isolation), name
+                assert [c.passed for c in r.checks] == [c.passed for c in expected.checks], name
+            workers = list(run_attempt._warm["workers"].values())  # noqa: SLF001 - the test kills them
+            assert workers, "no warm worker was used"
+            for worker in workers:
+                os.kill(worker.server.proc.pid, signal.SIGKILL if round_ else signal.SIGSTOP)
+                if not round_:  # stopped: it cannot answer; then it dies with its box
+                    os.kill(worker.server.proc.pid, signal.SIGKILL)

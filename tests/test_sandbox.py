@@ -436,6 +436,41 @@ def test_a_result_cut_at_the_channels_cap_is_bad_output_not_cheating():
     assert error["kind"] == "bad-output", error
 
 
+class Lines:
+    """A sink: the lines a run's channel handed over, and how many were cut short."""
+
+    def __init__(self):
+        self.lines, self.cuts = [], 0
+
+    def line(self, data):
+        self.lines.append(data)
+
+    def cut(self):
+        self.cuts += 1
+
+
+@pytest.mark.parametrize("tail, stopped, cuts", [('b"last\\n"', None, 0), ('b"cut"', None, 1),
+                                                 ('b"x" * 300_000', "channel", 1)])
+def test_a_sink_gets_each_line_as_it_comes_and_one_line_is_bounded(tail, stopped, cuts):
+    """Read line by line (communicate's sink), the channel keeps nothing but the line not yet
+    ended: whole lines go to the sink, a last line without its newline is cut, and a line
+    longer than limits.line_bytes stops the run as the channel's cap does."""
+    sink = Lines()
+    code = f"""
+        import os
+        fd = int(os.environ["DRILL_RESULT_FD"])
+        for i in range(3):
+            os.write(fd, b"line %d\\n" % i + b"y" * 50_000 + b"\\n")
+        os.write(fd, {tail})
+    """
+    with sandbox.started([sys.executable, "-c", textwrap.dedent(code)],
+                         Limits(timeout=10.0, channel_bytes=1_000_000, line_bytes=100_000)) as started:
+        r = started.communicate(b"", sink)
+    assert (r.stopped, r.channel, sink.cuts) == (stopped, b"", cuts)
+    assert sink.lines[:6] == [b"line 0", b"y" * 50_000, b"line 1", b"y" * 50_000, b"line 2", b"y" * 50_000]
+    assert sink.lines[6:] == ([b"last"] if "last" in tail else [])
+
+
 def test_a_whole_line_without_the_key_is_still_forged():
     from grader.run.channel import read_channel
 
@@ -514,3 +549,62 @@ def test_every_process_of_the_runs_uid_is_killed():
             break
         time.sleep(0.01)
     assert gone(pid)
+
+
+@pytest.mark.skipif(not os.path.exists("/bin/bash"), reason="the children are bash one-liners")
+def test_many_concurrent_runs_each_read_only_their_own_pipes():
+    """The stress test of a bug seen under load (a correct attempt scored `cheating` with
+    another worker's whole channel in its own): many runs started and ended at once in
+    threads, some feeding stdin, some leaving a child that holds the pipes, each child
+    writing its own marker on its channel, stdout and stderr. Every run must read exactly its
+    own, and no descriptor of the grader may be left open or closed twice."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    script = ('[ "$1" = 2 ] && (sleep 0.2 &) ; read -r -t 1 line; '
+              'echo "$DRILL_SANDBOX_ID" >&"$DRILL_RESULT_FD"; echo "out-$DRILL_SANDBOX_ID"; '
+              'echo "err-$DRILL_SANDBOX_ID" >&2')
+    before = set(os.listdir("/proc/self/fd"))
+    wrong = []
+
+    def one(i):
+        with sandbox.started(["/bin/bash", "-c", script, "drill-stress", str(i % 3)], Limits(timeout=20.0)) as run:
+            r = run.communicate(b"line\n" * (i % 2) * 20000)
+        got = (r.channel.decode().split(), r.stdout.split(), r.stderr.split())
+        if got != ([run.marker], [f"out-{run.marker}"], [f"err-{run.marker}"]):
+            wrong.append((i, got))
+
+    with ThreadPoolExecutor(16) as pool:
+        list(pool.map(one, range(240)))
+    assert wrong == []
+    assert set(os.listdir("/proc/self/fd")) <= before | {str(fd) for fd in range(3)}
+
+
+def test_a_child_whose_pipes_are_not_its_own_is_killed_and_started_again(monkeypatch):
+    """Should a child ever get descriptors that are not the pipes made for it (a number closed
+    twice elsewhere and reused by another run), it is killed before it runs, and started() makes
+    new pipes and starts it again: it never writes into another run's channel."""
+    checks = []
+    real = sandbox._child_holds
+
+    def once_crossed(pid, wanted):
+        checks.append(pid)
+        return real(pid, wanted) and len(checks) > 1
+
+    monkeypatch.setattr(sandbox, "_child_holds", once_crossed)
+    r = run("import os; os.write(int(os.environ['DRILL_RESULT_FD']), b'mine')")
+    assert (r.returncode, r.channel, len(checks)) == (0, b"mine", 2)
+    assert gone(checks[0])
+
+
+def test_a_number_that_now_is_another_pipe_is_not_closed():
+    r1, w1 = os.pipe()
+    ident = sandbox._pipe_of(r1)
+    os.close(r1)
+    os.close(w1)
+    r2, w2 = os.pipe()  # the same numbers, another pipe
+    try:
+        sandbox._close_own(r2, ident)
+        os.fstat(r2)  # still open
+    finally:
+        os.close(r2)
+        os.close(w2)

@@ -60,7 +60,8 @@ STOP_ROWS = [
     ("flooded", ran(stopped="flood", stderr_bytes=2_000_000), sent(), "output",
      "the attempt wrote more than 2.0 MB to stderr and was stopped after loading the file"),
     ("channel_flooded", ran(stopped="channel"), sent(), "bad-output",
-     "the attempt's process sent more than 268.4 MB of results and was stopped after loading the file"),
+     "the attempt's process sent more than 67.1 MB of results, or one result over 16.8 MB, and was stopped after "
+     "loading the file"),
     ("out_of_memory", ran(memory_exceeded=True), sent(), "memory",
      "the attempt ran out of its memory limit (512 MiB, --memory) and was stopped after loading the file"),
     ("out_of_cpu", ran(timed_out=True), sent(), "timeout",

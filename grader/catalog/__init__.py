@@ -326,8 +326,10 @@ def defined_names(source: str) -> set[str]:
     import ast
     import re
 
+    from grader import parse_ast
+
     try:
-        todo = list(ast.parse(source).body)
+        todo = list(parse_ast(source).body)
     except (SyntaxError, ValueError, RecursionError, MemoryError):  # not Python, or nested too deep
         return set(re.findall(r"^\s*def\s+([A-Za-z_][A-Za-z_0-9]*)\s*\(", source, re.MULTILINE))
     names = set()

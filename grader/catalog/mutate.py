@@ -20,6 +20,8 @@ import re
 from dataclasses import dataclass
 from typing import Callable
 
+from grader import parse_ast
+
 
 class MutationError(ValueError):
     """A mutation cannot be made: unknown operator, no such function, or source that does not parse."""
@@ -45,7 +47,7 @@ class Source:
         self.text = text
         self.origin = origin
         try:
-            self.tree = ast.parse(text)
+            self.tree = parse_ast(text)
         except SyntaxError as exc:
             raise MutationError(f"{origin}: is not valid Python (line {exc.lineno}: {exc.msg})") from None
         except ValueError as exc:  # e.g. a NUL byte
@@ -623,7 +625,7 @@ def apply(source: str | Source, operator: str, function: str, target: str, occur
     edit = found[occurrence]
     mutant = source[:edit.start] + edit.text + source[edit.end:]
     try:
-        ast.parse(mutant)
+        parse_ast(mutant)
     except SyntaxError as exc:  # a bug in an operator, never in the user's code
         raise MutationError(f"{origin}: {operator} made code that does not parse ({exc.msg})") from None
     return mutant

@@ -83,6 +83,24 @@ def own_imports_only() -> None:
     sys.path[:] = kept
 
 
+def _early_worker():
+    """For `drill grade` and `drill watch`: the warm worker that will run the attempts, started
+    before click and the grader are imported (its walls and numpy take as long as they do),
+    and ended when the command is. Nothing for other commands, or with DRILL_ISOLATION=process."""
+    import contextlib
+
+    if (sys.argv[1:2] not in (["grade"], ["watch"]) or {"-h", "--help"} & set(sys.argv)
+            or os.environ.get("DRILL_ISOLATION", "").strip().lower() == "process"):
+        return contextlib.nullcontext()
+    from grader.catalog import paths
+    from grader.run import attempt
+
+    stack = contextlib.ExitStack()
+    stack.enter_context(attempt.warm())
+    attempt.prestart(paths.protected_dirs())
+    return stack
+
+
 def run() -> None:
     """The `drill` console script: main(), then a fast exit.
 
@@ -93,7 +111,8 @@ def run() -> None:
     """
     own_imports_only()
     try:
-        main()
+        with _early_worker():
+            main()
         code = 0
     except SystemExit as exc:
         code = exc.code

@@ -48,7 +48,7 @@ from pathlib import Path
 from typing import Callable, Iterable, TextIO
 
 from grader import catalog, files, settings
-from grader.run import sandbox
+from grader.run import attempt, sandbox
 from grader.judge.report import CheckResult, Report
 from grader.run.sandbox import Limits
 
@@ -392,19 +392,20 @@ def run(files: list[Submission | Path], exercise_id: str | None = None, limits: 
     default = plan.exercise_id if plan else None
     interrupted = False
     pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="drill-grade")
-    try:
-        futures = {pool.submit(grade_one, f, exercise_id, limits, default, seed): i for i, f in enumerate(files)}
-        for future in as_completed(futures):
-            i = futures[future]
-            reports[i] = future.result()
-            if on_done is not None:
-                on_done(reports[i])
-    except KeyboardInterrupt:  # nothing new starts, the runs in progress are stopped and left out
-        interrupted = True
-        sandbox.cancel_all()
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
-        sandbox.resume()
+    with attempt.warm():  # one warm worker per thread of the pool, each attempt a fresh fork of it
+        try:
+            futures = {pool.submit(grade_one, f, exercise_id, limits, default, seed): i for i, f in enumerate(files)}
+            for future in as_completed(futures):
+                i = futures[future]
+                reports[i] = future.result()
+                if on_done is not None:
+                    on_done(reports[i])
+        except KeyboardInterrupt:  # nothing new starts, the runs in progress are stopped and left out
+            interrupted = True
+            sandbox.cancel_all()
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+            sandbox.resume()
     students = {str(s.path): student_name(s) for s in
                 (f if isinstance(f, Submission) else Submission(Path(f), named=True) for f in files)}
     return Batch(reports=[r for r in reports if r is not None], seconds=time.perf_counter() - started,

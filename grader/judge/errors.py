@@ -225,10 +225,11 @@ def flooded(e: Ended) -> dict | None:
 
 @rule(STOPPED)
 def channel_flooded(e: Ended) -> dict | None:
-    """too much sent back -> "the attempt's process sent more than 268.4 MB of results and was stopped ..."."""
+    """too much sent back -> "the attempt's process sent more than 67.1 MB of results, or one result over 16.8 MB, and was stopped ..."."""
     if e.run.stopped == "channel":
-        return {"kind": "bad-output", "message": f"the attempt's process sent more than "
-                                                 f"{_mb(e.limits.channel_bytes)} of results and was stopped{e.during}"}
+        return {"kind": "bad-output", "message": f"the attempt's process sent more than {_mb(e.limits.channel_bytes)} "
+                                                 f"of results, or one result over {_mb(e.limits.line_bytes)}, and was "
+                                                 f"stopped{e.during}"}
 
 
 @rule(STOPPED)

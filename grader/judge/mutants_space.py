@@ -17,7 +17,7 @@ import types
 from dataclasses import dataclass
 from functools import lru_cache
 
-from grader import catalog
+from grader import AST_LOCK, catalog
 from grader.catalog import mutate, reference
 
 # At most this many mutants are tried for one link (the operators' sites, in table order).
@@ -44,11 +44,12 @@ def _base(exercise_id: str) -> tuple:
     path = exercise.solution_path
     marked = path.read_text(encoding="utf-8")  # the traced module needs the drill markers
     assigns = {b.name: b.assigns for b in exercise.blanks}
-    tree = ast.parse(reference.traced_source(marked, assigns))
-    codes = [(getattr(stmt, "name", None), compile(ast.Module([stmt], []), str(path), "exec")) for stmt in tree.body]
-    src = mutate.Source(marked)
-    spans = {n.name: (src.offset(n.lineno, 0), src.span(n)[1]) for n in ast.parse(marked).body
-             if isinstance(n, ast.FunctionDef)}
+    with AST_LOCK:
+        tree = ast.parse(reference.traced_source(marked, assigns))
+        codes = [(getattr(stmt, "name", None), compile(ast.Module([stmt], []), str(path), "exec")) for stmt in tree.body]
+        src = mutate.Source(marked)
+        spans = {n.name: (src.offset(n.lineno, 0), src.span(n)[1]) for n in ast.parse(marked).body
+                 if isinstance(n, ast.FunctionDef)}
     return marked, str(path), assigns, codes, spans
 
 
@@ -59,11 +60,13 @@ def _load(exercise_id: str, edits: list, fn: str):
     text = marked[lo:hi]
     for edit in sorted(edits, key=lambda e: -e.start):
         text = text[:edit.start - lo] + edit.text + text[edit.end - lo:]
-    (node,) = ast.parse(reference.traced_source(text, assigns)).body
+    with AST_LOCK:
+        (node,) = ast.parse(reference.traced_source(text, assigns)).body
+        fresh = compile(ast.Module([node], []), path, "exec")
     module = types.ModuleType("reference_mutant")
     module.__file__ = path
     for name, code in codes:
-        exec(compile(ast.Module([node], []), path, "exec") if name == fn else code, module.__dict__)
+        exec(fresh if name == fn else code, module.__dict__)
     module.__link__ = reference.LinkHook()
     return module
 

@@ -24,6 +24,7 @@ import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from grader import parse_ast
 from grader.judge.report import CheckResult, Diagnosis, Report
 
 SUFFIX = ".ipynb"
@@ -257,7 +258,7 @@ def relabel(report: Report, converted: Converted, python_name: str) -> None:
 def stub_cells(stub: str) -> list[str]:
     """The stub's code split into cells: one per top-level function or class (with the comments
     above it), the other statements between them kept together; the module docstring left out."""
-    tree = ast.parse(stub)
+    tree = parse_ast(stub)
     lines = stub.splitlines()
     body = tree.body
     if body and isinstance(body[0], ast.Expr) and isinstance(getattr(body[0], "value", None), ast.Constant) \

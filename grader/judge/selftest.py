@@ -16,6 +16,7 @@ from grader import catalog
 from grader.catalog import stubgen
 from grader.judge.grade import grade
 from grader.judge.report import Report
+from grader.run import attempt
 
 
 @dataclass
@@ -80,7 +81,7 @@ def run(exercise_id: str | None = None, jobs: int | None = None) -> list[Case]:
             case.report = grade(path, case.exercise.id)
             return case
 
-        with ThreadPoolExecutor(max_workers=jobs or os.cpu_count() or 1) as pool:
+        with attempt.warm(), ThreadPoolExecutor(max_workers=jobs or os.cpu_count() or 1) as pool:
             return list(pool.map(one, cases))
 
 

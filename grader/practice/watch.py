@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Callable
 
 from grader.practice import workspace
+from grader.run import attempt
 from grader.judge.report import Report, duration
 
 INTERVAL = 0.5  # seconds between polls
@@ -55,18 +56,19 @@ def watch(path: Path, grade: Callable[[Path], Report], show: Callable[[Report], 
     graded = 0
     seen = None  # the stamp last graded
     pending = None  # a changed stamp waiting to settle
-    while not stop.is_set() and (max_grades is None or graded < max_grades):
-        now = stamp(path)
-        if now is not None and now != seen:
-            if now == pending or seen is None and graded == 0:
-                show(grade(path))
-                graded += 1
-                seen, pending = now, None
-                continue
-            pending = now
-        else:
-            pending = None
-        sleep(interval)
+    with attempt.warm():  # the session's warm worker: each re-grade forks it instead of starting cold
+        while not stop.is_set() and (max_grades is None or graded < max_grades):
+            now = stamp(path)
+            if now is not None and now != seen:
+                if now == pending or seen is None and graded == 0:
+                    show(grade(path))
+                    graded += 1
+                    seen, pending = now, None
+                    continue
+                pending = now
+            else:
+                pending = None
+            sleep(interval)
     return graded
 
 

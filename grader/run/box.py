@@ -127,6 +127,8 @@ def build_root(spec):
     os.makedirs(root + "/tmp", exist_ok=True)
     for path in spec["rw"]:
         _bind(path, root + path, False)
+    for path in spec.get("mountpoints", []):  # where each forked attempt mounts its own folder
+        os.makedirs(root + path, exist_ok=True)
     os.chdir(root)
     _check(_syscall(SYS_PIVOT_ROOT, b".", b"."), "pivot_root")
     _check(_libc.umount2(b".", MNT_DETACH), "umount the old root")
@@ -208,9 +210,8 @@ def _wait_for_a(pid, status_r):
     _end_as(int(data) if data.strip().isdigit() else status)
 
 
-def _init(b, status_w):
-    """A, PID 1: reap every orphan until B has ended, then pass its status to P and go."""
-    _quiet(status_w)
+def _reap_until(b):
+    """As a namespace's init: reap every orphan until b ends; b's wait status."""
     while True:
         try:
             pid, status = os.wait()
@@ -219,8 +220,14 @@ def _init(b, status_w):
         except InterruptedError:
             continue
         if pid == b:
-            os.write(status_w, str(status).encode())
-            os._exit(0)  # the kernel kills what is left in the namespace
+            return status
+
+
+def _init(b, status_w):
+    """A, PID 1: reap every orphan until B has ended, then pass its status to P and go."""
+    _quiet(status_w)
+    os.write(status_w, str(_reap_until(b)).encode())
+    os._exit(0)  # the kernel kills what is left in the namespace
 
 
 _SPEC = {}
@@ -281,10 +288,134 @@ def enter(spec):
         _init(b, status_w)
     os.close(status_w)
     try:
-        become_unprivileged(spec)
+        if spec.get("serve"):  # a warm worker keeps its privileges: each attempt drops them in its own fork
+            _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+            _prctl(PR_SET_DUMPABLE, 0)
+        else:
+            become_unprivileged(spec)
     except OSError as exc:
         _fail(exc)
+    if not spec.get("serve"):
+        _check_readable(spec)
+
+
+# ---------------------------------------------------------------- a warm worker's attempts
+
+def fork_attempt(spec, request, fds, sock):
+    """In a warm worker W (spec "serve"): fork one attempt behind walls of its own; the pid of C
+    in W, None in B' (the attempt's process, which goes on as a cold worker's B would).
+
+        C   (W's child)  new PID, mount, network and IPC namespaces; sends the grader a pidfd
+            of A' on sock, waits for A', sends B's wait status and the processes left, ends
+        A'  (PID 1 there)  a fresh /proc; the attempt's own folder (spec "runs"/request "run")
+            bound on spec "cwd", the other runs unmounted; waits for B', counts what is left
+        B'  (PID 2)  fds (stdin, stdout, stderr, channel) as 0-3 and nothing else, the run's
+            rlimits, then unprivileged as in enter(); the environment request "env"
+
+    Nothing of one attempt reaches W or the next attempt: B' is a fresh copy of W, W is in a
+    PID namespace B' cannot see, W never runs the attempt's code, and the namespaces of the
+    attempt (with every process in them, its mounts, IPC and sockets) end with A'."""
+    pid = os.fork()
+    if pid:
+        return pid
+    try:
+        _attempt_c(spec, request, fds, sock)
+    except BaseException:  # noqa: BLE001 - never back into W's loop from a child
+        os._exit(SETUP_FAILED)
+    return None
+
+
+def _attempt_c(spec, request, fds, sock):
+    import socket as _socket
+
+    try:
+        _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        _check(_libc.unshare(CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC), "unshare")
+    except OSError as exc:
+        _fail(exc)
+    status_r, status_w = os.pipe()
+    a = os.fork()
+    if a:
+        os.close(status_w)
+        for fd in fds:
+            os.close(fd)
+        pidfd = os.pidfd_open(a)
+        _socket.send_fds(sock, [b'{"started": 1}'], [pidfd])
+        os.close(pidfd)
+        status = _wait(a)
+        data = os.read(status_r, 64).split()
+        b_status = int(data[0]) if data and data[0].isdigit() else status
+        left = int(data[1]) if len(data) > 1 and data[1].isdigit() else 0
+        sock.send(json.dumps({"status": b_status, "leftovers": left}).encode())
+        os._exit(0)
+    os.close(status_r)
+    sock.close()
+    _attempt_a(spec, request, fds, status_w)
+
+
+def _wait(pid):
+    while True:
+        try:
+            return os.waitpid(pid, 0)[1]
+        except InterruptedError:
+            continue
+
+
+def _attempt_a(spec, request, fds, status_w):
+    run = str(request["run"])
+    try:
+        if not run.isdigit():
+            raise BoxError(errno.EINVAL, "bad run folder")
+        _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        _prctl(PR_SET_DUMPABLE, 0)
+        os.setsid()
+        _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+        _mount(os.path.join(spec["runs"], run), spec["cwd"], None, MS_BIND)
+        _check(_libc.umount2(os.fsencode(spec["runs"]), MNT_DETACH), "umount the other runs")
+    except OSError as exc:
+        _fail(exc)
+    b = os.fork()
+    if b:
+        for fd in fds:
+            os.close(fd)
+        _quiet(status_w)
+        _count_and_go(b, status_w)
+    os.close(status_w)
+    _attempt_b(spec, request, fds)
+
+
+def _count_and_go(b, status_w):
+    """A': reap until B' ends; pass its status on with the number of processes still alive."""
+    status = _reap_until(b)
+    left = 0
+    for name in os.listdir("/proc"):
+        if name.isdigit() and name != "1":
+            try:
+                with open(f"/proc/{name}/stat", "rb") as f:
+                    left += f.read().rsplit(b")", 1)[-1].split()[0] not in (b"Z", b"X")
+            except (OSError, IndexError):
+                pass
+    os.write(status_w, f"{status} {left}".encode())
+    os._exit(0)  # the kernel kills what is left in the namespace
+
+
+def _attempt_b(spec, request, fds):
+    import fcntl
+    import resource
+
+    high = [fcntl.fcntl(fd, fcntl.F_DUPFD, 100) for fd in fds]
+    for target, fd in enumerate(high):
+        os.dup2(fd, target)
+    os.closerange(len(high), 65536)
+    try:
+        for name, soft, hard in request.get("rlimits", []):
+            resource.setrlimit(getattr(resource, name), (soft, hard))
+        become_unprivileged(spec)
+    except (OSError, ValueError, AttributeError) as exc:
+        _fail(exc)
     _check_readable(spec)
+    os.environ.clear()
+    os.environ.update(request.get("env", {}))
 
 
 def _probe(spec):

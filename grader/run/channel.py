@@ -40,35 +40,51 @@ class Channel:
         return next((t for t in reversed(self.started) if t not in self.results), None)
 
 
-def read_channel(data: bytes, key: str) -> Channel:
-    """The Channel that data, the bytes read from the channel of a run under key, holds."""
-    out = Channel()
-    mac = hmac.new(bytes.fromhex(key), digestmod=hashlib.sha256)
-    worker = None
-    lines = data.split(b"\n")
-    if lines[-1]:  # cut short (the channel's cap, or the worker died mid-line): unreadable, not forged
-        out.unreadable += 1
-    for line in lines[:-1]:
+class Reader:
+    """Reads a run's channel line by line as it comes (sandbox's sink): each line is
+    authenticated and decoded at once, and only the decoded results are kept."""
+
+    def __init__(self, key: str):
+        self.channel = Channel()
+        self._mac = hmac.new(bytes.fromhex(key), digestmod=hashlib.sha256)
+        self._worker = None
+
+    def line(self, line: bytes) -> None:
         if not line:
-            continue
+            return
+        out = self.channel
         head, _, rest = line.partition(b" ")
         digest, _, body = rest.partition(b" ")
-        check = mac.copy()
+        check = self._mac.copy()
         check.update(head + b" " + body)
         if not head.isdigit() or not hmac.compare_digest(check.hexdigest().encode(), digest):
             out.forged += 1
-            continue
+            return
         try:
             obj = _clean(json.loads(body))
         except (ValueError, RecursionError):  # nested past what Python follows: made to crash the grader
             out.unreadable += 1
-            continue
+            return
         if not isinstance(obj, dict) or not _well_formed(obj):
             out.unreadable += 1
-            continue
-        worker = worker or head
-        _take(out, obj, from_worker=head == worker)
-    return out
+            return
+        self._worker = self._worker or head
+        _take(out, obj, from_worker=head == self._worker)
+
+    def cut(self) -> None:
+        """The last line was cut short (the channel's cap, or the worker died mid-line): unreadable, not forged."""
+        self.channel.unreadable += 1
+
+
+def read_channel(data: bytes, key: str) -> Channel:
+    """The Channel that data, the bytes read from the channel of a run under key, holds."""
+    reader = Reader(key)
+    lines = data.split(b"\n")
+    for line in lines[:-1]:
+        reader.line(line)
+    if lines[-1]:
+        reader.cut()
+    return reader.channel
 
 
 def _take(out: Channel, obj: dict, from_worker: bool) -> None:

@@ -37,7 +37,7 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from grader import settings
+from grader import parse_ast, settings
 
 LEVELS = ("namespaces", "uid", "process")
 FORCE_VAR = "DRILL_ISOLATION"
@@ -61,6 +61,7 @@ class Box:
     spec: dict | None = None  # for box.enter; None at level "process"
     uid: int | None = None  # the slot's uid, whose every process is killed after the run
     env: dict = field(default_factory=dict)
+    runs: Path | None = None  # a warm worker's box: the folder of its attempts' own folders
 
 
 # ---------------------------------------------------------------- the level
@@ -284,7 +285,7 @@ def _spec(level_, namespaces, folder, lib, work, slot, protected) -> dict:
 
 def _imports(source: bytes) -> set[str]:
     try:
-        tree = ast.parse(source)
+        tree = parse_ast(source)
     except (SyntaxError, ValueError):
         return set()
     names = set()
@@ -345,3 +346,51 @@ def box(attempt: Path, protected: list[Path], level_: str | None = None):
         spec = _spec(level_, _state["namespaces"], folder, lib, work, slot, protected)
         kill_uid = None if spec["namespaces"] else spec["uid"]  # a PID namespace ends with its init
         yield Box(level_, folder, work, lib, copy, spec, kill_uid, _env(work))
+
+
+# ---------------------------------------------------------------- a warm worker's box
+
+def warm_level() -> str | None:
+    """The level a warm worker can run at here: one with namespaces (each attempt gets PID,
+    mount, network and IPC namespaces of its own inside the worker's), else None (cold starts)."""
+    found = level()
+    with _lock:
+        namespaces = _state["namespaces"]
+    return found if found in ("uid", "namespaces") and namespaces else None
+
+
+@contextlib.contextmanager
+def server_box(protected: list[Path], level_: str):
+    """The box of a warm worker at level_ (a slot held for its life): its scripts, runs/ (one
+    folder per attempt, run_folder()), and the spec that makes box.py keep it privileged and
+    leave work/ as the mount point of each attempt's own folder."""
+    with tempfile.TemporaryDirectory(prefix="drill-warm-", ignore_cleanup_errors=True) as folder, \
+            _slot(level_) as slot:
+        folder = Path(folder)
+        lib, work = _layout(folder, slot)
+        runs = folder / "runs"
+        runs.mkdir(mode=0o711)
+        spec = _spec(level_, True, folder, lib, work, slot, protected)
+        spec.update(rw=[str(runs)], mountpoints=[str(work)], runs=str(runs), serve=True)
+        yield Box(level_, folder, work, lib, work, spec, spec["uid"], _env(work), runs)
+
+
+_run_numbers = iter(range(1, 1 << 62))
+
+
+@contextlib.contextmanager
+def run_folder(server: Box, attempt: Path):
+    """A fresh folder in the warm box `server` for one attempt (its copy and helpers, owned by
+    the slot's uid, mode 0700), removed afterwards: (its name, the copy's path as the attempt
+    sees it, on the work/ mount point)."""
+    with _lock:
+        name = str(next(_run_numbers))
+    folder = server.runs / name
+    folder.mkdir(mode=0o700)
+    try:
+        copy = _copy_in(Path(attempt), folder, server.uid)
+        if server.uid is not None:
+            os.chown(folder, server.uid, server.uid)
+        yield name, server.work / copy.name
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)

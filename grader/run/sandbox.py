@@ -99,7 +99,8 @@ class Limits:
     memory_mb: int = settings.MEMORY_MB  # RLIMIT_AS of the child and what it forks
     output_bytes: int = settings.OUTPUT_BYTES  # kept of stdout and of stderr, each
     file_mb: int = settings.FILE_MB  # RLIMIT_FSIZE: largest file the child may write
-    channel_bytes: int = 256 * 1024 * 1024  # cap on the result-channel data
+    channel_bytes: int = 64 * 1024 * 1024  # cap on the result-channel data
+    line_bytes: int = 16 * 1024 * 1024  # cap on one line of it, when it is read line by line (a sink)
 
 
 @dataclass
@@ -121,21 +122,48 @@ class RunResult:
 
 
 class _Capture:
-    """One pipe being read: keeps the first `cap` bytes (and optionally the last few)."""
+    """One pipe being read: keeps the first `cap` bytes (and optionally the last few); or, with
+    a sink, hands it each whole line as it comes and keeps only the line not yet ended (at
+    most line_cap bytes of it: beyond, `overlong`), so that a large result is never held twice."""
 
     def __init__(self, fd, cap, tail=0):
         self.fd, self.cap, self.tail_size = fd, cap, tail
         self.kept = bytearray()
         self.tail = b""
         self.total = 0
+        self.sink, self.line_cap, self.overlong = None, cap, False
+        self.ident = _pipe_of(fd)  # what fd is: read and closed only while it still is that
 
     def feed(self, data):
         self.total += len(data)
+        if self.sink is not None:
+            self._lines(data)
+            return
         room = self.cap - len(self.kept)
         if room > 0:
             self.kept += data[:room]
         if self.tail_size:
             self.tail = (self.tail + data)[-self.tail_size:]
+
+    def _lines(self, data):
+        start = 0
+        while not self.overlong:
+            end = data.find(b"\n", start)
+            if end < 0:
+                self.kept += data[start:]
+                self.overlong = len(self.kept) > self.line_cap
+                return
+            self.kept += data[start:end]
+            line = bytes(self.kept)
+            self.kept.clear()
+            self.sink.line(line)
+            start = end + 1
+
+    def finish(self):
+        """The end of the pipe: a line left without its newline was cut short."""
+        if self.sink is not None and (self.kept or self.overlong):
+            self.kept.clear()
+            self.sink.cut()
 
     def text(self):
         return self.kept.decode("utf-8", errors="replace")
@@ -172,7 +200,7 @@ class _Pipes:
             if self.pidfd is None:  # no pidfd: look at the child now and then
                 wait, poll = min(wait, poll), min(poll * 2, 0.05)
             exited = self._serve(wait)
-            if self.chan.total > limits.channel_bytes:
+            if self.chan.total > limits.channel_bytes or self.chan.overlong:
                 return "channel"
             if self.out.total > flood_at or self.err.total > flood_at:
                 return "flood"
@@ -190,7 +218,10 @@ class _Pipes:
     def close(self):
         for key in list(self.sel.get_map().values()):
             self.sel.unregister(key.fd)
-            os.close(key.fd)
+            if isinstance(key.data, _Capture):
+                _close_own(key.fd, key.data.ident)
+            else:
+                os.close(key.fd)
         self.sel.close()
 
     def _serve(self, wait):
@@ -216,14 +247,14 @@ class _Pipes:
 
     def _read(self, cap):
         try:
-            data = os.read(cap.fd, _CHUNK)
+            data = os.read(cap.fd, _CHUNK) if _pipe_of(cap.fd) == cap.ident else b""
         except OSError:
             data = b""
         if data:
             cap.feed(data)
         else:
             self.sel.unregister(cap.fd)
-            os.close(cap.fd)
+            _close_own(cap.fd, cap.ident)
 
     def _close(self, name):
         fd = getattr(self, name)
@@ -264,7 +295,13 @@ def started(argv: list[str], limits: Limits = Limits(), cwd: str | None = None,
     kill_uid: a uid that only this run's processes have (isolation's slot): every process
     of it is killed too, before the result is read back."""
     with _terminable():
-        run = Started(argv, limits, cwd, env, kill_uid)
+        for tries in range(3):
+            try:
+                run = Started(argv, limits, cwd, env, kill_uid)
+                break
+            except Crossed:
+                if tries == 2:
+                    raise
         try:
             yield run
         finally:
@@ -295,20 +332,27 @@ class Started:
         child_env[RESULT_FD_VAR] = str(chan_w)
         child_env[SANDBOX_ID_VAR] = marker
         self.start = time.monotonic()
+        pairs = [(chan_r, chan_w), (out_r, out_w), (err_r, err_w), (in_r, in_w)]
+        made = [_pipe_of(fd) for pair in pairs for fd in pair]
         try:
             command, preexec_fn = _limited(argv, _rlimits(limits), child_env, cwd)
             with _spawning:
+                _same_pipes(pairs, made)  # no other code closed one of ours and reused its number
                 self.proc = subprocess.Popen(
                     command, stdin=in_r, stdout=out_w, stderr=err_w, pass_fds=(chan_w,),
                     cwd=cwd, env=child_env, start_new_session=True, preexec_fn=preexec_fn)
                 _roots.add(self.proc.pid)
+                crossed = not _child_holds(self.proc.pid, {0: made[6], 1: made[2], 2: made[4], chan_w: made[0]})
+            if crossed:  # its pipes are not ours: it must not run (started() makes new ones)
+                self._discard()
+                raise Crossed(errno.EBADF, "the child's pipes were not the ones made for it")
         except BaseException:
-            for fd in (chan_r, out_r, err_r, in_w):
-                os.close(fd)
+            for fd, ident in zip((chan_r, out_r, err_r, in_w), made[::2][:3] + [made[7]]):
+                _close_own(fd, ident)
             raise
         finally:
-            for fd in (chan_w, out_w, err_w, in_r):
-                os.close(fd)
+            for fd, ident in zip((chan_w, out_w, err_w, in_r), (made[1], made[3], made[5], made[6])):
+                _close_own(fd, ident)
         self.root = self.proc.pid
         self.root_start = _start_time(self.root)
         self.in_w = in_w
@@ -316,11 +360,23 @@ class Started:
         self.err = _Capture(err_r, limits.output_bytes, tail=STDERR_TAIL)
         self.chan = _Capture(chan_r, limits.channel_bytes)
 
-    def communicate(self, stdin_data: bytes = b"") -> RunResult:
+    def _discard(self) -> None:
+        """Kill the child just started, and every process of its session, and reap it."""
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except OSError:
+            pass
+        _reap(self.proc)
+        _roots.discard(self.proc.pid)
+
+    def communicate(self, stdin_data: bytes = b"", sink=None) -> RunResult:
         """Feed stdin_data, serve the pipes until the child ends or must be stopped, kill
-        every process it left, and say what happened. Once only."""
+        every process it left, and say what happened. Once only. sink: an object whose
+        line(bytes) takes each whole line of the result channel as it comes, and cut() a last
+        one cut short (RunResult.channel is then empty); each line at most limits.line_bytes."""
         assert not self.served, "communicate() runs once"
         self.served = True
+        self.chan.sink, self.chan.line_cap = sink, self.limits.line_bytes
         if not stdin_data:
             os.close(self.in_w)
             self.in_w = None
@@ -336,6 +392,7 @@ class Started:
             pipes.close()
             status, usage = _reap(self.proc)
             _roots.discard(self.root)
+        self.chan.finish()
         return _result(self, reason, status, usage, leftovers)
 
     def abandon(self) -> None:
@@ -348,6 +405,195 @@ class Started:
             _roots.discard(self.root)
             for fd in (self.in_w, self.out.fd, self.err.fd, self.chan.fd):
                 os.close(fd)
+
+
+WARM_START_SECONDS = 60.0  # the longest a warm worker may take to fork an attempt (its first: its own start)
+
+
+class WarmFailed(OSError):
+    """The warm worker could not run this attempt (it is gone, or could not fork it behind its
+    walls): run the attempt cold instead. Never a verdict."""
+
+
+class Server:
+    """A warm worker: one process started once (worker.py --serve, behind its walls, numpy
+    imported) that forks a fresh process for each attempt (Forked). It runs no attempt code;
+    this end talks to it over a socket pair, and passes each attempt's pipes with SCM_RIGHTS."""
+
+    def __init__(self, argv: list[str], env: dict, cwd: str):
+        import socket
+        import subprocess
+
+        _become_subreaper()
+        mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            with _spawning:
+                self.proc = subprocess.Popen(
+                    [*argv, "--serve", str(theirs.fileno())], stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, pass_fds=(theirs.fileno(),),
+                    cwd=cwd, env=env, start_new_session=True)
+                _roots.add(self.proc.pid)
+        except BaseException:
+            mine.close()
+            raise
+        finally:
+            theirs.close()
+        self.sock = mine
+        self.broken = False
+
+    def receive(self, seconds: float) -> tuple[dict, list[int]]:
+        """The next message and the descriptors that came with it; WarmFailed when none comes."""
+        import json
+        import socket
+
+        self.sock.settimeout(max(seconds, 0.001))
+        try:
+            data, fds, _, _ = socket.recv_fds(self.sock, 4096, 1)
+            message = json.loads(data) if data else None
+        except (OSError, ValueError) as exc:
+            self.broken = True
+            raise WarmFailed(f"the warm worker did not answer: {exc}") from None
+        if not isinstance(message, dict):
+            self.broken = True
+            for fd in fds:
+                os.close(fd)
+            raise WarmFailed("the warm worker has ended")
+        return message, fds
+
+    def close(self) -> None:
+        """End the warm worker at once: it holds nothing to save, and SIGKILL of its outer
+        process ends the rest (each level dies with its parent; its namespace with its init)."""
+        self.sock.close()
+        try:
+            os.kill(self.proc.pid, signal.SIGKILL)
+        except OSError:
+            pass
+        try:
+            _reap(self.proc)
+        finally:
+            _roots.discard(self.proc.pid)
+
+
+class Forked:
+    """One attempt forked by a warm worker: used as Started is (communicate once). Its process,
+    and every process it starts, live in a PID namespace whose init A' this end holds a pidfd
+    of: killing A' ends them all, and A' is seen to end only once they have."""
+
+    def __init__(self, server: Server, request: dict, limits: Limits):
+        import json
+        import socket
+
+        self.server, self.limits, self.served = server, limits, False
+        self.marker = marker = os.urandom(16).hex()
+        self.start = time.monotonic()
+        pairs = [os.pipe() for _ in range(4)]  # stdin, stdout, stderr, channel
+        (in_r, in_w), (out_r, out_w), (err_r, err_w), (chan_r, chan_w) = pairs
+        request = {**request, "rlimits": _rlimits(limits),
+                   "env": {**request.get("env", {}), **CHILD_ENV, RESULT_FD_VAR: "3", SANDBOX_ID_VAR: marker}}
+        try:
+            try:
+                socket.send_fds(server.sock, [json.dumps(request).encode()], [in_r, out_w, err_w, chan_w])
+            except OSError as exc:
+                server.broken = True
+                raise WarmFailed(f"the warm worker is gone: {exc}") from None
+            message, fds = server.receive(WARM_START_SECONDS)
+            if "started" not in message or len(fds) != 1:
+                for fd in fds:
+                    os.close(fd)
+                self._ended(message)
+                raise WarmFailed("the warm worker could not fork the attempt")
+        except BaseException:
+            for fd in (in_w, out_r, err_r, chan_r):
+                os.close(fd)
+            raise
+        finally:
+            for fd in (in_r, out_w, err_w, chan_w):
+                os.close(fd)
+        self.pidfd = fds[0]
+        self.in_w = in_w
+        self.out = _Capture(out_r, limits.output_bytes)
+        self.err = _Capture(err_r, limits.output_bytes, tail=STDERR_TAIL)
+        self.chan = _Capture(chan_r, limits.channel_bytes)
+
+    def _ended(self, first: dict | None = None) -> tuple:
+        """(wait status, rusage, leftovers) once C and the warm worker have reported the end."""
+        import types
+
+        status = leftovers = None
+        message = first
+        end = time.monotonic() + KILL_SECONDS + WARM_START_SECONDS * (first is not None)
+        while True:
+            if message is None:
+                message, fds = self.server.receive(end - time.monotonic())
+                for fd in fds:
+                    os.close(fd)
+            if "status" in message:
+                status, leftovers = message["status"], int(message.get("leftovers") or 0)
+            elif "ended" in message:
+                usage = message.get("usage") or [0.0, 0.0, 0]
+                usage = types.SimpleNamespace(ru_utime=usage[0], ru_stime=usage[1], ru_maxrss=usage[2])
+                return (status if status is not None else message["ended"]), usage, leftovers or 0
+            message = None
+
+    def communicate(self, stdin_data: bytes = b"", sink=None) -> RunResult:
+        """Started.communicate for the forked attempt; WarmFailed when the warm worker did not
+        report its end (the caller runs the attempt again, cold)."""
+        assert not self.served, "communicate() runs once"
+        self.served = True
+        self.chan.sink, self.chan.line_cap = sink, self.limits.line_bytes
+        if not stdin_data:
+            os.close(self.in_w)
+            self.in_w = None
+        pipes = _Pipes(self.in_w, stdin_data, self.out, self.err, self.chan, os.dup(self.pidfd))
+        reason = "error"
+        try:
+            reason = pipes.run(None, self.limits, self.start + self.limits.timeout)
+        finally:
+            self._kill()
+            if reason != "error":
+                pipes.drain(DRAIN_SECONDS)
+            pipes.close()
+        status, usage, leftovers = self._ended()
+        if status is None:
+            raise WarmFailed("the warm worker did not report the attempt's end")
+        self.chan.finish()
+        return _result(self, reason, status, usage, leftovers)
+
+    def _kill(self) -> None:
+        """SIGKILL A' (the attempt's namespace dies with it) and wait until it has ended."""
+        import select
+
+        try:
+            signal.pidfd_send_signal(self.pidfd, signal.SIGKILL)
+        except OSError:
+            pass  # ended already
+        try:
+            select.select([self.pidfd], [], [], KILL_SECONDS)
+        finally:
+            os.close(self.pidfd)
+
+    def abandon(self) -> None:
+        """Stop the attempt unread (the caller could not go on)."""
+        self._kill()
+        for fd in (self.in_w, self.out.fd, self.err.fd, self.chan.fd):
+            os.close(fd)
+        try:
+            self._ended()
+        except WarmFailed:
+            pass
+
+
+@contextlib.contextmanager
+def forked(server: Server, request: dict, limits: Limits = Limits()):
+    """started(), for an attempt that the warm worker `server` forks (Forked); request: the run
+    folder ("run") and the environment ("env") of the attempt. WarmFailed when it cannot."""
+    with _terminable():
+        run = Forked(server, request, limits)
+        try:
+            yield run
+        finally:
+            if not run.served:
+                run.abandon()
 
 
 def _result(run: Started, reason: str, status, usage, leftovers: int) -> RunResult:
@@ -382,6 +628,51 @@ def _result(run: Started, reason: str, status, usage, leftovers: int) -> RunResu
         leftovers=leftovers,
         stopped=reason if reason in ("timeout", "flood", "channel", "cancelled") else None,
     )
+
+
+class Crossed(OSError):
+    """A child was started with descriptors that are not the pipes made for it (a number closed
+    twice elsewhere in this process and reused): it is killed before it runs anything."""
+
+
+def _child_holds(pid, wanted):
+    """Whether the just-started child pid has, at each fd of wanted, the pipe wanted names
+    ((device, inode)); an fd it has already closed is no sign of a mix-up."""
+    for fd, (_, ino) in wanted.items():
+        try:
+            link = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue  # closed already, or no /proc: nothing to compare
+        if link != f"pipe:[{ino}]":
+            return False
+    return True
+
+
+def _close_own(fd, ident):
+    """Close fd if it still is the pipe ident names; a number that now is another's is left alone."""
+    if fd is None:
+        return
+    try:
+        if _pipe_of(fd) != ident:
+            return
+    except OSError:
+        return
+    os.close(fd)
+
+
+def _pipe_of(fd):
+    """What fd refers to: (device, inode), shared by both ends of one pipe."""
+    st = os.fstat(fd)
+    return st.st_dev, st.st_ino
+
+
+def _same_pipes(pairs, made):
+    """OSError unless every fd of pairs still refers to the pipe it was made for, both ends of
+    each the same one: a descriptor number closed by other code and reused (by another
+    thread's pipe) would hand this run's child another run's channel."""
+    now = [_pipe_of(fd) for pair in pairs for fd in pair]
+    if now != made or any(now[i] != now[i + 1] for i in range(0, len(now), 2)):
+        raise OSError(errno.EBADF, "the sandbox's pipes changed under it (a descriptor closed twice)")
 
 
 # --- limits ---------------------------------------------------------------------------

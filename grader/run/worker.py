@@ -45,7 +45,9 @@ if sys.argv[1:2] == ["--box"]:
     with open(_BOX, encoding="utf-8") as _f:
         exec(compile(_f.read(), _BOX, "exec"), _box)
     _box["enter"](_json.loads(sys.argv[2]))
-    del _box, _f, _BOX, _json
+    if "--serve" not in sys.argv:  # a warm worker keeps box.py: it forks each attempt behind its own walls
+        del _box
+    del _f, _BOX, _json
 
 __builtins__ = dict(_builtins_module.__dict__)  # ours: an attempt patching builtins leaves it alone
 
@@ -814,5 +816,44 @@ def _grade(channel, plan, attempt_file, deadline):
     channel.send({"event": "done", "patched": patched[:50]})
 
 
+def serve(fd):
+    """A warm worker (`--box SPEC --serve FD`, spec "serve"): behind the walls, with numpy and
+    this module loaded once, it forks one fresh attempt process per request on the socket FD
+    (box.py fork_attempt; the request's descriptors become its stdin, stdout, stderr and
+    channel) and goes on as main() there. Here no code of an attempt ever runs: this loop
+    only forks and reports each child's end and its resource use. EOF on FD ends it."""
+    import socket
+
+    spec = json.loads(sys.argv[sys.argv.index("--box") + 1])
+    sock = socket.socket(fileno=fd)
+    while True:
+        try:
+            data, fds, _, _ = socket.recv_fds(sock, 1 << 20, 8)
+        except OSError:
+            break
+        if not data:
+            break
+        try:
+            request = json.loads(data)
+        except ValueError:
+            request = None
+        if not isinstance(request, dict) or len(fds) != 4:
+            for f in fds:
+                os.close(f)
+            sock.send(b'{"ended": null}')
+            continue
+        pid = _box["fork_attempt"](spec, request, fds, sock)
+        if pid is None:  # the attempt's own process, a fresh copy of this one
+            np.random.seed()  # not the sequence every other fork of this worker draws
+            main()
+        for f in fds:
+            os.close(f)
+        _, status, usage = os.wait4(pid, 0)
+        sock.send(_dumps({"ended": status, "usage": [usage.ru_utime, usage.ru_stime, usage.ru_maxrss]}).encode())
+    _exit(0)
+
+
 if __name__ == "__main__":
+    if "--serve" in sys.argv:
+        serve(int(sys.argv[sys.argv.index("--serve") + 1]))
     main()
