@@ -315,7 +315,7 @@ def graded(levels):
                 for lv, case in job]
 
     try:
-        with ThreadPoolExecutor(max_workers=2) as pool:
+        with ThreadPoolExecutor(max_workers=3) as pool:
             return dict(pair for done in pool.map(run, jobs) for pair in done)
     finally:
         shutil.rmtree(root, ignore_errors=True)
