@@ -12,6 +12,7 @@ from grader import catalog, settings
 from grader.cli import main
 from grader.judge.grade import grade
 from grader.judge.probes import _sizes
+from grader.run import attempt
 
 SEEDS = [11, 301, 2024, 987654321]
 # every exercise's correct attempts in other styles, and the wrong ones whose verdicts must not
@@ -45,7 +46,7 @@ def graded():
         ex, name, seed = job
         return job, grade(verdicts.FIXTURES / ex / name, ex, seed=seed)
 
-    with ThreadPoolExecutor(max_workers=2) as pool:
+    with attempt.warm(), ThreadPoolExecutor(max_workers=2) as pool:  # as a batch grades: warm workers
         return dict(pool.map(one, jobs))
 
 

@@ -13,6 +13,7 @@ import pytest
 from grader import catalog
 from grader.catalog import stubgen
 from grader.judge.grade import grade
+from grader.run import attempt
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -22,7 +23,7 @@ def grade_fixtures(exercise: catalog.Exercise, names, folder: Path) -> dict:
     (folder / "reference").write_text(stubgen.strip_markers(exercise.solution_path.read_text(encoding="utf-8")))
     (folder / "stub").write_text(exercise.stub_path.read_text(encoding="utf-8"))
     paths = {n: folder / n if n in ("reference", "stub") else FIXTURES / exercise.id / n for n in names}
-    with ThreadPoolExecutor(max_workers=2) as pool:
+    with attempt.warm(), ThreadPoolExecutor(max_workers=2) as pool:  # as a batch grades: warm workers
         graded = list(pool.map(lambda n: grade(paths[n], exercise.id), names))
     return dict(zip(names, graded))
 
