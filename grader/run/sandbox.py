@@ -169,6 +169,25 @@ class _Capture:
         return self.kept.decode("utf-8", errors="replace")
 
 
+def _captures(out_r, err_r, chan_r, limits) -> tuple[_Capture, _Capture, _Capture]:
+    """The captures of a run's stdout, stderr (with its tail) and result channel."""
+    return (_Capture(out_r, limits.output_bytes), _Capture(err_r, limits.output_bytes, tail=STDERR_TAIL),
+            _Capture(chan_r, limits.channel_bytes))
+
+
+def _begin_serving(run, stdin_data: bytes, sink, pidfd) -> "_Pipes":
+    """What communicate() does first, for a cold run (Started) and a forked one (Forked) alike:
+    once only; the channel's sink and line cap; stdin closed at once when there is nothing to
+    feed; then the run's pipes, served by one selector, with pidfd telling when it ends."""
+    assert not run.served, "communicate() runs once"
+    run.served = True
+    run.chan.sink, run.chan.line_cap = sink, run.limits.line_bytes
+    if not stdin_data:
+        os.close(run.in_w)
+        run.in_w = None
+    return _Pipes(run.in_w, stdin_data, run.out, run.err, run.chan, pidfd)
+
+
 class _Pipes:
     """The child's stdin, stdout, stderr and result channel, all served by one selector."""
 
@@ -356,9 +375,7 @@ class Started:
         self.root = self.proc.pid
         self.root_start = _start_time(self.root)
         self.in_w = in_w
-        self.out = _Capture(out_r, limits.output_bytes)
-        self.err = _Capture(err_r, limits.output_bytes, tail=STDERR_TAIL)
-        self.chan = _Capture(chan_r, limits.channel_bytes)
+        self.out, self.err, self.chan = _captures(out_r, err_r, chan_r, limits)
 
     def _discard(self) -> None:
         """Kill the child just started, and every process of its session, and reap it."""
@@ -374,13 +391,7 @@ class Started:
         every process it left, and say what happened. Once only. sink: an object whose
         line(bytes) takes each whole line of the result channel as it comes, and cut() a last
         one cut short (RunResult.channel is then empty); each line at most limits.line_bytes."""
-        assert not self.served, "communicate() runs once"
-        self.served = True
-        self.chan.sink, self.chan.line_cap = sink, self.limits.line_bytes
-        if not stdin_data:
-            os.close(self.in_w)
-            self.in_w = None
-        pipes = _Pipes(self.in_w, stdin_data, self.out, self.err, self.chan, _pidfd_open(self.root))
+        pipes = _begin_serving(self, stdin_data, sink, _pidfd_open(self.root))
         reason = "error"  # why the run ended: exit, timeout, flood, channel (error: we raised)
         try:
             reason = pipes.run(self.root, self.limits, self.start + self.limits.timeout)
@@ -511,9 +522,7 @@ class Forked:
                 os.close(fd)
         self.pidfd = fds[0]
         self.in_w = in_w
-        self.out = _Capture(out_r, limits.output_bytes)
-        self.err = _Capture(err_r, limits.output_bytes, tail=STDERR_TAIL)
-        self.chan = _Capture(chan_r, limits.channel_bytes)
+        self.out, self.err, self.chan = _captures(out_r, err_r, chan_r, limits)
 
     def _ended(self, first: dict | None = None) -> tuple:
         """(wait status, rusage, leftovers) once C and the warm worker have reported the end."""
@@ -538,13 +547,7 @@ class Forked:
     def communicate(self, stdin_data: bytes = b"", sink=None) -> RunResult:
         """Started.communicate for the forked attempt; WarmFailed when the warm worker did not
         report its end (the caller runs the attempt again, cold)."""
-        assert not self.served, "communicate() runs once"
-        self.served = True
-        self.chan.sink, self.chan.line_cap = sink, self.limits.line_bytes
-        if not stdin_data:
-            os.close(self.in_w)
-            self.in_w = None
-        pipes = _Pipes(self.in_w, stdin_data, self.out, self.err, self.chan, os.dup(self.pidfd))
+        pipes = _begin_serving(self, stdin_data, sink, os.dup(self.pidfd))
         reason = "error"
         try:
             reason = pipes.run(None, self.limits, self.start + self.limits.timeout)
