@@ -46,11 +46,11 @@ def reveal_solution(exercise_id: str | None = None, force: bool = False, start: 
         refused = timing.interview_refusal(attempt, grading.CLOCK()) if attempt else None
         if refused:
             raise SolutionError(refused)
+    if exercise_id is None and folder is None:
+        raise NoExercise("no workspace here to take the exercise from: name it "
+                         "(`drill solution mlp_backprop`), or run this where you did `drill start`")
     if exercise_id is None:
-        if attempt is None:
-            raise NoExercise("no workspace here to take the exercise from: name it "
-                             "(`drill solution mlp_backprop`), or run this where you did `drill start`")
-        exercise_id = attempt.exercise
+        exercise_id = attempt.exercise if attempt else None  # None: the catalogue's default
     exercise = catalog.exercise(exercise_id)  # KeyError for an unknown name
     passed = False
     try:
